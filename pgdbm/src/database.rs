@@ -1,0 +1,296 @@
+//! [`Database`]: a schema-scoped handle on an owned or shared pool.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::DatabaseConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::executor::{Executor, ExecutorExt};
+use crate::pool::{Driver, PoolStats, PooledConnection, SharedPool};
+use crate::row::Row;
+use crate::template::{Templates, quote_identifier, validate_identifier};
+use crate::transaction::Transaction;
+use crate::value::{Params, ToParam, Value};
+
+/// A handle to the database, scoped to one schema (or none).
+///
+/// Every SQL text it runs goes through its [`Templates`] first: `{{tables.users}}` becomes
+/// `"my_schema".users`. Cloning is cheap and shares the pool, the schema and the template cache.
+///
+/// * **Owned** ([`Database::connect`]): the handle opened its pool; [`close`](Database::close)
+///   closes it.
+/// * **Shared** ([`Database::new`]): many handles, one per module and schema, share one pool;
+///   `close` on such a handle leaves the pool open.
+///
+/// No `SET search_path` is ever issued on pooled connections: isolation comes from templates, which
+/// keeps it safe behind PgBouncer in transaction mode.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: SharedPool,
+    owned: bool,
+    templates: Arc<Templates>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("schema", &self.schema())
+            .field("owned", &self.inner.owned)
+            .field("driver", &self.inner.pool.driver_name())
+            .finish()
+    }
+}
+
+impl Database {
+    /// Opens a pool with driver `D` and returns a handle that owns it, scoped to the config's schema.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] when the server cannot be reached (after the configured retries), with the
+    /// real cause; [`Error::Identifier`] for an invalid schema name.
+    pub async fn connect<D: Driver>(config: &DatabaseConfig) -> Result<Self> {
+        let templates = Templates::new(config.schema())?;
+        let pool = D::connect(config).await?;
+        Ok(Self::build(Arc::new(pool), true, templates))
+    }
+
+    /// A handle on a shared pool, scoped to `schema`. Closing it does not close the pool.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Identifier`] when `schema` is not a valid identifier.
+    pub fn new(pool: SharedPool, schema: Option<&str>) -> Result<Self> {
+        Ok(Self::build(pool, false, Templates::new(schema)?))
+    }
+
+    /// A handle that owns `pool` (closes it on [`close`](Database::close)), scoped to `schema`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Identifier`] when `schema` is not a valid identifier.
+    pub fn owning(pool: SharedPool, schema: Option<&str>) -> Result<Self> {
+        Ok(Self::build(pool, true, Templates::new(schema)?))
+    }
+
+    fn build(pool: SharedPool, owned: bool, templates: Templates) -> Self {
+        Database {
+            inner: Arc::new(Inner {
+                pool,
+                owned,
+                templates: Arc::new(templates),
+            }),
+        }
+    }
+
+    /// Another handle on the same pool, scoped to `schema`. It never owns the pool.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Identifier`] when `schema` is not a valid identifier.
+    pub fn with_schema(&self, schema: Option<&str>) -> Result<Self> {
+        Self::new(self.inner.pool.clone(), schema)
+    }
+
+    /// The schema of this handle.
+    pub fn schema(&self) -> Option<&str> {
+        self.inner.templates.schema()
+    }
+
+    /// The pool behind this handle.
+    pub fn pool(&self) -> &SharedPool {
+        &self.inner.pool
+    }
+
+    /// `true` when this handle owns its pool.
+    pub fn owns_pool(&self) -> bool {
+        self.inner.owned
+    }
+
+    /// The template expander of this handle.
+    pub fn templates(&self) -> &Templates {
+        &self.inner.templates
+    }
+
+    /// A snapshot of the pool's counters.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.inner.pool.stats()
+    }
+
+    /// Expands `{{tables.…}}`/`{{schema}}` placeholders for this handle's schema.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Template`] for a malformed placeholder.
+    pub fn prepare_sql(&self, sql: &str) -> Result<String> {
+        Ok(self.inner.templates.expand(sql)?.to_string())
+    }
+
+    /// Closes the pool if this handle owns it; a shared handle leaves the pool open.
+    pub async fn close(&self) {
+        if self.inner.owned {
+            self.inner.pool.close().await;
+        }
+    }
+
+    /// Checks a connection out of the pool (for work this API does not cover).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PoolTimeout`] or [`Error::PoolClosed`].
+    pub async fn acquire(&self) -> Result<PooledConnection> {
+        self.inner.pool.acquire().await
+    }
+
+    /// Starts a transaction on a connection of its own. Commit it with
+    /// [`Transaction::commit`]; dropping it uncommitted rolls it back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PoolTimeout`]/[`Error::PoolClosed`] when no connection can be had, or the error of
+    /// `BEGIN`.
+    pub async fn begin(&self) -> Result<Transaction> {
+        let conn = self.inner.pool.acquire().await?;
+        Transaction::begin_on(conn, self.inner.templates.clone()).await
+    }
+
+    /// Runs `f` in a transaction: committed when `f` returns `Ok`, rolled back when it returns
+    /// `Err` or panics (the panic then continues). The connection goes back to the pool clean.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+    /// use pgdbm::prelude::*;
+    /// let id: i64 = db
+    ///     .transaction(|tx| async move {
+    ///         let id = tx
+    ///             .fetch_value::<i64>("INSERT INTO {{tables.users}} (name) VALUES ($1) RETURNING id", params!["ann"])
+    ///             .await?;
+    ///         tx.execute("INSERT INTO {{tables.audit}} (user_id) VALUES ($1)", params![id]).await?;
+    ///         Ok::<_, pgdbm::Error>(id)
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The error `f` returned (after the rollback), or the error of `BEGIN`/`COMMIT`.
+    pub async fn transaction<T, E, F, Fut>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(Transaction) -> Fut + Send,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send,
+        E: From<Error> + Send,
+    {
+        let tx = self.begin().await?;
+        tx.run(f).await
+    }
+
+    /// Runs `sql` once per parameter set inside one transaction: all sets apply or none does.
+    ///
+    /// # Errors
+    ///
+    /// The first failing execution's error; nothing is applied then.
+    pub async fn execute_many(&self, sql: &str, param_sets: &[&[&dyn ToParam]]) -> Result<u64> {
+        let tx = self.begin().await?;
+        let total = ExecutorExt::execute_many(&tx, sql, param_sets).await?;
+        tx.commit().await?;
+        Ok(total)
+    }
+
+    /// Creates this handle's schema if it does not exist (a no-op without schema).
+    ///
+    /// # Errors
+    ///
+    /// The server's error (e.g. missing `CREATE` privilege).
+    pub async fn ensure_schema(&self) -> Result<()> {
+        let Some(schema) = self.schema() else {
+            return Ok(());
+        };
+        let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote_identifier(schema));
+        match self.inner.pool.batch_execute(&sql).await {
+            // Two sessions creating the same schema at once race on the catalog's unique index.
+            Err(e) if e.kind() == Some(ErrorKind::UniqueViolation) || e.code() == Some("42P06") => {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// `true` when `table` exists in this handle's schema (or in `current_schema()` without
+    /// one). `table` may also be written `schema.table`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Identifier`] for an invalid name; query errors.
+    pub async fn table_exists(&self, table: &str) -> Result<bool> {
+        let (schema, name) = match table.split_once('.') {
+            Some((s, t)) => (Some(s), t),
+            None => (self.schema(), table),
+        };
+        if let Some(s) = schema {
+            validate_identifier("schema", s)?;
+        }
+        validate_identifier("table", name)?;
+        self.inner
+            .pool
+            .fetch_value::<bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = COALESCE($1, current_schema()) AND c.relname = $2 \
+                 AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))",
+                crate::params![schema, name],
+            )
+            .await
+    }
+
+    /// Bulk-loads rows into `table` (qualified with this handle's schema) with `COPY … FROM STDIN`
+    /// in binary format. Returns the number of rows written; on error nothing is written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Identifier`] for invalid table or column names, [`Error::Encode`] when a value
+    /// does not fit its column, server errors.
+    pub async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
+        let target = self.inner.templates.qualify(table)?;
+        let quoted = quote_columns(columns)?;
+        let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
+        let conn = self.inner.pool.acquire().await?;
+        conn.copy_in(&target, &cols, rows).await
+    }
+}
+
+pub(crate) fn quote_columns(columns: &[&str]) -> Result<Vec<String>> {
+    columns
+        .iter()
+        .map(|c| validate_identifier("column", c).map(|()| quote_identifier(c)))
+        .collect()
+}
+
+#[async_trait]
+impl Executor for Database {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        let sql = self.inner.templates.expand(sql)?;
+        self.inner.pool.execute(&sql, params).await
+    }
+
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        let sql = self.inner.templates.expand(sql)?;
+        self.inner.pool.fetch_all(&sql, params).await
+    }
+
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        let sql = self.inner.templates.expand(sql)?;
+        self.inner.pool.fetch_optional(&sql, params).await
+    }
+
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        let sql = self.inner.templates.expand(sql)?;
+        self.inner.pool.batch_execute(&sql).await
+    }
+}

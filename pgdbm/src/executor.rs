@@ -1,0 +1,215 @@
+//! The [`Executor`] seam (runs SQL) and [`ExecutorExt`], the conveniences written once on top of it.
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result, truncate_sql};
+use crate::row::Row;
+use crate::value::{FromValue, Params, ToParam};
+
+/// Runs SQL. Object safe: hold it as `&dyn Executor` or `Arc<dyn Executor>`.
+///
+/// Drivers implement it for their pool and their connections; the core implements it for
+/// [`Database`](crate::Database) and [`Transaction`](crate::Transaction), which expand
+/// `{{tables.…}}` templates and then delegate. Code written against `&dyn Executor` therefore runs
+/// unchanged on a pool, inside a transaction, and on either driver.
+///
+/// Parameters are positional (`$1`, `$2`, …) and given as a slice of [`ToParam`] values, most
+/// easily with [`params!`](crate::params): `db.execute(sql, params![id, name])`.
+#[async_trait]
+pub trait Executor: Send + Sync {
+    /// Runs one statement and returns the number of rows it affected.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] for server errors, [`Error::Encode`]/[`Error::ParameterCount`] for
+    /// parameters that do not fit the statement, [`Error::PoolTimeout`]/[`Error::PoolClosed`] when
+    /// no connection can be had, [`Error::Query`] when the connection fails.
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64>;
+
+    /// Runs one statement and returns all rows.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Executor::execute), plus [`Error::UnsupportedType`] for a column type pgdbm
+    /// cannot decode.
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>>;
+
+    /// Runs one statement and returns its first row, if any (further rows are discarded).
+    ///
+    /// # Errors
+    ///
+    /// As [`fetch_all`](Executor::fetch_all).
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>>;
+
+    /// Runs a script of one or more statements without parameters (the simple query protocol), as
+    /// migrations do.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute`](Executor::execute); statements before the failing one have run unless the
+    /// script is inside a transaction.
+    async fn batch_execute(&self, sql: &str) -> Result<()>;
+}
+
+#[async_trait]
+impl<E: Executor + ?Sized> Executor for &E {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        (**self).execute(sql, params).await
+    }
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        (**self).fetch_all(sql, params).await
+    }
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        (**self).fetch_optional(sql, params).await
+    }
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        (**self).batch_execute(sql).await
+    }
+}
+
+#[async_trait]
+impl<E: Executor + ?Sized> Executor for std::sync::Arc<E> {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        (**self).execute(sql, params).await
+    }
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        (**self).fetch_all(sql, params).await
+    }
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        (**self).fetch_optional(sql, params).await
+    }
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        (**self).batch_execute(sql).await
+    }
+}
+
+/// Conveniences available on every [`Executor`] (including `dyn Executor`). Implemented once,
+/// here; do not implement it yourself.
+#[async_trait]
+pub trait ExecutorExt: Executor {
+    /// Runs a statement and returns its first row.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RowNotFound`] when there is no row; otherwise as [`Executor::fetch_optional`].
+    async fn fetch_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
+        self.fetch_optional(sql, params)
+            .await?
+            .ok_or_else(|| Error::RowNotFound {
+                sql: truncate_sql(sql),
+            })
+    }
+
+    /// Runs a statement and returns the first column of its first row as `T`
+    /// (`Option<T>` to accept `NULL`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RowNotFound`] when there is no row, [`Error::Decode`] when the value does not fit
+    /// `T`; otherwise as [`Executor::fetch_optional`].
+    async fn fetch_value<T: FromValue + Send>(&self, sql: &str, params: Params<'_>) -> Result<T> {
+        self.fetch_one(sql, params).await?.get::<T>(0)
+    }
+
+    /// Runs a statement and maps every row onto `T` with serde (fields named like columns).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when a row does not match `T`; otherwise as [`Executor::fetch_all`].
+    async fn fetch_all_as<T: DeserializeOwned + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<T>> {
+        self.fetch_all(sql, params)
+            .await?
+            .iter()
+            .map(Row::deserialize)
+            .collect()
+    }
+
+    /// Runs a statement and maps its first row onto `T` with serde.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RowNotFound`] when there is no row, [`Error::Decode`] when it does not match `T`.
+    async fn fetch_one_as<T: DeserializeOwned + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<T> {
+        self.fetch_one(sql, params).await?.deserialize()
+    }
+
+    /// Runs a statement and maps its first row, if any, onto `T` with serde.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] when the row does not match `T`; otherwise as [`Executor::fetch_optional`].
+    async fn fetch_optional_as<T: DeserializeOwned + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<T>> {
+        match self.fetch_optional(sql, params).await? {
+            Some(row) => row.deserialize().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs the same statement once per parameter set and returns the total rows affected.
+    ///
+    /// The statement is prepared once (statement cache). It is not wrapped in a transaction: call
+    /// it on a [`Transaction`](crate::Transaction) to make the batch all-or-nothing, as
+    /// [`Database::execute_many`](crate::Database::execute_many) does.
+    ///
+    /// # Errors
+    ///
+    /// The first failing execution's error; the sets before it have run.
+    async fn execute_many(&self, sql: &str, param_sets: &[&[&dyn ToParam]]) -> Result<u64> {
+        let mut total = 0;
+        for params in param_sets {
+            total += self.execute(sql, params).await?;
+        }
+        Ok(total)
+    }
+
+    /// Runs an `INSERT … RETURNING id` (or any statement returning one integer) and returns the
+    /// value as `i64`. If `sql` has no `RETURNING` clause, ` RETURNING id` is appended.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RowNotFound`] when nothing is returned; otherwise as [`ExecutorExt::fetch_value`].
+    async fn execute_and_return_id(&self, sql: &str, params: Params<'_>) -> Result<i64> {
+        if contains_returning(sql) {
+            self.fetch_value::<i64>(sql, params).await
+        } else {
+            let sql = format!("{} RETURNING id", sql.trim_end().trim_end_matches(';'));
+            self.fetch_value::<i64>(&sql, params).await
+        }
+    }
+}
+
+impl<E: Executor + ?Sized> ExecutorExt for E {}
+
+fn contains_returning(sql: &str) -> bool {
+    sql.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .any(|word| word.eq_ignore_ascii_case("returning"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_returning;
+
+    #[test]
+    fn returning_detection() {
+        assert!(contains_returning("INSERT INTO t VALUES (1) RETURNING id"));
+        assert!(contains_returning(
+            "insert into t values (1)\nreturning\tpk"
+        ));
+        assert!(!contains_returning(
+            "INSERT INTO returning_things VALUES (1)"
+        ));
+    }
+}

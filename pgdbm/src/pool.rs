@@ -1,0 +1,147 @@
+//! The pool seam: [`PoolProvider`] hands out [`Connection`]s and reports [`PoolStats`];
+//! [`Driver`] opens a pool from a [`DatabaseConfig`].
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::DatabaseConfig;
+use crate::error::Result;
+use crate::executor::Executor;
+use crate::value::Value;
+
+/// One connection checked out of a pool. Dropping it returns it to the pool (or closes it when it
+/// was [discarded](Connection::discard)).
+///
+/// Drivers implement it; the core builds transactions, migrations' advisory locks and COPY on it.
+#[async_trait]
+pub trait Connection: Executor + Debug {
+    /// Bulk-loads `rows` into `table` (an already quoted, possibly schema-qualified name) with
+    /// `COPY … FROM STDIN`, returning the number of rows written. Each row has one value per entry
+    /// of `columns`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Encode`](crate::Error::Encode) when a value does not fit its column,
+    /// [`Error::Database`](crate::Error::Database) for server errors (nothing is written then).
+    async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64>;
+
+    /// Marks the connection so that the pool closes it instead of reusing it (its session state is
+    /// unknown, e.g. a `ROLLBACK` failed).
+    fn discard(&mut self);
+}
+
+/// A connection checked out of a pool.
+pub type PooledConnection = Box<dyn Connection>;
+
+/// Hands out connections and runs single statements on a pooled connection.
+///
+/// Its [`Executor`] methods acquire a connection per call and return it right after: the fast
+/// path of [`Database`](crate::Database). Share one pool among many schema-scoped handles as
+/// `Arc<dyn PoolProvider>`.
+#[async_trait]
+pub trait PoolProvider: Executor + Debug {
+    /// Checks a connection out of the pool, waiting up to the configured acquire timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PoolTimeout`](crate::Error::PoolTimeout) (with the last connect error as its
+    /// cause) or [`Error::PoolClosed`](crate::Error::PoolClosed).
+    async fn acquire(&self) -> Result<PooledConnection>;
+
+    /// A snapshot of the pool's counters.
+    fn stats(&self) -> PoolStats;
+
+    /// Closes the pool: idle connections are closed, further acquires fail with
+    /// [`Error::PoolClosed`](crate::Error::PoolClosed), connections in use close when returned.
+    async fn close(&self);
+
+    /// `true` once [`close`](PoolProvider::close) was called.
+    fn is_closed(&self) -> bool;
+
+    /// The driver's name, e.g. `"tokio-postgres"` or `"sqlx"`.
+    fn driver_name(&self) -> &'static str;
+}
+
+/// A snapshot of a pool's state and counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Open connections (idle + in use).
+    pub size: u32,
+    /// Idle connections.
+    pub idle: u32,
+    /// Connections checked out.
+    pub in_use: u32,
+    /// The configured maximum.
+    pub max_size: u32,
+    /// Tasks waiting for a connection now, where the driver can tell (otherwise 0).
+    pub waiting: u32,
+    /// Acquires that timed out since the pool was opened.
+    pub timed_out: u64,
+    /// Connections opened since the pool was opened.
+    pub connections_created: u64,
+    /// Connections closed since the pool was opened (broken, expired or idle).
+    pub connections_closed: u64,
+}
+
+impl PoolStats {
+    /// Builds a snapshot; `in_use` is derived as `size - idle`.
+    pub fn new(size: u32, idle: u32, max_size: u32) -> Self {
+        PoolStats {
+            size,
+            idle,
+            in_use: size.saturating_sub(idle),
+            max_size,
+            ..PoolStats::default()
+        }
+    }
+
+    /// Sets the waiting count.
+    pub fn with_waiting(mut self, waiting: u32) -> Self {
+        self.waiting = waiting;
+        self
+    }
+
+    /// Sets the lifetime counters.
+    pub fn with_counters(mut self, timed_out: u64, created: u64, closed: u64) -> Self {
+        self.timed_out = timed_out;
+        self.connections_created = created;
+        self.connections_closed = closed;
+        self
+    }
+
+    /// `in_use / max_size`, between 0 and 1.
+    pub fn utilization(&self) -> f64 {
+        if self.max_size == 0 {
+            0.0
+        } else {
+            f64::from(self.in_use) / f64::from(self.max_size)
+        }
+    }
+}
+
+/// A database driver: how to open a pool from a [`DatabaseConfig`]. Generic code (tests, the
+/// CLI, examples) says "with driver `D`" through it: `Database::connect::<D>(config)`.
+pub trait Driver: Send + Sync + 'static {
+    /// The pool type this driver opens.
+    type Pool: PoolProvider + 'static;
+
+    /// The driver's name, e.g. `"tokio-postgres"`.
+    const NAME: &'static str;
+
+    /// Opens a pool, making the configured minimum of connections (with the configured connect
+    /// retries) before returning.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`](crate::Error::Connect) naming host, port, database and attempts, with
+    /// the real cause (e.g. an authentication failure); [`Error::Config`](crate::Error::Config) for
+    /// settings the driver cannot honour.
+    fn connect(config: &DatabaseConfig) -> impl Future<Output = Result<Self::Pool>> + Send;
+}
+
+/// A pool shared between handles.
+pub type SharedPool = Arc<dyn PoolProvider>;

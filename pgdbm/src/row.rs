@@ -1,0 +1,235 @@
+//! Rows returned by queries, independent of the driver.
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::value::{FromValue, Value};
+
+/// A result column: its name and the name of its PostgreSQL type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    name: String,
+    type_name: String,
+}
+
+impl Column {
+    /// Builds a column description.
+    pub fn new(name: impl Into<String>, type_name: impl Into<String>) -> Self {
+        Column {
+            name: name.into(),
+            type_name: type_name.into(),
+        }
+    }
+
+    /// The column name (its alias in the select list).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The PostgreSQL type name (`int4`, `text`, `_int8`…).
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+}
+
+/// The columns of a result, shared by all its rows.
+pub type Columns = Arc<[Column]>;
+
+/// Identifies a column: by name (`&str`) or by 0-based position (`usize`).
+pub trait ColumnIndex: std::fmt::Display {
+    /// The position of this column in `columns`, if it exists.
+    fn index_in(&self, columns: &[Column]) -> Option<usize>;
+}
+
+impl ColumnIndex for usize {
+    fn index_in(&self, columns: &[Column]) -> Option<usize> {
+        (*self < columns.len()).then_some(*self)
+    }
+}
+
+impl ColumnIndex for &str {
+    fn index_in(&self, columns: &[Column]) -> Option<usize> {
+        columns.iter().position(|c| c.name == *self)
+    }
+}
+
+impl ColumnIndex for String {
+    fn index_in(&self, columns: &[Column]) -> Option<usize> {
+        self.as_str().index_in(columns)
+    }
+}
+
+/// One row of a result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    columns: Columns,
+    values: Vec<Value>,
+}
+
+impl Row {
+    /// Builds a row. Drivers call this; `values` must have one entry per column.
+    ///
+    /// # Panics
+    ///
+    /// Never in release builds; a debug assertion checks the lengths match.
+    pub fn new(columns: Columns, values: Vec<Value>) -> Self {
+        debug_assert_eq!(columns.len(), values.len());
+        Row { columns, values }
+    }
+
+    /// The columns of this row.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// The number of columns.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// `true` when the row has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The raw values, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// Consumes the row, returning its values.
+    pub fn into_values(self) -> Vec<Value> {
+        self.values
+    }
+
+    /// The raw value of a column.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ColumnNotFound`] when there is no such column.
+    pub fn value(&self, column: impl ColumnIndex) -> Result<&Value> {
+        match column.index_in(&self.columns) {
+            Some(i) => Ok(&self.values[i]),
+            None => Err(Error::ColumnNotFound {
+                column: column.to_string(),
+                available: self
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Reads a column as `T`: `row.get::<i64>("id")`, `row.get::<Option<String>>(1)`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ColumnNotFound`] for an unknown column; [`Error::Decode`] naming the column, the
+    /// requested type and the actual one when the value does not fit (including `NULL` read into a
+    /// non-`Option` type).
+    pub fn get<T: FromValue>(&self, column: impl ColumnIndex) -> Result<T> {
+        let value = self.value(&column)?;
+        T::from_value(value).map_err(|actual| {
+            let name = match column.index_in(&self.columns) {
+                Some(i) => self.columns[i].name.clone(),
+                None => column.to_string(),
+            };
+            Error::decode(name, T::type_name(), actual)
+        })
+    }
+
+    /// The row as a JSON object keyed by column name.
+    pub fn to_json(&self) -> serde_json::Value {
+        let map = self
+            .columns
+            .iter()
+            .zip(&self.values)
+            .map(|(c, v)| (c.name.clone(), v.to_json()))
+            .collect();
+        serde_json::Value::Object(map)
+    }
+
+    /// Maps the row onto any `serde::Deserialize` type whose fields are named like the columns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`] with serde's message when a field is missing or has the wrong type.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.to_json()).map_err(|e| {
+            Error::decode(
+                "(row)",
+                std::any::type_name::<T>(),
+                format!("a row that does not match: {e}"),
+            )
+        })
+    }
+}
+
+impl<C: ColumnIndex + ?Sized> ColumnIndex for &C {
+    fn index_in(&self, columns: &[Column]) -> Option<usize> {
+        (**self).index_in(columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row::new(
+            vec![Column::new("id", "int8"), Column::new("name", "text")].into(),
+            vec![Value::Int8(5), Value::Null],
+        )
+    }
+
+    #[test]
+    fn get_by_name_and_index() {
+        let r = row();
+        assert_eq!(r.get::<i64>("id").unwrap(), 5);
+        assert_eq!(r.get::<i32>(0).unwrap(), 5);
+        assert_eq!(r.get::<Option<String>>("name").unwrap(), None);
+    }
+
+    #[test]
+    fn null_into_non_option_names_column_and_types() {
+        let err = row().get::<String>("name").unwrap_err().to_string();
+        assert!(
+            err.contains("name") && err.contains("String") && err.contains("NULL"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_column_lists_available() {
+        let err = row().get::<i64>("nope").unwrap_err().to_string();
+        assert!(err.contains("nope") && err.contains("id, name"), "{err}");
+        assert!(matches!(
+            row().get::<i64>(9),
+            Err(Error::ColumnNotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn deserialize_struct() {
+        #[derive(serde::Deserialize)]
+        struct U {
+            id: i64,
+            name: Option<String>,
+        }
+        let u: U = row().deserialize().unwrap();
+        assert_eq!((u.id, u.name), (5, None));
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Bad {
+            id: String,
+        }
+        assert!(matches!(
+            row().deserialize::<Bad>(),
+            Err(Error::Decode { .. })
+        ));
+    }
+}

@@ -1,0 +1,438 @@
+//! Transactions and savepoints, written once on top of any driver's [`Connection`].
+//!
+//! A [`Transaction`] is a cheap, cloneable handle on one level: the top level (`BEGIN`) or a
+//! savepoint inside it. Levels finish explicitly with [`commit`](Transaction::commit) or
+//! [`rollback`](Transaction::rollback). A level whose last handle is dropped unfinished (an early
+//! `?`, a panic, a cancelled future) is rolled back: a savepoint before the next statement on its
+//! parent, the top level right away on a background task, after which the connection returns to
+//! the pool clean (or is closed when the rollback fails).
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::database::quote_columns;
+use crate::error::{Error, Result};
+use crate::executor::Executor;
+use crate::pool::PooledConnection;
+use crate::row::Row;
+use crate::template::Templates;
+use crate::value::{Params, Value};
+
+/// A transaction (or a savepoint inside one) on a dedicated connection.
+///
+/// It implements [`Executor`], so everything written against `&dyn Executor` runs inside it, and it
+/// expands templates for the schema of the handle that began it.
+///
+/// ```no_run
+/// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+/// use pgdbm::prelude::*;
+/// let tx = db.begin().await?;
+/// tx.execute("UPDATE {{tables.accounts}} SET balance = balance - 10 WHERE id = $1", params![1]).await?;
+/// let sp = tx.begin().await?; // SAVEPOINT
+/// if sp.execute("UPDATE {{tables.accounts}} SET balance = balance + 10 WHERE id = $1", params![2]).await.is_err() {
+///     sp.rollback().await?; // only the savepoint's work is undone
+/// } else {
+///     sp.commit().await?; // RELEASE SAVEPOINT
+/// }
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Transaction {
+    level: Arc<Level>,
+}
+
+struct Level {
+    shared: Arc<Shared>,
+    /// `None` for the top level, the savepoint number otherwise.
+    savepoint: Option<u32>,
+    depth: u32,
+    finished: AtomicBool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Savepoints whose handles were dropped unfinished; rolled back before the next statement.
+    abandoned: StdMutex<Vec<u32>>,
+    next_savepoint: AtomicU32,
+    templates: Arc<Templates>,
+}
+
+struct State {
+    /// `None` once the top level finished and the connection went back to the pool.
+    conn: Option<PooledConnection>,
+    /// Open savepoints, outermost first.
+    open: Vec<u32>,
+    /// A statement failed and no rollback to a savepoint has happened since: the server will only
+    /// accept a rollback now.
+    failed: bool,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("depth", &self.level.depth)
+            .field("schema", &self.level.shared.templates.schema())
+            .field("finished", &self.level.finished.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+fn savepoint_name(n: u32) -> String {
+    format!("pgdbm_sp_{n}")
+}
+
+impl Transaction {
+    pub(crate) async fn begin_on(
+        conn: PooledConnection,
+        templates: Arc<Templates>,
+    ) -> Result<Self> {
+        let mut conn = conn;
+        if let Err(e) = conn.batch_execute("BEGIN").await {
+            conn.discard();
+            return Err(e);
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                conn: Some(conn),
+                open: Vec::new(),
+                failed: false,
+            }),
+            abandoned: StdMutex::new(Vec::new()),
+            next_savepoint: AtomicU32::new(1),
+            templates,
+        });
+        Ok(Transaction {
+            level: Arc::new(Level {
+                shared,
+                savepoint: None,
+                depth: 0,
+                finished: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Nesting depth: 0 for the top level, 1 for a savepoint in it, and so on.
+    pub fn depth(&self) -> u32 {
+        self.level.depth
+    }
+
+    /// The schema templates expand to.
+    pub fn schema(&self) -> Option<&str> {
+        self.level.shared.templates.schema()
+    }
+
+    /// Locks the connection for one operation of this level, after checking the level is still
+    /// open and undoing savepoints abandoned since the last operation.
+    async fn lock(&self) -> Result<MutexGuard<'_, State>> {
+        let mut state = self.level.shared.state.lock().await;
+        if self.level.finished.load(Ordering::Acquire) || state.conn.is_none() {
+            return Err(Error::Transaction(
+                "the transaction has already been committed or rolled back".into(),
+            ));
+        }
+        self.level.shared.undo_abandoned(&mut state).await?;
+        if let Some(sp) = self.level.savepoint {
+            if !state.open.contains(&sp) {
+                return Err(Error::Transaction(
+                    "this savepoint was already released or rolled back by an enclosing level"
+                        .into(),
+                ));
+            }
+        }
+        Ok(state)
+    }
+
+    /// Starts a nested level (`SAVEPOINT`). Finish it with [`commit`](Transaction::commit)
+    /// (`RELEASE`) or [`rollback`](Transaction::rollback) (`ROLLBACK TO`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transaction`] when this level is finished; the server's error.
+    pub async fn begin(&self) -> Result<Transaction> {
+        let shared = &self.level.shared;
+        let mut state = self.lock().await?;
+        let n = shared.next_savepoint.fetch_add(1, Ordering::Relaxed);
+        let sql = format!("SAVEPOINT {}", savepoint_name(n));
+        {
+            let result = state.conn().batch_execute(&sql).await;
+            state.note(result)
+        }?;
+        state.open.push(n);
+        Ok(Transaction {
+            level: Arc::new(Level {
+                shared: shared.clone(),
+                savepoint: Some(n),
+                depth: self.level.depth + 1,
+                finished: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Runs `f` in a nested level (savepoint): released when `f` returns `Ok`, rolled back to
+    /// when it returns `Err` or panics. The enclosing transaction goes on either way.
+    ///
+    /// # Errors
+    ///
+    /// The error `f` returned, or the error of `SAVEPOINT`/`RELEASE`.
+    pub async fn transaction<T, E, F, Fut>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(Transaction) -> Fut + Send,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send,
+        E: From<Error> + Send,
+    {
+        let sp = self.begin().await?;
+        sp.run(f).await
+    }
+
+    /// Runs `f` with a handle on this level, then commits it on `Ok` or rolls it back on `Err`
+    /// or panic.
+    pub(crate) async fn run<T, E, F, Fut>(self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(Transaction) -> Fut + Send,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send,
+        E: From<Error> + Send,
+    {
+        let outcome = AssertUnwindSafe(f(self.clone())).catch_unwind().await;
+        match outcome {
+            Ok(Ok(value)) => {
+                self.commit().await?;
+                Ok(value)
+            }
+            Ok(Err(err)) => {
+                if let Err(rollback_err) = self.rollback().await {
+                    tracing::warn!(error = %rollback_err, "rollback after a failed transaction body failed");
+                }
+                Err(err)
+            }
+            Err(panic) => {
+                if let Err(rollback_err) = self.rollback().await {
+                    tracing::warn!(error = %rollback_err, "rollback after a panic in a transaction body failed");
+                }
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
+    /// Commits this level: `COMMIT` for the top level (the connection returns to the pool),
+    /// `RELEASE SAVEPOINT` for a nested one.
+    ///
+    /// A top-level transaction in which a statement failed (and was not rolled back to a
+    /// savepoint) cannot commit: it is rolled back and an error says so.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transaction`] when already finished or aborted by an earlier failure; the server's
+    /// error (e.g. a serialization failure at commit, after which the work is rolled back).
+    pub async fn commit(self) -> Result<()> {
+        self.finish(true).await
+    }
+
+    /// Rolls this level back: `ROLLBACK` for the top level, `ROLLBACK TO SAVEPOINT` (and
+    /// `RELEASE`) for a nested one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transaction`] when already finished; the server's error (the connection is then
+    /// closed rather than reused).
+    pub async fn rollback(self) -> Result<()> {
+        self.finish(false).await
+    }
+
+    async fn finish(&self, commit: bool) -> Result<()> {
+        let mut state = self.lock().await?;
+        self.level.finished.store(true, Ordering::Release);
+        match self.level.savepoint {
+            None => {
+                let aborted = state.failed;
+                let sql = if commit && !aborted {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                };
+                let mut conn = state.conn.take().expect("checked by lock");
+                state.open.clear();
+                let result = conn.batch_execute(sql).await;
+                if result.is_err() && !commit {
+                    conn.discard();
+                }
+                drop(conn);
+                result?;
+                if commit && aborted {
+                    return Err(Error::Transaction(
+                        "a statement in the transaction failed, so it was rolled back instead of committed"
+                            .into(),
+                    ));
+                }
+                Ok(())
+            }
+            Some(sp) => {
+                let name = savepoint_name(sp);
+                let pos = state
+                    .open
+                    .iter()
+                    .position(|&s| s == sp)
+                    .expect("checked by lock");
+                let sql = if commit {
+                    format!("RELEASE SAVEPOINT {name}")
+                } else {
+                    format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+                };
+                let result = {
+                    let result = state.conn().batch_execute(&sql).await;
+                    state.note(result)
+                };
+                state.open.truncate(pos);
+                if result.is_ok() && !commit {
+                    state.failed = false;
+                }
+                result
+            }
+        }
+    }
+
+    /// Bulk-loads rows into `table` (qualified with the schema) with `COPY … FROM STDIN`, inside
+    /// this transaction.
+    ///
+    /// # Errors
+    ///
+    /// As [`Database::copy_in`](crate::Database::copy_in).
+    pub async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
+        let target = self.level.shared.templates.qualify(table)?;
+        let quoted = quote_columns(columns)?;
+        let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
+        let mut state = self.lock().await?;
+        {
+            let result = state.conn().copy_in(&target, &cols, rows).await;
+            state.note(result)
+        }
+    }
+}
+
+impl State {
+    fn conn(&self) -> &PooledConnection {
+        self.conn.as_ref().expect("checked by Transaction::lock")
+    }
+
+    /// Passes `result` through, noting a failure (which aborts the transaction on the server).
+    fn note<T>(&mut self, result: Result<T>) -> Result<T> {
+        if result.is_err() {
+            self.failed = true;
+        }
+        result
+    }
+}
+
+impl Shared {
+    /// Rolls back to the outermost savepoint whose handles were dropped unfinished.
+    async fn undo_abandoned(&self, state: &mut State) -> Result<()> {
+        let abandoned =
+            std::mem::take(&mut *self.abandoned.lock().unwrap_or_else(|p| p.into_inner()));
+        let Some(pos) = state.open.iter().position(|sp| abandoned.contains(sp)) else {
+            return Ok(());
+        };
+        let name = savepoint_name(state.open[pos]);
+        let sql = format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}");
+        let conn = state.conn.as_ref().expect("checked by caller");
+        conn.batch_execute(&sql).await?;
+        state.open.truncate(pos);
+        state.failed = false;
+        Ok(())
+    }
+}
+
+impl Drop for Level {
+    fn drop(&mut self) {
+        if *self.finished.get_mut() {
+            return;
+        }
+        if let Some(sp) = self.savepoint {
+            self.shared
+                .abandoned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(sp);
+        }
+        // The top level is rolled back when the last handle on the connection goes (Shared::drop).
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let Some(conn) = self.state.get_mut().conn.take() else {
+            return;
+        };
+        let mut guard = DiscardGuard(Some(conn));
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if let Some(conn) = guard.0.as_ref() {
+                        if conn.batch_execute("ROLLBACK").await.is_ok() {
+                            // Clean again: give it back to the pool instead of discarding it.
+                            drop(guard.0.take());
+                        }
+                    }
+                });
+            }
+            Err(_) => drop(guard.0.take().map(|mut c| c.discard())),
+        }
+    }
+}
+
+/// Closes the connection (instead of pooling it) unless it was taken out first.
+struct DiscardGuard(Option<PooledConnection>);
+
+impl Drop for DiscardGuard {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.discard();
+        }
+    }
+}
+
+#[async_trait]
+impl Executor for Transaction {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        let sql = self.level.shared.templates.expand(sql)?;
+        let mut state = self.lock().await?;
+        {
+            let result = state.conn().execute(&sql, params).await;
+            state.note(result)
+        }
+    }
+
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        let sql = self.level.shared.templates.expand(sql)?;
+        let mut state = self.lock().await?;
+        {
+            let result = state.conn().fetch_all(&sql, params).await;
+            state.note(result)
+        }
+    }
+
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        let sql = self.level.shared.templates.expand(sql)?;
+        let mut state = self.lock().await?;
+        {
+            let result = state.conn().fetch_optional(&sql, params).await;
+            state.note(result)
+        }
+    }
+
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        let sql = self.level.shared.templates.expand(sql)?;
+        let mut state = self.lock().await?;
+        {
+            let result = state.conn().batch_execute(&sql).await;
+            state.note(result)
+        }
+    }
+}
