@@ -1,9 +1,66 @@
-//! SQL templates: `{{tables.name}}`, `{{tables.schema.name}}` and `{{schema}}`. (Being written.)
+//! SQL templates: `{{tables.name}}`, `{{tables.schema.name}}` and `{{schema}}`.
+//!
+//! Every SQL text a [`Database`](crate::Database) or [`Transaction`](crate::Transaction) runs
+//! goes through its [`Templates`] first, so one module's SQL can be written once and run in
+//! whatever schema the handle was given:
+//!
+//! | Placeholder              | With schema `billing` | Without schema          |
+//! |--------------------------|-----------------------|-------------------------|
+//! | `{{tables.name}}`        | `"billing".name`      | `name`                  |
+//! | `{{tables.other.name}}`  | `"other".name`        | `"other".name`          |
+//! | `{{schema}}`             | `"billing"`           | `public`                |
+//! | `{{schema}}.`            | `"billing".`          | *(removed, dot too)*    |
+//!
+//! Whitespace just inside the braces is allowed (`{{ tables.users }}`). Schema and table names
+//! must be plain SQL identifiers (`^[A-Za-z_][A-Za-z0-9_]{0,62}$`, see [`validate_identifier`]);
+//! the handle's own schema is checked once, by [`Templates::new`].
+//!
+//! Anything of the form `{{` + optional whitespace + `tables` or `schema` (case-sensitive) is a
+//! placeholder, and when it is malformed (`{{tables}}`, `{{tables.1abc}}`, `{{schema.x}}`, a
+//! missing `}}`…) expansion fails with [`Error::Template`] naming it, rather than sending broken
+//! SQL to the server. Any other text in braces — JSON literals such as `'{"a": {"b": 1}}'`,
+//! `{{other}}` — is left exactly as written.
+//!
+//! Expansion is cached per SQL text (each [`Templates`] belongs to one schema): after the first
+//! call, expanding the same text does no parsing and no allocation, and returns the same shared
+//! string, which in turn lets the driver's prepared-statement cache hit. SQL without `{{` is
+//! returned as is, borrowed, without touching the cache at all.
+//!
+//! ```
+//! use pgdbm::Templates;
+//!
+//! let billing = Templates::new(Some("billing"))?;
+//! let sql = billing.expand("SELECT * FROM {{tables.invoices}} WHERE paid")?;
+//! assert_eq!(&*sql, r#"SELECT * FROM "billing".invoices WHERE paid"#);
+//! assert_eq!(billing.qualify("invoices")?, r#""billing".invoices"#);
+//!
+//! let plain = Templates::new(None)?;
+//! assert_eq!(&*plain.expand("SELECT * FROM {{schema}}.{{tables.invoices}}")?, "SELECT * FROM invoices");
+//!
+//! assert!(plain.expand("SELECT * FROM {{tables.1abc}}").is_err());
+//! # Ok::<(), pgdbm::Error>(())
+//! ```
 
-use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::error::Result;
+use crate::error::{Error, Result, truncate_chars};
+
+/// Longest identifier PostgreSQL keeps (`NAMEDATALEN - 1`).
+const MAX_IDENTIFIER_LEN: usize = 63;
+
+/// Longest offending text (in characters) kept in an [`Error::Identifier`] or
+/// [`Error::Template`].
+const MAX_TEXT_IN_ERROR: usize = 80;
+
+/// Distinct SQL texts whose expansion a [`Templates`] keeps. When the cache is full it is
+/// cleared before the next insertion, so dynamically built SQL cannot grow memory forever while
+/// the hot, repeated statements are back in the cache after their next use.
+const DEFAULT_CACHE_CAPACITY: usize = 4096;
+
+/// What a placeholder must look like, for error messages.
+const EXPECTED: &str = "expected {{tables.name}}, {{tables.schema.name}} or {{schema}}";
 
 /// SQL text after template expansion: borrowed when there was nothing to expand, shared from the
 /// cache otherwise. Dereferences to `str`.
@@ -25,36 +82,154 @@ impl std::ops::Deref for ExpandedSql<'_> {
     }
 }
 
-/// Validates a SQL identifier (`^[A-Za-z_][A-Za-z0-9_]{0,62}$`).
+/// Validates a SQL identifier: it must match `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
+///
+/// `kind` says what the identifier names (`"schema"`, `"table"`, `"column"`…) and appears in the
+/// error. Only identifiers that pass can be put into SQL text by pgdbm.
+///
+/// ```
+/// use pgdbm::validate_identifier;
+///
+/// assert!(validate_identifier("table", "user_accounts").is_ok());
+/// assert!(validate_identifier("table", "users; DROP TABLE users").is_err());
+/// ```
 ///
 /// # Errors
 ///
-/// [`Error::Identifier`](crate::Error::Identifier) naming `kind` and the reason.
+/// [`Error::Identifier`] naming `kind`, the value (cut to 80 characters) and the reason: it is
+/// empty, does not start with a letter or underscore, contains anything other than ASCII
+/// letters, digits and underscores, or is longer than 63 characters.
 pub fn validate_identifier(kind: &'static str, value: &str) -> Result<()> {
-    let _ = (kind, value);
-    Ok(())
+    let reason = identifier_problem(value);
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(Error::Identifier {
+            kind,
+            value: truncate_chars(value, MAX_TEXT_IN_ERROR),
+            reason,
+        }),
+    }
 }
 
-/// Quotes a validated identifier: `users` → `"users"`.
+/// Why `value` is not a valid identifier, or `None` when it is.
+fn identifier_problem(value: &str) -> Option<&'static str> {
+    let bytes = value.as_bytes();
+    let Some(&first) = bytes.first() else {
+        return Some("is empty");
+    };
+    if !(first.is_ascii_alphabetic() || first == b'_') {
+        return Some("must start with a letter or underscore");
+    }
+    if !bytes[1..]
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Some("may contain only letters, digits and underscores");
+    }
+    // All ASCII from here on, so bytes are characters.
+    if bytes.len() > MAX_IDENTIFIER_LEN {
+        return Some("is longer than 63 characters");
+    }
+    None
+}
+
+/// Quotes an identifier for SQL: `users` → `"users"`.
+///
+/// Embedded double quotes are doubled (`a"b` → `"a""b"`), so the result is always a single
+/// quoted identifier even for text that [`validate_identifier`] would reject; validate first
+/// anyway.
+///
+/// ```
+/// assert_eq!(pgdbm::quote_identifier("billing"), "\"billing\"");
+/// ```
 pub fn quote_identifier(ident: &str) -> String {
-    format!("\"{ident}\"")
+    let mut out = String::with_capacity(ident.len() + 2);
+    push_quoted(&mut out, ident);
+    out
+}
+
+/// Appends `ident` to `out` as a quoted identifier.
+fn push_quoted(out: &mut String, ident: &str) {
+    out.push('"');
+    for (i, part) in ident.split('"').enumerate() {
+        if i > 0 {
+            out.push_str("\"\"");
+        }
+        out.push_str(part);
+    }
+    out.push('"');
 }
 
 /// Expands templates for one schema (or none), caching expansions per SQL text.
-#[derive(Debug)]
+///
+/// - `{{tables.name}}` → `"schema".name` (just `name` without a schema);
+/// - `{{tables.other.name}}` → `"other".name`;
+/// - `{{schema}}` → `"schema"` (without a schema, `{{schema}}.` is removed and a bare
+///   `{{schema}}` is `public`).
+///
+/// Whitespace just inside the braces is allowed; a malformed `{{tables…}}`/`{{schema…}}`
+/// placeholder is an [`Error::Template`]; other text in braces (JSON) is left alone. Expansions
+/// are cached per SQL text (at most 4096 texts; the cache is cleared when full). A `Templates` is
+/// `Send + Sync`; handles share it in an `Arc`.
 pub struct Templates {
+    /// The schema, as given (validated).
     schema: Option<String>,
+    /// The schema quoted for SQL: `"billing"`.
+    quoted_schema: Option<String>,
+    /// Expansions by SQL text. Only successful expansions are stored.
+    cache: RwLock<HashMap<Box<str>, Arc<str>>>,
+    /// Most entries `cache` may hold.
+    cache_capacity: usize,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("Templates")
+            .field("schema", &self.schema)
+            .field("cached", &cached)
+            .field("cache_capacity", &self.cache_capacity)
+            .finish()
+    }
+}
+
+/// A parsed placeholder.
+enum Placeholder<'s> {
+    /// `{{schema}}`.
+    Schema,
+    /// `{{tables.name}}` (`schema` is `None`) or `{{tables.schema.name}}`.
+    Table {
+        schema: Option<&'s str>,
+        name: &'s str,
+    },
 }
 
 impl Templates {
-    /// Creates an expander for `schema`.
+    /// Creates an expander for `schema` (`None`: tables are left unqualified and resolved through
+    /// the connection's `search_path`).
     ///
     /// # Errors
     ///
-    /// [`Error::Identifier`](crate::Error::Identifier) when `schema` is not a valid identifier.
+    /// [`Error::Identifier`] when `schema` is not a valid identifier (see
+    /// [`validate_identifier`]).
     pub fn new(schema: Option<&str>) -> Result<Self> {
+        Self::with_cache_capacity(schema, DEFAULT_CACHE_CAPACITY)
+    }
+
+    /// [`Templates::new`] with a given cache bound.
+    fn with_cache_capacity(schema: Option<&str>, cache_capacity: usize) -> Result<Self> {
+        if let Some(s) = schema {
+            validate_identifier("schema", s)?;
+        }
         Ok(Templates {
             schema: schema.map(str::to_owned),
+            quoted_schema: schema.map(quote_identifier),
+            cache: RwLock::new(HashMap::new()),
+            cache_capacity,
         })
     }
 
@@ -65,20 +240,568 @@ impl Templates {
 
     /// Expands the placeholders of `sql`.
     ///
+    /// Text without `{{` is returned borrowed, untouched. Otherwise the expansion is cached: the
+    /// same text expanded again returns the same shared string without parsing or allocating.
+    ///
+    /// ```
+    /// # use pgdbm::{ExpandedSql, Templates};
+    /// let t = Templates::new(Some("app"))?;
+    /// assert!(matches!(t.expand("SELECT 1")?, ExpandedSql::Borrowed(_)));
+    /// assert_eq!(&*t.expand("SELECT {{schema}}")?, r#"SELECT "app""#);
+    /// # Ok::<(), pgdbm::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`Error::Template`](crate::Error::Template) naming a malformed placeholder.
+    /// [`Error::Template`] naming the first malformed `{{tables…}}` or `{{schema…}}`
+    /// placeholder (including one that is never closed, and one whose schema or table name is
+    /// not a valid identifier). Errors are not cached.
     pub fn expand<'a>(&self, sql: &'a str) -> Result<ExpandedSql<'a>> {
-        Ok(ExpandedSql::Borrowed(sql))
+        if !sql.contains("{{") {
+            return Ok(ExpandedSql::Borrowed(sql));
+        }
+        if let Some(hit) = self
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(sql)
+        {
+            return Ok(ExpandedSql::Shared(Arc::clone(hit)));
+        }
+        let expanded: Arc<str> = Arc::from(self.expand_uncached(sql)?);
+        if self.cache_capacity == 0 {
+            return Ok(ExpandedSql::Shared(expanded));
+        }
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(raced) = cache.get(sql) {
+            // Another thread expanded the same text meanwhile: hand out its copy, so every
+            // caller sees one shared string.
+            return Ok(ExpandedSql::Shared(Arc::clone(raced)));
+        }
+        if cache.len() >= self.cache_capacity {
+            cache.clear();
+        }
+        cache.insert(Box::from(sql), Arc::clone(&expanded));
+        Ok(ExpandedSql::Shared(expanded))
     }
 
     /// `table` qualified with this handle's schema: `"schema".table`, or `table` without schema.
+    /// `other.table` names its schema explicitly and becomes `"other".table`.
+    ///
+    /// ```
+    /// # use pgdbm::Templates;
+    /// let t = Templates::new(Some("app"))?;
+    /// assert_eq!(t.qualify("users")?, r#""app".users"#);
+    /// assert_eq!(t.qualify("audit.events")?, r#""audit".events"#);
+    /// assert_eq!(Templates::new(None)?.qualify("users")?, "users");
+    /// # Ok::<(), pgdbm::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::Identifier`](crate::Error::Identifier) when `table` is not a valid identifier.
+    /// [`Error::Identifier`] when `table` (or the schema written before its dot) is not a valid
+    /// identifier.
     pub fn qualify(&self, table: &str) -> Result<String> {
-        let _ = Cow::Borrowed(table);
-        Ok(table.to_owned())
+        let (schema, name) = match table.split_once('.') {
+            Some((schema, name)) => {
+                validate_identifier("schema", schema)?;
+                (Some(schema), name)
+            }
+            None => (None, table),
+        };
+        validate_identifier("table", name)?;
+        let mut out =
+            String::with_capacity(table.len() + 3 + self.schema.as_ref().map_or(0, String::len));
+        self.push_table(&mut out, schema, name);
+        Ok(out)
+    }
+
+    /// Appends the qualified table name to `out`: explicit schema first, then the handle's.
+    fn push_table(&self, out: &mut String, schema: Option<&str>, name: &str) {
+        if let Some(s) = schema {
+            push_quoted(out, s);
+            out.push('.');
+        } else if let Some(q) = &self.quoted_schema {
+            out.push_str(q);
+            out.push('.');
+        }
+        out.push_str(name);
+    }
+
+    /// One left-to-right scan of `sql`, copying text and replacing placeholders.
+    fn expand_uncached(&self, sql: &str) -> Result<String> {
+        let mut out = String::with_capacity(sql.len() + 32);
+        // `sql[..copied]` is already in `out` (or deliberately dropped).
+        let mut copied = 0;
+        // Where to look for the next `{{`.
+        let mut pos = 0;
+        while let Some(offset) = sql[pos..].find("{{") {
+            let start = pos + offset;
+            let inner = start + 2;
+            let body_start = inner + leading_whitespace(&sql[inner..]);
+            let rest = &sql[body_start..];
+            if !(rest.starts_with("tables") || rest.starts_with("schema")) {
+                // Not ours (e.g. JSON). Step one brace so `{{{tables.x}}}` still finds its
+                // placeholder.
+                pos = start + 1;
+                continue;
+            }
+            let Some(close) = sql[inner..].find("}}") else {
+                return Err(template_error(&sql[start..], "is not closed with }}"));
+            };
+            let end = inner + close + 2;
+            let written = &sql[start..end];
+            let body = sql[inner..inner + close].trim_matches(|c: char| c.is_ascii_whitespace());
+            out.push_str(&sql[copied..start]);
+            copied = end;
+            match parse_placeholder(written, body)? {
+                Placeholder::Schema => match &self.quoted_schema {
+                    Some(q) => out.push_str(q),
+                    None if sql[end..].starts_with('.') => copied = end + 1,
+                    None => out.push_str("public"),
+                },
+                Placeholder::Table { schema, name } => self.push_table(&mut out, schema, name),
+            }
+            pos = copied;
+        }
+        out.push_str(&sql[copied..]);
+        Ok(out)
+    }
+}
+
+/// Length in bytes of the ASCII whitespace at the start of `text`.
+fn leading_whitespace(text: &str) -> usize {
+    text.bytes().take_while(u8::is_ascii_whitespace).count()
+}
+
+/// Parses the trimmed `body` of a placeholder written as `written`.
+fn parse_placeholder<'s>(written: &str, body: &'s str) -> Result<Placeholder<'s>> {
+    if body == "schema" {
+        return Ok(Placeholder::Schema);
+    }
+    if body.starts_with("schema") {
+        return Err(template_error(written, "expected exactly {{schema}}"));
+    }
+    let Some(path) = body.strip_prefix("tables.") else {
+        let message = if body == "tables" {
+            format!("names no table; {EXPECTED}")
+        } else {
+            EXPECTED.to_owned()
+        };
+        return Err(template_error(written, message));
+    };
+    let mut parts = path.split('.');
+    let (schema, name) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(name), None, _) => (None, name),
+        (Some(schema), Some(name), None) => (Some(schema), name),
+        _ => {
+            return Err(template_error(
+                written,
+                format!("has too many dotted parts; {EXPECTED}"),
+            ));
+        }
+    };
+    if path.is_empty() {
+        return Err(template_error(
+            written,
+            format!("names no table; {EXPECTED}"),
+        ));
+    }
+    if let Some(s) = schema {
+        validate_identifier("schema", s).map_err(|e| template_error(written, e.to_string()))?;
+    }
+    validate_identifier("table", name).map_err(|e| template_error(written, e.to_string()))?;
+    Ok(Placeholder::Table { schema, name })
+}
+
+/// An [`Error::Template`] for the placeholder `written` (cut to 80 characters).
+fn template_error(written: &str, message: impl Into<String>) -> Error {
+    Error::Template {
+        placeholder: truncate_chars(written, MAX_TEXT_IN_ERROR),
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const _: () = {
+        const fn assert_send_sync<T: Send + Sync + fmt::Debug>() {}
+        assert_send_sync::<Templates>();
+        assert_send_sync::<ExpandedSql<'static>>();
+    };
+
+    fn with_schema() -> Templates {
+        Templates::new(Some("app")).unwrap()
+    }
+
+    fn without_schema() -> Templates {
+        Templates::new(None).unwrap()
+    }
+
+    fn expand(t: &Templates, sql: &str) -> String {
+        t.expand(sql).unwrap().to_string()
+    }
+
+    /// Expands `sql`, expecting a template error; returns its `Display`.
+    fn template_err(t: &Templates, sql: &str) -> (String, String) {
+        match t.expand(sql) {
+            Err(e @ Error::Template { .. }) => {
+                let Error::Template { placeholder, .. } = &e else {
+                    unreachable!()
+                };
+                (placeholder.clone(), e.to_string())
+            }
+            other => panic!("expected a template error for {sql:?}, got {other:?}"),
+        }
+    }
+
+    fn identifier_reason(value: &str) -> &'static str {
+        match validate_identifier("table", value) {
+            Err(Error::Identifier { kind, reason, .. }) => {
+                assert_eq!(kind, "table");
+                reason
+            }
+            other => panic!("expected an identifier error for {value:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tables_with_schema() {
+        let t = with_schema();
+        assert_eq!(
+            expand(
+                &t,
+                "SELECT * FROM {{tables.users}} u JOIN {{tables.orders}} o ON true"
+            ),
+            r#"SELECT * FROM "app".users u JOIN "app".orders o ON true"#
+        );
+    }
+
+    #[test]
+    fn tables_without_schema() {
+        let t = without_schema();
+        assert_eq!(
+            expand(&t, "SELECT * FROM {{tables.users}}"),
+            "SELECT * FROM users"
+        );
+    }
+
+    #[test]
+    fn explicit_schema() {
+        for t in [with_schema(), without_schema()] {
+            assert_eq!(
+                expand(&t, "INSERT INTO {{tables.audit.events}} VALUES (1)"),
+                r#"INSERT INTO "audit".events VALUES (1)"#
+            );
+        }
+    }
+
+    #[test]
+    fn schema_placeholder() {
+        let t = with_schema();
+        assert_eq!(
+            expand(&t, "SET search_path TO {{schema}}; SELECT {{schema}}.f()"),
+            r#"SET search_path TO "app"; SELECT "app".f()"#
+        );
+        let t = without_schema();
+        assert_eq!(
+            expand(&t, "SET search_path TO {{schema}}; SELECT {{schema}}.f()"),
+            "SET search_path TO public; SELECT f()"
+        );
+        assert_eq!(
+            expand(&t, "CREATE TABLE {{schema}}.{{tables.users}} ()"),
+            "CREATE TABLE users ()"
+        );
+    }
+
+    #[test]
+    fn whitespace_inside_braces() {
+        let t = with_schema();
+        assert_eq!(
+            expand(
+                &t,
+                "SELECT * FROM {{ tables.users }}, {{  tables.x.y\t}}, {{ schema }}.t"
+            ),
+            r#"SELECT * FROM "app".users, "x".y, "app".t"#
+        );
+        let t = without_schema();
+        assert_eq!(
+            expand(&t, "SELECT {{ schema }}.f(), {{ schema }}"),
+            "SELECT f(), public"
+        );
+    }
+
+    #[test]
+    fn other_braces_left_alone() {
+        let t = with_schema();
+        for sql in [
+            r#"SELECT '{"a": {"b": 1}}'::jsonb"#,
+            r#"SELECT '{{"a": 1}}'"#,
+            "SELECT '{{other}}'",
+            "SELECT '{{ not_a_placeholder }}'",
+            "SELECT '{{Tables.x}}', '{{'",
+        ] {
+            assert_eq!(expand(&t, sql), sql);
+        }
+        assert_eq!(
+            expand(&t, r#"SELECT '{"a": {"b": 1}}', * FROM {{tables.users}}"#),
+            r#"SELECT '{"a": {"b": 1}}', * FROM "app".users"#
+        );
+        assert_eq!(
+            expand(&t, "SELECT '{{{tables.x}}}'"),
+            r#"SELECT '{"app".x}'"#
+        );
+        assert_eq!(expand(&t, "{{tables.a}}{{tables.b}}"), r#""app".a"app".b"#);
+    }
+
+    #[test]
+    fn non_ascii_text_is_kept() {
+        let t = with_schema();
+        assert_eq!(
+            expand(&t, "SELECT 'héllo ✓ {{' FROM {{tables.users}} -- ünïcode"),
+            r#"SELECT 'héllo ✓ {{' FROM "app".users -- ünïcode"#
+        );
+    }
+
+    #[test]
+    fn malformed_placeholders_are_errors() {
+        for t in [with_schema(), without_schema()] {
+            for (sql, placeholder) in [
+                ("SELECT * FROM {{tables.}}", "{{tables.}}"),
+                ("SELECT * FROM {{tables}}", "{{tables}}"),
+                ("SELECT * FROM {{ tables }}", "{{ tables }}"),
+                ("SELECT * FROM {{tables.a.b.c}}", "{{tables.a.b.c}}"),
+                ("SELECT * FROM {{tables.1abc}}", "{{tables.1abc}}"),
+                ("SELECT * FROM {{tables.a; drop}}", "{{tables.a; drop}}"),
+                ("SELECT * FROM {{tables.a.}}", "{{tables.a.}}"),
+                ("SELECT * FROM {{tables..a}}", "{{tables..a}}"),
+                ("SELECT * FROM {{tablesx}}", "{{tablesx}}"),
+                ("SELECT * FROM {{tables-a}}", "{{tables-a}}"),
+                ("SELECT * FROM {{schema.x}}", "{{schema.x}}"),
+                ("SELECT * FROM {{schemas}}", "{{schemas}}"),
+                ("SELECT * FROM {{tables.users", "{{tables.users"),
+                ("SELECT * FROM {{ schema", "{{ schema"),
+            ] {
+                let (got, display) = template_err(&t, sql);
+                assert_eq!(got, placeholder, "{sql}");
+                assert!(display.contains(placeholder), "{display}");
+            }
+        }
+    }
+
+    #[test]
+    fn error_messages_are_clear() {
+        let t = with_schema();
+        let (_, display) = template_err(&t, "SELECT * FROM {{tables.1abc}}");
+        assert!(
+            display.contains("must start with a letter or underscore"),
+            "{display}"
+        );
+        let (_, display) = template_err(&t, "SELECT * FROM {{tables.users");
+        assert!(display.contains("not closed"), "{display}");
+        let (_, display) = template_err(&t, "{{tables.a.b.c}}");
+        assert!(display.contains("too many"), "{display}");
+    }
+
+    #[test]
+    fn long_unclosed_placeholder_is_cut() {
+        let t = with_schema();
+        let sql = format!("SELECT * FROM {{{{tables.users WHERE {}", "x".repeat(500));
+        let (placeholder, _) = template_err(&t, &sql);
+        assert!(placeholder.starts_with("{{tables.users WHERE"));
+        assert!(placeholder.chars().count() <= MAX_TEXT_IN_ERROR + 1);
+    }
+
+    #[test]
+    fn errors_are_not_cached() {
+        let t = with_schema();
+        assert!(t.expand("{{tables.1}}").is_err());
+        assert!(t.expand("{{tables.1}}").is_err());
+        assert_eq!(t.cache.read().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(validate_identifier("table", "users").is_ok());
+        assert!(validate_identifier("table", "_x1").is_ok());
+        assert!(validate_identifier("table", "Users_2").is_ok());
+        assert!(validate_identifier("table", &"a".repeat(63)).is_ok());
+        assert_eq!(
+            identifier_reason("a; drop"),
+            "may contain only letters, digits and underscores"
+        );
+        assert_eq!(
+            identifier_reason(&"a".repeat(64)),
+            "is longer than 63 characters"
+        );
+        assert_eq!(
+            identifier_reason("1abc"),
+            "must start with a letter or underscore"
+        );
+        assert_eq!(identifier_reason(""), "is empty");
+        assert_eq!(
+            identifier_reason("é"),
+            "must start with a letter or underscore"
+        );
+        assert_eq!(
+            identifier_reason("a\"b"),
+            "may contain only letters, digits and underscores"
+        );
+    }
+
+    #[test]
+    fn identifier_error_value_is_cut() {
+        let long = "-".repeat(1000);
+        match validate_identifier("column", &long) {
+            Err(e @ Error::Identifier { .. }) => {
+                let Error::Identifier { kind, value, .. } = &e else {
+                    unreachable!()
+                };
+                assert_eq!(*kind, "column");
+                assert!(value.chars().count() <= MAX_TEXT_IN_ERROR + 1);
+                assert!(e.to_string().contains("column"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_validates_schema() {
+        for bad in ["", "a; drop", "1abc", &"s".repeat(64)] {
+            assert!(matches!(
+                Templates::new(Some(bad)),
+                Err(Error::Identifier { kind: "schema", .. })
+            ));
+        }
+        assert_eq!(with_schema().schema(), Some("app"));
+        assert_eq!(without_schema().schema(), None);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_identifier("users"), "\"users\"");
+        assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_identifier("\""), "\"\"\"\"");
+        assert_eq!(quote_identifier(""), "\"\"");
+    }
+
+    #[test]
+    fn qualify() {
+        let t = with_schema();
+        assert_eq!(t.qualify("users").unwrap(), r#""app".users"#);
+        assert_eq!(t.qualify("other.users").unwrap(), r#""other".users"#);
+        let t = without_schema();
+        assert_eq!(t.qualify("users").unwrap(), "users");
+        assert_eq!(t.qualify("other.users").unwrap(), r#""other".users"#);
+        for bad in ["", "1abc", "a; drop", "a.b.c", ".users", "users.", "x.1"] {
+            assert!(
+                matches!(t.qualify(bad), Err(Error::Identifier { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_placeholder_is_borrowed() {
+        let t = with_schema();
+        let sql = "SELECT '{\"a\": 1}' FROM users";
+        match t.expand(sql).unwrap() {
+            ExpandedSql::Borrowed(s) => assert!(std::ptr::eq(s, sql)),
+            ExpandedSql::Shared(_) => panic!("expected Borrowed"),
+        }
+        assert_eq!(t.cache.read().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn cache_hit_shares_the_string() {
+        let t = with_schema();
+        let sql = "SELECT * FROM {{tables.users}}";
+        let (ExpandedSql::Shared(a), ExpandedSql::Shared(b)) =
+            (t.expand(sql).unwrap(), t.expand(sql).unwrap())
+        else {
+            panic!("expected Shared");
+        };
+        assert!(Arc::ptr_eq(&a, &b));
+        // Brace text that is not a placeholder is cached too.
+        let (ExpandedSql::Shared(a), ExpandedSql::Shared(b)) = (
+            t.expand("SELECT '{{x}}'").unwrap(),
+            t.expand("SELECT '{{x}}'").unwrap(),
+        ) else {
+            panic!("expected Shared");
+        };
+        assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn cache_is_per_schema() {
+        let a = Templates::new(Some("a")).unwrap();
+        let b = Templates::new(Some("b")).unwrap();
+        let sql = "SELECT * FROM {{tables.t}}";
+        assert_eq!(expand(&a, sql), r#"SELECT * FROM "a".t"#);
+        assert_eq!(expand(&b, sql), r#"SELECT * FROM "b".t"#);
+        assert_eq!(expand(&a, sql), r#"SELECT * FROM "a".t"#);
+    }
+
+    #[test]
+    fn cache_is_bounded() {
+        let t = Templates::with_cache_capacity(Some("app"), 8).unwrap();
+        for i in 0..100 {
+            let sql = format!("SELECT {i} FROM {{{{tables.users}}}}");
+            assert_eq!(expand(&t, &sql), format!(r#"SELECT {i} FROM "app".users"#));
+            assert!(t.cache.read().unwrap().len() <= 8);
+        }
+        // The most recent text is cached after a clear.
+        let sql = "SELECT 99 FROM {{tables.users}}";
+        assert!(t.cache.read().unwrap().contains_key(sql));
+
+        let default = with_schema();
+        for i in 0..(DEFAULT_CACHE_CAPACITY + 10) {
+            default
+                .expand(&format!("SELECT {i}, {{{{schema}}}}"))
+                .unwrap();
+        }
+        assert!(default.cache.read().unwrap().len() <= DEFAULT_CACHE_CAPACITY);
+
+        let none = Templates::with_cache_capacity(None, 0).unwrap();
+        assert_eq!(expand(&none, "{{tables.t}}"), "t");
+        assert_eq!(none.cache.read().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn poisoned_cache_still_works() {
+        let t = Arc::new(with_schema());
+        let t2 = Arc::clone(&t);
+        let _ = std::thread::spawn(move || {
+            let _guard = t2.cache.write().unwrap();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(t.cache.is_poisoned());
+        let sql = "SELECT * FROM {{tables.users}}";
+        assert_eq!(expand(&t, sql), r#"SELECT * FROM "app".users"#);
+        assert_eq!(expand(&t, sql), r#"SELECT * FROM "app".users"#);
+        assert!(format!("{t:?}").contains("app"));
+    }
+
+    #[test]
+    fn shared_across_threads() {
+        let t = Arc::new(with_schema());
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let t = Arc::clone(&t);
+                std::thread::spawn(move || {
+                    (0..200)
+                        .map(|_| t.expand("SELECT {{tables.x}}").unwrap().to_string())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            for s in h.join().unwrap() {
+                assert_eq!(s, r#"SELECT "app".x"#);
+            }
+        }
     }
 }

@@ -1,0 +1,271 @@
+//! One tokio-postgres connection with its bounded LRU statement cache, and the pooled connection
+//! handed to the core.
+
+use std::borrow::Cow;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use futures_util::{TryStreamExt, pin_mut};
+use lru::LruCache;
+use pgdbm::{Columns, Connection, Error, Executor, Params, Result, Row, Value, truncate_sql};
+use tokio_postgres::Client;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+
+use crate::bind::Bind;
+use crate::decode;
+use crate::error::map;
+use crate::pool::Manager;
+
+/// A prepared statement and its pgdbm column list.
+#[derive(Clone)]
+struct Prepared {
+    stmt: tokio_postgres::Statement,
+    columns: Columns,
+}
+
+/// A connection: the tokio-postgres client, its statement cache, and a "do not reuse" flag.
+pub(crate) struct PgConn {
+    client: Client,
+    cache: Option<Mutex<LruCache<String, Prepared>>>,
+    broken: AtomicBool,
+}
+
+impl std::fmt::Debug for PgConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConn")
+            .field("closed", &self.client.is_closed())
+            .field("cached_statements", &self.cache.as_ref().map(|c| lock(c).len()))
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl PgConn {
+    pub(crate) fn new(client: Client, cache_capacity: usize) -> Self {
+        PgConn {
+            client,
+            cache: NonZeroUsize::new(cache_capacity).map(|n| Mutex::new(LruCache::new(n))),
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// `true` when the pool must not reuse this connection.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed) || self.client.is_closed()
+    }
+
+    pub(crate) fn mark_broken(&self) {
+        self.broken.store(true, Ordering::Relaxed);
+    }
+
+    async fn prepare(&self, sql: &str) -> Result<Prepared> {
+        if let Some(cache) = &self.cache {
+            if let Some(hit) = lock(cache).get(sql) {
+                return Ok(hit.clone());
+            }
+        }
+        let stmt = self.client.prepare(sql).await.map_err(|e| map(e, sql))?;
+        let prepared = Prepared {
+            columns: decode::columns(&stmt),
+            stmt,
+        };
+        if let Some(cache) = &self.cache {
+            // An evicted statement is closed on the server when its last clone drops.
+            lock(cache).put(sql.to_owned(), prepared.clone());
+        }
+        Ok(prepared)
+    }
+
+    /// A failed execution may come from a stale cached plan (the table changed): forget it.
+    fn forget(&self, sql: &str) {
+        if let Some(cache) = &self.cache {
+            lock(cache).pop(sql);
+        }
+    }
+
+    fn check_count<'p>(
+        prepared: &Prepared,
+        sql: &str,
+        params: Params<'p>,
+    ) -> Result<Vec<Cow<'p, Value>>> {
+        let expected = prepared.stmt.params().len();
+        if expected != params.len() {
+            return Err(Error::ParameterCount {
+                expected,
+                actual: params.len(),
+                sql: truncate_sql(sql),
+            });
+        }
+        Ok(params.iter().map(|p| p.to_param()).collect())
+    }
+
+    fn failed<T>(&self, sql: &str, err: tokio_postgres::Error) -> Result<T> {
+        self.forget(sql);
+        Err(map(err, sql))
+    }
+}
+
+#[async_trait]
+impl Executor for PgConn {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        let prepared = self.prepare(sql).await?;
+        let values = Self::check_count(&prepared, sql, params)?;
+        let binds = values.iter().map(|v| Bind(v));
+        match self.client.execute_raw(&prepared.stmt, binds).await {
+            Ok(n) => Ok(n),
+            Err(e) => self.failed(sql, e),
+        }
+    }
+
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        let prepared = self.prepare(sql).await?;
+        let values = Self::check_count(&prepared, sql, params)?;
+        let binds = values.iter().map(|v| Bind(v));
+        let rows: Vec<tokio_postgres::Row> = match self.client.query_raw(&prepared.stmt, binds).await
+        {
+            Ok(stream) => match stream.try_collect().await {
+                Ok(rows) => rows,
+                Err(e) => return self.failed(sql, e),
+            },
+            Err(e) => return self.failed(sql, e),
+        };
+        rows.iter()
+            .map(|r| decode::row(r, &prepared.columns))
+            .collect()
+    }
+
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        let prepared = self.prepare(sql).await?;
+        let values = Self::check_count(&prepared, sql, params)?;
+        let binds = values.iter().map(|v| Bind(v));
+        let stream = match self.client.query_raw(&prepared.stmt, binds).await {
+            Ok(stream) => stream,
+            Err(e) => return self.failed(sql, e),
+        };
+        pin_mut!(stream);
+        let first = match stream.try_next().await {
+            Ok(first) => first,
+            Err(e) => return self.failed(sql, e),
+        };
+        // Drain the rest so the statement's own errors (raised after the first row) surface.
+        loop {
+            match stream.try_next().await {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => return self.failed(sql, e),
+            }
+        }
+        first
+            .map(|r| decode::row(&r, &prepared.columns))
+            .transpose()
+    }
+
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        self.client.batch_execute(sql).await.map_err(|e| map(e, sql))
+    }
+}
+
+impl PgConn {
+    pub(crate) async fn copy_in(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64> {
+        let list = columns.join(", ");
+        let probe = if columns.is_empty() {
+            format!("SELECT * FROM {table} LIMIT 0")
+        } else {
+            format!("SELECT {list} FROM {table} LIMIT 0")
+        };
+        let stmt = self.client.prepare(&probe).await.map_err(|e| map(e, &probe))?;
+        let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+        let copy = if columns.is_empty() {
+            format!("COPY {table} FROM STDIN (FORMAT binary)")
+        } else {
+            format!("COPY {table} ({list}) FROM STDIN (FORMAT binary)")
+        };
+        let sink = self.client.copy_in(&copy).await.map_err(|e| map(e, &copy))?;
+        let writer = BinaryCopyInWriter::new(sink, &types);
+        pin_mut!(writer);
+        for (n, row) in rows.iter().enumerate() {
+            if row.len() != types.len() {
+                // Dropping the writer unfinished aborts the COPY: nothing is written.
+                return Err(Error::query(
+                    &copy,
+                    format!(
+                        "row {} has {} values for {} columns",
+                        n + 1,
+                        row.len(),
+                        types.len()
+                    ),
+                    None,
+                ));
+            }
+            let binds: Vec<Bind<'_>> = row.iter().map(|v| Bind(v)).collect();
+            writer
+                .as_mut()
+                .write_raw(binds)
+                .await
+                .map_err(|e| map(e, &copy))?;
+        }
+        writer.as_mut().finish().await.map_err(|e| map(e, &copy))
+    }
+}
+
+/// A connection checked out of a [`TokioPostgresPool`](crate::TokioPostgresPool).
+pub struct TokioPostgresConnection {
+    pub(crate) conn: bb8::PooledConnection<'static, Manager>,
+}
+
+impl std::fmt::Debug for TokioPostgresConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokioPostgresConnection")
+            .field("conn", &*self.conn)
+            .finish()
+    }
+}
+
+impl TokioPostgresConnection {
+    /// The underlying tokio-postgres client, for what pgdbm does not cover.
+    pub fn client(&self) -> &Client {
+        self.conn.client()
+    }
+}
+
+#[async_trait]
+impl Executor for TokioPostgresConnection {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        self.conn.execute(sql, params).await
+    }
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        self.conn.fetch_all(sql, params).await
+    }
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        self.conn.fetch_optional(sql, params).await
+    }
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        self.conn.batch_execute(sql).await
+    }
+}
+
+#[async_trait]
+impl Connection for TokioPostgresConnection {
+    async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
+        self.conn.copy_in(table, columns, rows).await
+    }
+
+    fn discard(&mut self) {
+        self.conn.mark_broken();
+    }
+}

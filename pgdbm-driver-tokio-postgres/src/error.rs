@@ -1,0 +1,47 @@
+//! Mapping tokio-postgres errors onto pgdbm's [`Error`].
+
+use std::error::Error as _;
+
+use pgdbm::{DbError, Error};
+
+use crate::bind::BindError;
+
+/// Maps an error of a statement (`sql` is kept, cut to size, never the parameters).
+pub(crate) fn map(err: tokio_postgres::Error, sql: &str) -> Error {
+    if let Some(db) = err.as_db_error() {
+        return Error::from(db_error(db)).with_sql(sql);
+    }
+    if let Some(bind) = err.source().and_then(|s| s.downcast_ref::<BindError>()) {
+        let index = parameter_index(&err).unwrap_or(0);
+        return Error::Encode {
+            index,
+            message: bind.0.clone(),
+        };
+    }
+    let message = if err.is_closed() {
+        "the connection is closed".to_owned()
+    } else {
+        err.to_string()
+    };
+    Error::query(sql, message, Some(Box::new(err)))
+}
+
+/// tokio-postgres reports a failed parameter as "error serializing parameter N" (0-based).
+fn parameter_index(err: &tokio_postgres::Error) -> Option<usize> {
+    let text = err.to_string();
+    let rest = text.strip_prefix("error serializing parameter ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse::<usize>().ok().map(|i| i + 1)
+}
+
+pub(crate) fn db_error(db: &tokio_postgres::error::DbError) -> DbError {
+    let mut out = DbError::new(db.code().code(), db.message());
+    out.severity = db.severity().to_owned();
+    out.detail = db.detail().map(str::to_owned);
+    out.hint = db.hint().map(str::to_owned);
+    out.schema = db.schema().map(str::to_owned);
+    out.table = db.table().map(str::to_owned);
+    out.column = db.column().map(str::to_owned);
+    out.constraint = db.constraint().map(str::to_owned);
+    out
+}

@@ -1,0 +1,377 @@
+//! The bb8 connection manager, the pool and the [`Driver`] implementation.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bb8::{ManageConnection, RunError};
+use pgdbm::{
+    BoxError, DatabaseConfig, Driver, Error, ErrorKind, Executor, Params, PoolProvider, PoolStats,
+    PooledConnection, Result, Row, SslMode,
+};
+use tokio_postgres::NoTls;
+
+use crate::conn::{PgConn, TokioPostgresConnection};
+use crate::error::db_error;
+
+/// The driver marker: `Database::connect::<TokioPostgres>(&config)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioPostgres;
+
+impl Driver for TokioPostgres {
+    type Pool = TokioPostgresPool;
+    const NAME: &'static str = "tokio-postgres";
+
+    async fn connect(config: &DatabaseConfig) -> Result<TokioPostgresPool> {
+        TokioPostgresPool::connect(config).await
+    }
+}
+
+/// Where the server is, for error messages (never the password).
+#[derive(Debug, Clone)]
+struct Target {
+    host: String,
+    port: u16,
+    database: String,
+}
+
+/// State shared by the manager and the pool.
+#[derive(Debug)]
+struct Shared {
+    closed: AtomicBool,
+    /// The last connect failure, rendered (it names no password), for pool timeouts.
+    last_connect_error: Mutex<Option<String>>,
+    target: Target,
+}
+
+/// bb8's connection manager: opens tokio-postgres connections with the configured settings.
+pub(crate) struct Manager {
+    pg: tokio_postgres::Config,
+    init_commands: Vec<String>,
+    cache_capacity: usize,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("target", &self.shared.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Escapes a value for libpq's `options` string (spaces and backslashes).
+fn escape_option(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c == ' ' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Config> {
+    let mut pg = tokio_postgres::Config::new();
+    if config.host().starts_with('/') {
+        pg.host_path(config.host());
+    } else {
+        pg.host(config.host());
+    }
+    pg.port(config.port())
+        .dbname(config.database())
+        .user(config.user())
+        .application_name(config.application_name())
+        .connect_timeout(config.connect_timeout());
+    if let Some(password) = config.password() {
+        pg.password(password);
+    }
+    pg.ssl_mode(match config.ssl().mode {
+        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        _ => {
+            return Err(Error::config(
+                "ssl_mode",
+                "TLS modes require, verify-ca and verify-full are not supported by this build of the tokio-postgres driver yet",
+            ));
+        }
+    });
+    let options: Vec<String> = config
+        .startup_settings()
+        .into_iter()
+        .filter(|(k, _)| k != "application_name")
+        .map(|(k, v)| format!("-c {}={}", k, escape_option(&v)))
+        .collect();
+    pg.options(options.join(" "));
+    Ok(pg)
+}
+
+impl Manager {
+    /// One connect attempt, with the init commands run on the new connection.
+    async fn open(&self) -> std::result::Result<PgConn, BoxError> {
+        let (client, connection) = self.pg.connect(NoTls).await.map_err(connect_cause)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "pgdbm: connection closed with an error");
+            }
+        });
+        for sql in &self.init_commands {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| Box::new(crate::error::map(e, sql)) as BoxError)?;
+        }
+        Ok(PgConn::new(client, self.cache_capacity))
+    }
+
+    fn connect_error(&self, attempts: u32, source: BoxError) -> Error {
+        let t = &self.shared.target;
+        Error::Connect {
+            host: t.host.clone(),
+            port: t.port,
+            database: t.database.clone(),
+            attempts,
+            source,
+        }
+    }
+}
+
+/// The cause of a failed connect: the server's own error when it sent one (an authentication
+/// failure says so), the I/O error otherwise.
+fn connect_cause(err: tokio_postgres::Error) -> BoxError {
+    match err.as_db_error() {
+        Some(db) => Box::new(Error::from(db_error(db))),
+        None => Box::new(err),
+    }
+}
+
+/// Failures that retrying cannot fix: authentication, missing database, bad settings.
+fn is_permanent(cause: &BoxError) -> bool {
+    cause.downcast_ref::<Error>().is_some_and(|e| {
+        matches!(
+            e.kind(),
+            Some(ErrorKind::InvalidAuthorization | ErrorKind::InvalidCatalogName)
+        ) || e.code().is_some_and(|c| c.starts_with("42") || c == "22023")
+    })
+}
+
+impl ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = Error;
+
+    async fn connect(&self) -> Result<PgConn> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
+        match self.open().await {
+            Ok(conn) => {
+                *self.shared.last_connect_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                Ok(conn)
+            }
+            Err(cause) => {
+                *self.shared.last_connect_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(cause.to_string());
+                Err(self.connect_error(1, cause))
+            }
+        }
+    }
+
+    async fn is_valid(&self, conn: &mut PgConn) -> Result<()> {
+        conn.batch_execute("").await
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        self.shared.closed.load(Ordering::Relaxed) || conn.is_broken()
+    }
+}
+
+/// A bb8 pool of tokio-postgres connections, each with its own prepared-statement cache.
+///
+/// Open it with [`TokioPostgresPool::connect`] (or `Database::connect::<TokioPostgres>`) and
+/// share it as `Arc<dyn PoolProvider>` among schema-scoped [`pgdbm::Database`] handles.
+pub struct TokioPostgresPool {
+    pool: bb8::Pool<Manager>,
+    shared: Arc<Shared>,
+    acquire_timeout: Duration,
+    max_size: u32,
+}
+
+impl std::fmt::Debug for TokioPostgresPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokioPostgresPool")
+            .field("target", &self.shared.target)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl TokioPostgresPool {
+    /// Opens the pool: one connection is made right away (with the configured retries and
+    /// backoff), the rest of `min_connections` in the background.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] naming host, port, database and attempts made, whose source is the real
+    /// cause (an authentication failure is not retried and says so); [`Error::Config`] for
+    /// settings this driver cannot honour.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
+        let shared = Arc::new(Shared {
+            closed: AtomicBool::new(false),
+            last_connect_error: Mutex::new(None),
+            target: Target {
+                host: config.host().to_owned(),
+                port: config.port(),
+                database: config.database().to_owned(),
+            },
+        });
+        let manager = Manager {
+            pg: pg_config(config)?,
+            init_commands: config.init_commands().to_vec(),
+            cache_capacity: config.statement_cache_capacity(),
+            shared: shared.clone(),
+        };
+        let retry = config.retry();
+        let mut attempt = 0;
+        let first = loop {
+            attempt += 1;
+            match manager.open().await {
+                Ok(conn) => break conn,
+                Err(cause) if attempt < retry.attempts && !is_permanent(&cause) => {
+                    let delay = retry.delay_after(attempt);
+                    tracing::warn!(
+                        attempt,
+                        host = %shared.target.host,
+                        port = shared.target.port,
+                        error = %cause,
+                        "pgdbm: connect failed, retrying in {delay:?}"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                Err(cause) => return Err(manager.connect_error(attempt, cause)),
+            }
+        };
+        let pool = bb8::Pool::builder()
+            .max_size(config.max_connections())
+            .min_idle(Some(config.min_connections()))
+            .connection_timeout(config.acquire_timeout())
+            .idle_timeout(config.idle_timeout())
+            .max_lifetime(config.max_lifetime())
+            .test_on_check_out(false)
+            .retry_connection(false)
+            .build_unchecked(manager);
+        if pool.add(first).is_err() {
+            tracing::debug!("pgdbm: pool full before the first connection was added");
+        }
+        Ok(TokioPostgresPool {
+            pool,
+            shared,
+            acquire_timeout: config.acquire_timeout(),
+            max_size: config.max_connections(),
+        })
+    }
+
+    async fn get(&self) -> Result<bb8::PooledConnection<'_, Manager>> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
+        self.pool.get().await.map_err(|e| self.run_error(e))
+    }
+
+    fn run_error(&self, err: RunError<Error>) -> Error {
+        match err {
+            RunError::User(e) => e,
+            RunError::TimedOut => {
+                if self.shared.closed.load(Ordering::Acquire) {
+                    return Error::PoolClosed;
+                }
+                let last = self
+                    .shared
+                    .last_connect_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let t = &self.shared.target;
+                Error::PoolTimeout {
+                    waited: self.acquire_timeout,
+                    source: last.map(|msg| {
+                        Box::new(Error::Connect {
+                            host: t.host.clone(),
+                            port: t.port,
+                            database: t.database.clone(),
+                            attempts: 1,
+                            source: msg.into(),
+                        })
+                    }),
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Executor for TokioPostgresPool {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        self.get().await?.execute(sql, params).await
+    }
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        self.get().await?.fetch_all(sql, params).await
+    }
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        self.get().await?.fetch_optional(sql, params).await
+    }
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        self.get().await?.batch_execute(sql).await
+    }
+}
+
+#[async_trait]
+impl PoolProvider for TokioPostgresPool {
+    async fn acquire(&self) -> Result<PooledConnection> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
+        let conn = self.pool.get_owned().await.map_err(|e| self.run_error(e))?;
+        Ok(Box::new(TokioPostgresConnection { conn }))
+    }
+
+    fn stats(&self) -> PoolStats {
+        let state = self.pool.state();
+        let s = &state.statistics;
+        let closed = s.connections_closed_broken
+            + s.connections_closed_invalid
+            + s.connections_closed_max_lifetime
+            + s.connections_closed_idle_timeout;
+        PoolStats::new(
+            state.connections,
+            state.idle_connections,
+            self.max_size,
+        )
+        .with_waiting(u32::try_from(s.pending_gets()).unwrap_or(u32::MAX))
+        .with_counters(s.get_timed_out, s.connections_created, closed)
+    }
+
+    async fn close(&self) {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Check out every idle connection once: returned while closed, each is closed.
+        let idle = self.pool.state().idle_connections;
+        for _ in 0..idle {
+            match tokio::time::timeout(Duration::from_millis(100), self.pool.get()).await {
+                Ok(Ok(conn)) => drop(conn),
+                _ => break,
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    fn driver_name(&self) -> &'static str {
+        TokioPostgres::NAME
+    }
+}
+
