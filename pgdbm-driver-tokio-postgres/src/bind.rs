@@ -30,7 +30,10 @@ fn mismatch(value: &Value, ty: &Type) -> BoxError {
 }
 
 fn out_of_range(ty: &Type) -> BoxError {
-    Box::new(BindError(format!("integer value out of range for {}", ty.name())))
+    Box::new(BindError(format!(
+        "integer value out of range for {}",
+        ty.name()
+    )))
 }
 
 /// A borrowed [`Value`] that tokio-postgres can send.
@@ -38,17 +41,25 @@ fn out_of_range(ty: &Type) -> BoxError {
 pub(crate) struct Bind<'a>(pub(crate) &'a Value);
 
 fn is_text(ty: &Type) -> bool {
-    matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN)
-        || ty.name() == "citext"
+    matches!(
+        *ty,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
+    ) || ty.name() == "citext"
         || matches!(ty.kind(), Kind::Enum(_))
 }
 
 fn int(v: i64, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
     match *ty {
-        Type::INT2 => i16::try_from(v).map_err(|_| out_of_range(ty))?.to_sql(ty, out),
-        Type::INT4 => i32::try_from(v).map_err(|_| out_of_range(ty))?.to_sql(ty, out),
+        Type::INT2 => i16::try_from(v)
+            .map_err(|_| out_of_range(ty))?
+            .to_sql(ty, out),
+        Type::INT4 => i32::try_from(v)
+            .map_err(|_| out_of_range(ty))?
+            .to_sql(ty, out),
         Type::INT8 => v.to_sql(ty, out),
-        Type::OID => u32::try_from(v).map_err(|_| out_of_range(ty))?.to_sql(ty, out),
+        Type::OID => u32::try_from(v)
+            .map_err(|_| out_of_range(ty))?
+            .to_sql(ty, out),
         #[cfg(feature = "decimal")]
         Type::NUMERIC => rust_decimal::Decimal::from(v).to_sql(ty, out),
         _ => Err(Box::new(BindError(format!(

@@ -37,7 +37,10 @@ impl std::fmt::Debug for PgConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgConn")
             .field("closed", &self.client.is_closed())
-            .field("cached_statements", &self.cache.as_ref().map(|c| lock(c).len()))
+            .field(
+                "cached_statements",
+                &self.cache.as_ref().map(|c| lock(c).len()),
+            )
             .finish()
     }
 }
@@ -131,14 +134,14 @@ impl Executor for PgConn {
         let prepared = self.prepare(sql).await?;
         let values = Self::check_count(&prepared, sql, params)?;
         let binds = values.iter().map(|v| Bind(v));
-        let rows: Vec<tokio_postgres::Row> = match self.client.query_raw(&prepared.stmt, binds).await
-        {
-            Ok(stream) => match stream.try_collect().await {
-                Ok(rows) => rows,
+        let rows: Vec<tokio_postgres::Row> =
+            match self.client.query_raw(&prepared.stmt, binds).await {
+                Ok(stream) => match stream.try_collect().await {
+                    Ok(rows) => rows,
+                    Err(e) => return self.failed(sql, e),
+                },
                 Err(e) => return self.failed(sql, e),
-            },
-            Err(e) => return self.failed(sql, e),
-        };
+            };
         rows.iter()
             .map(|r| decode::row(r, &prepared.columns))
             .collect()
@@ -158,7 +161,8 @@ impl Executor for PgConn {
             Err(e) => return self.failed(sql, e),
         };
         // Drain the rest so the statement's own errors (raised after the first row) surface.
-        loop {
+        // (A finished stream must not be polled again: it would report a closed connection.)
+        while first.is_some() {
             match stream.try_next().await {
                 Ok(Some(_)) => {}
                 Ok(None) => break,
@@ -171,7 +175,10 @@ impl Executor for PgConn {
     }
 
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.client.batch_execute(sql).await.map_err(|e| map(e, sql))
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| map(e, sql))
     }
 }
 
@@ -188,14 +195,22 @@ impl PgConn {
         } else {
             format!("SELECT {list} FROM {table} LIMIT 0")
         };
-        let stmt = self.client.prepare(&probe).await.map_err(|e| map(e, &probe))?;
+        let stmt = self
+            .client
+            .prepare(&probe)
+            .await
+            .map_err(|e| map(e, &probe))?;
         let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
         let copy = if columns.is_empty() {
             format!("COPY {table} FROM STDIN (FORMAT binary)")
         } else {
             format!("COPY {table} ({list}) FROM STDIN (FORMAT binary)")
         };
-        let sink = self.client.copy_in(&copy).await.map_err(|e| map(e, &copy))?;
+        let sink = self
+            .client
+            .copy_in(&copy)
+            .await
+            .map_err(|e| map(e, &copy))?;
         let writer = BinaryCopyInWriter::new(sink, &types);
         pin_mut!(writer);
         for (n, row) in rows.iter().enumerate() {
@@ -212,7 +227,7 @@ impl PgConn {
                     None,
                 ));
             }
-            let binds: Vec<Bind<'_>> = row.iter().map(|v| Bind(v)).collect();
+            let binds: Vec<Bind<'_>> = row.iter().map(Bind).collect();
             writer
                 .as_mut()
                 .write_raw(binds)

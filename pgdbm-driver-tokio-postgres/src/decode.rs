@@ -30,12 +30,18 @@ impl<'a> FromSql<'a> for AnyText {
 }
 
 fn text_like(ty: &Type) -> bool {
-    matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN)
-        || ty.name() == "citext"
+    matches!(
+        *ty,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
+    ) || ty.name() == "citext"
         || matches!(ty.kind(), Kind::Enum(_))
 }
 
-fn get<'a, T: FromSql<'a>>(row: &'a tokio_postgres::Row, i: usize, cols: &Columns) -> Result<Option<T>> {
+fn get<'a, T: FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    i: usize,
+    cols: &Columns,
+) -> Result<Option<T>> {
     row.try_get::<_, Option<T>>(i).map_err(|e| {
         Error::decode(
             cols[i].name(),
@@ -114,9 +120,7 @@ fn value(row: &tokio_postgres::Row, i: usize, cols: &Columns) -> Result<Value> {
         #[cfg(feature = "chrono")]
         Type::TIMESTAMP_ARRAY => array(row, i, cols, ValueKind::Timestamp, Value::Timestamp),
         #[cfg(feature = "chrono")]
-        Type::TIMESTAMPTZ_ARRAY => {
-            array(row, i, cols, ValueKind::TimestampTz, Value::TimestampTz)
-        }
+        Type::TIMESTAMPTZ_ARRAY => array(row, i, cols, ValueKind::TimestampTz, Value::TimestampTz),
         #[cfg(feature = "decimal")]
         Type::NUMERIC_ARRAY => array(row, i, cols, ValueKind::Numeric, Value::Numeric),
         _ if text_like(ty) => scalar(row, i, cols, |t: AnyText| Value::Text(t.0)),

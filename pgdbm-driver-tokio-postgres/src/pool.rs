@@ -153,7 +153,9 @@ fn is_permanent(cause: &BoxError) -> bool {
         matches!(
             e.kind(),
             Some(ErrorKind::InvalidAuthorization | ErrorKind::InvalidCatalogName)
-        ) || e.code().is_some_and(|c| c.starts_with("42") || c == "22023")
+        ) || e
+            .code()
+            .is_some_and(|c| c.starts_with("42") || c == "22023")
     })
 }
 
@@ -167,12 +169,19 @@ impl ManageConnection for Manager {
         }
         match self.open().await {
             Ok(conn) => {
-                *self.shared.last_connect_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                *self
+                    .shared
+                    .last_connect_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
                 Ok(conn)
             }
             Err(cause) => {
-                *self.shared.last_connect_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(cause.to_string());
+                *self
+                    .shared
+                    .last_connect_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(cause.to_string());
                 Err(self.connect_error(1, cause))
             }
         }
@@ -343,13 +352,9 @@ impl PoolProvider for TokioPostgresPool {
             + s.connections_closed_invalid
             + s.connections_closed_max_lifetime
             + s.connections_closed_idle_timeout;
-        PoolStats::new(
-            state.connections,
-            state.idle_connections,
-            self.max_size,
-        )
-        .with_waiting(u32::try_from(s.pending_gets()).unwrap_or(u32::MAX))
-        .with_counters(s.get_timed_out, s.connections_created, closed)
+        PoolStats::new(state.connections, state.idle_connections, self.max_size)
+            .with_waiting(u32::try_from(s.pending_gets()).unwrap_or(u32::MAX))
+            .with_counters(s.get_timed_out, s.connections_created, closed)
     }
 
     async fn close(&self) {
@@ -374,4 +379,3 @@ impl PoolProvider for TokioPostgresPool {
         TokioPostgres::NAME
     }
 }
-

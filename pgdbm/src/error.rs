@@ -231,6 +231,12 @@ impl Error {
                 source: Some(inner),
                 ..
             } => inner.as_database(),
+            // A server that refused the connection (bad password, unknown database) said why.
+            Error::Connect { source, .. } => source.downcast_ref::<Error>()?.as_database(),
+            Error::PoolTimeout {
+                source: Some(inner),
+                ..
+            } => inner.as_database(),
             _ => None,
         }
     }

@@ -10,7 +10,7 @@ mod template;
 mod transaction;
 mod value;
 
-pub use config::{DatabaseConfig, RetryPolicy, SslConfig, SslMode};
+pub use config::{DatabaseConfig, DatabaseConfigBuilder, RetryPolicy, SslConfig, SslMode};
 pub use database::Database;
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
 pub use executor::{Executor, ExecutorExt};
@@ -26,3 +26,6 @@ pub mod prelude {
     pub use crate::params;
     pub use crate::{Database, Transaction};
 }
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
