@@ -160,10 +160,8 @@ impl Transaction {
         let mut state = self.lock().await?;
         let n = shared.next_savepoint.fetch_add(1, Ordering::Relaxed);
         let sql = format!("SAVEPOINT {}", savepoint_name(n));
-        {
-            let result = state.conn().batch_execute(&sql).await;
-            state.note(result)
-        }?;
+        let result = state.conn().batch_execute(&sql).await;
+        state.note(result)?;
         state.open.push(n);
         Ok(Transaction {
             level: Arc::new(Level {
@@ -286,10 +284,8 @@ impl Transaction {
                 } else {
                     format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
                 };
-                let result = {
-                    let result = state.conn().batch_execute(&sql).await;
-                    state.note(result)
-                };
+                let result = state.conn().batch_execute(&sql).await;
+                let result = state.note(result);
                 state.open.truncate(pos);
                 if result.is_ok() && !commit {
                     state.failed = false;
@@ -310,10 +306,8 @@ impl Transaction {
         let quoted = quote_columns(columns)?;
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
         let mut state = self.lock().await?;
-        {
-            let result = state.conn().copy_in(&target, &cols, rows).await;
-            state.note(result)
-        }
+        let result = state.conn().copy_in(&target, &cols, rows).await;
+        state.note(result)
     }
 }
 
@@ -403,36 +397,28 @@ impl Executor for Transaction {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         let sql = self.level.shared.templates.expand(sql)?;
         let mut state = self.lock().await?;
-        {
-            let result = state.conn().execute(&sql, params).await;
-            state.note(result)
-        }
+        let result = state.conn().execute(&sql, params).await;
+        state.note(result)
     }
 
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let sql = self.level.shared.templates.expand(sql)?;
         let mut state = self.lock().await?;
-        {
-            let result = state.conn().fetch_all(&sql, params).await;
-            state.note(result)
-        }
+        let result = state.conn().fetch_all(&sql, params).await;
+        state.note(result)
     }
 
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
         let sql = self.level.shared.templates.expand(sql)?;
         let mut state = self.lock().await?;
-        {
-            let result = state.conn().fetch_optional(&sql, params).await;
-            state.note(result)
-        }
+        let result = state.conn().fetch_optional(&sql, params).await;
+        state.note(result)
     }
 
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         let sql = self.level.shared.templates.expand(sql)?;
         let mut state = self.lock().await?;
-        {
-            let result = state.conn().batch_execute(&sql).await;
-            state.note(result)
-        }
+        let result = state.conn().batch_execute(&sql).await;
+        state.note(result)
     }
 }
