@@ -1,0 +1,1 @@
+ALTER TABLE {{tables.users}} ADD COLUMN display_name text;

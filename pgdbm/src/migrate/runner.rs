@@ -1,0 +1,449 @@
+//! [`Migrator`]: applies a module's migrations under pgdbm's advisory lock, and inspects them
+//! (status, history, dry run, verify).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::database::Database;
+use crate::error::{Error, Result, truncate_chars};
+use crate::executor::Executor;
+use crate::module::{Module, order_modules};
+use crate::params;
+use crate::pool::PooledConnection;
+
+use super::ledger::{DEFAULT_LEDGER_TABLE, HistoryEntry, Ledger};
+use super::report::{
+    AppliedMigration, MigrationReport, MigrationState, MigrationStatus, PlannedMigration,
+};
+use super::source::{Migration, MigrationSource};
+use super::split::split_statements;
+
+const LOCK_SQL: &str = "SELECT pg_advisory_lock(hashtext('pgdbm_migration_' || $1))";
+const UNLOCK_SQL: &str = "SELECT pg_advisory_unlock(hashtext('pgdbm_migration_' || $1))";
+/// `lock_not_available`: the session's `lock_timeout` ended the wait for the advisory lock.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
+/// Applies and inspects migrations in one [`Database`] handle's schema.
+///
+/// The ledger table (`schema_migrations` unless changed with
+/// [`with_ledger_table`](Migrator::with_ledger_table)) lives in the handle's schema, or is
+/// unqualified when the handle has none.
+#[derive(Debug, Clone)]
+pub struct Migrator {
+    db: Database,
+    ledger: Ledger,
+}
+
+/// A dedicated connection holding the advisory lock. Unless it was unlocked, dropping it
+/// (an error, a panic, a cancelled future) closes the connection instead of pooling it, which
+/// ends the session and so releases the lock.
+struct LockedConnection(Option<PooledConnection>);
+
+impl LockedConnection {
+    fn conn(&self) -> &dyn Executor {
+        self.0.as_deref().expect("present until unlocked")
+    }
+
+    async fn unlock(mut self, module: &str) {
+        let Some(conn) = self.0.as_ref() else { return };
+        match conn.fetch_optional(UNLOCK_SQL, params![module]).await {
+            Ok(Some(row)) if row.get::<bool>(0).unwrap_or(false) => drop(self.0.take()),
+            other => {
+                tracing::warn!(module, result = ?other.map(|_| ()), "advisory unlock failed; closing the connection");
+            }
+        }
+    }
+}
+
+impl Drop for LockedConnection {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.discard();
+        }
+    }
+}
+
+fn check_module_name(module: &str) -> Result<()> {
+    if module.is_empty() || module.chars().count() > 100 {
+        return Err(Error::config(
+            "module name",
+            format!("{module:?} must be 1 to 100 characters (the ledger's module_name)"),
+        ));
+    }
+    Ok(())
+}
+
+fn migration_error(module: &str, file: &str, message: String, source: Error) -> Error {
+    Error::Migration {
+        module: module.to_owned(),
+        file: file.to_owned(),
+        message,
+        source: Some(Box::new(source)),
+    }
+}
+
+/// Compares the ledger with the source: the first applied file whose checksum changed is an error.
+fn check_checksums(
+    module: &str,
+    source: &MigrationSource,
+    applied: &HashMap<String, String>,
+) -> Result<()> {
+    for m in source.migrations() {
+        if let Some(recorded) = applied.get(m.name()) {
+            if recorded != m.checksum() {
+                return Err(Error::ChecksumMismatch {
+                    module: module.to_owned(),
+                    file: m.name().to_owned(),
+                    applied: recorded.clone(),
+                    current: m.checksum().to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Migrator {
+    /// A migrator for `db`'s schema with the default ledger table `schema_migrations`.
+    pub fn new(db: &Database) -> Self {
+        let ledger = Ledger::new(db.templates(), DEFAULT_LEDGER_TABLE)
+            .expect("the default ledger name and the handle's schema are valid identifiers");
+        Migrator {
+            db: db.clone(),
+            ledger,
+        }
+    }
+
+    /// Uses ledger table `name` (in the handle's schema) instead of `schema_migrations`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Identifier`] when `name` is not a valid identifier.
+    pub fn with_ledger_table(mut self, name: &str) -> Result<Self> {
+        self.ledger = Ledger::new(self.db.templates(), name)?;
+        Ok(self)
+    }
+
+    /// The handle migrations are applied through.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Applies the pending migrations of `source` for `module`, creating the schema and the
+    /// ledger if needed.
+    ///
+    /// The whole run holds `pg_advisory_lock(hashtext('pgdbm_migration_' || module))` on one
+    /// dedicated connection (a wait ended by the session's `lock_timeout` is retried), so
+    /// concurrent runs — other tasks, processes, or pgdbm for Python — apply each file once. Each
+    /// migration runs in its own transaction together with its ledger row; a file with a line
+    /// starting `-- pgdbm:no-transaction` runs statement by statement in autocommit and is
+    /// recorded after its last statement. Templates (`{{tables.x}}`, `{{schema}}`) are expanded
+    /// for the handle's schema. Migrations are subject to the connection's `statement_timeout`
+    /// (raise it in the config, or `SET LOCAL statement_timeout = 0` in a long migration).
+    ///
+    /// The lock is released on every path; if that cannot be done (a cancelled future, a panic,
+    /// a broken connection), the connection is closed rather than returned to the pool.
+    ///
+    /// # Errors
+    ///
+    /// * [`Error::ChecksumMismatch`] when an applied file changed; nothing is applied then.
+    /// * [`Error::Migration`] naming module and file, with the server's message (and, for a
+    ///   no-transaction file, which statement failed) and the server error as `source`. The run
+    ///   stops there: earlier files stay applied, nothing of the failing file remains (except the
+    ///   statements of a no-transaction file that ran before the failing one), and it is not
+    ///   recorded.
+    /// * [`Error::Config`] for an empty or too long module name; pool and server errors.
+    pub async fn apply(&self, module: &str, source: &MigrationSource) -> Result<MigrationReport> {
+        check_module_name(module)?;
+        let started = Instant::now();
+        self.db.ensure_schema().await?;
+        let locked = LockedConnection(Some(self.db.acquire().await?));
+        loop {
+            match locked.conn().execute(LOCK_SQL, params![module]).await {
+                Err(e) if e.code() == Some(LOCK_NOT_AVAILABLE) => {
+                    tracing::debug!(module, "still waiting for the migration lock");
+                }
+                other => {
+                    other?;
+                    break;
+                }
+            }
+        }
+        let result = self.apply_locked(locked.conn(), module, source).await;
+        locked.unlock(module).await;
+        let mut report = result?;
+        report.total_time = started.elapsed();
+        Ok(report)
+    }
+
+    async fn apply_locked(
+        &self,
+        conn: &dyn Executor,
+        module: &str,
+        source: &MigrationSource,
+    ) -> Result<MigrationReport> {
+        self.ledger.ensure(conn).await?;
+        let applied: HashMap<String, String> = self
+            .ledger
+            .applied(conn, module)
+            .await?
+            .into_iter()
+            .collect();
+        check_checksums(module, source, &applied)?;
+        let mut report = MigrationReport {
+            module: module.to_owned(),
+            ..MigrationReport::default()
+        };
+        for m in source.migrations() {
+            if applied.contains_key(m.name()) {
+                report.skipped.push(m.name().to_owned());
+                continue;
+            }
+            let duration = self.apply_one(conn, module, m).await?;
+            tracing::info!(
+                module,
+                file = m.name(),
+                ms = duration.as_millis() as u64,
+                "migration applied"
+            );
+            report.applied.push(AppliedMigration {
+                file: m.name().to_owned(),
+                checksum: m.checksum().to_owned(),
+                duration,
+            });
+        }
+        Ok(report)
+    }
+
+    async fn apply_one(
+        &self,
+        conn: &dyn Executor,
+        module: &str,
+        m: &Migration,
+    ) -> Result<Duration> {
+        let file = m.name();
+        let fail = |message: String, e: Error| migration_error(module, file, message, e);
+        let sql = self
+            .db
+            .templates()
+            .expand(m.sql())
+            .map_err(|e| fail(e.to_string(), e))?;
+        let started = Instant::now();
+        let millis = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+        if m.no_transaction() {
+            for (i, statement) in split_statements(&sql).into_iter().enumerate() {
+                if let Err(e) = conn.batch_execute(statement).await {
+                    let message = format!(
+                        "statement {} ({}) failed: {e}",
+                        i + 1,
+                        truncate_chars(statement, 80)
+                    );
+                    return Err(fail(message, e));
+                }
+            }
+            let elapsed = started.elapsed();
+            self.ledger
+                .record(conn, file, m.checksum(), module, millis(elapsed))
+                .await
+                .map_err(|e| fail(format!("recording it in the ledger failed: {e}"), e))?;
+            return Ok(elapsed);
+        }
+        conn.batch_execute("BEGIN").await?;
+        let mut elapsed = Duration::ZERO;
+        let outcome = async {
+            conn.batch_execute(&sql).await?;
+            elapsed = started.elapsed();
+            self.ledger
+                .record(conn, file, m.checksum(), module, millis(elapsed))
+                .await?;
+            conn.batch_execute("COMMIT").await
+        }
+        .await;
+        match outcome {
+            Ok(()) => Ok(elapsed),
+            Err(e) => {
+                if let Err(rollback) = conn.batch_execute("ROLLBACK").await {
+                    tracing::warn!(error = %rollback, "rollback of a failed migration failed");
+                }
+                Err(fail(e.to_string(), e))
+            }
+        }
+    }
+
+    /// Applies `module`'s migrations (see [`apply`](Migrator::apply)).
+    ///
+    /// # Errors
+    ///
+    /// As [`apply`](Migrator::apply).
+    pub async fn apply_module(&self, module: &dyn Module) -> Result<MigrationReport> {
+        self.apply(module.name(), &module.migrations()).await
+    }
+
+    /// Applies several modules in dependency order (see [`order_modules`]), one after the other,
+    /// stopping at the first error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a dependency cycle (naming it), an unknown dependency or a
+    /// duplicate module name, before anything is applied; otherwise as
+    /// [`apply`](Migrator::apply).
+    pub async fn apply_modules(&self, modules: &[&dyn Module]) -> Result<Vec<MigrationReport>> {
+        let ordered = order_modules(modules)?;
+        let mut reports = Vec::with_capacity(ordered.len());
+        for module in ordered {
+            reports.push(self.apply_module(module).await?);
+        }
+        Ok(reports)
+    }
+
+    /// The applied set of `module`, read-only: empty when the ledger does not exist.
+    async fn read_applied(&self, module: &str) -> Result<Vec<(String, String)>> {
+        check_module_name(module)?;
+        if !self.ledger.exists(&self.db).await? {
+            return Ok(Vec::new());
+        }
+        self.ledger.applied(&self.db, module).await
+    }
+
+    /// The state of every file of `source` for `module` (applied, pending, changed), then the
+    /// ledger rows whose file is no longer in the source. Read-only.
+    ///
+    /// # Errors
+    ///
+    /// Pool and server errors.
+    pub async fn status(
+        &self,
+        module: &str,
+        source: &MigrationSource,
+    ) -> Result<Vec<MigrationStatus>> {
+        let applied = self.read_applied(module).await?;
+        let by_name: HashMap<&str, &str> = applied
+            .iter()
+            .map(|(f, c)| (f.as_str(), c.as_str()))
+            .collect();
+        let mut out: Vec<MigrationStatus> = source
+            .migrations()
+            .iter()
+            .map(|m| MigrationStatus {
+                file: m.name().to_owned(),
+                state: match by_name.get(m.name()) {
+                    None => MigrationState::Pending,
+                    Some(c) if *c == m.checksum() => MigrationState::Applied,
+                    Some(c) => MigrationState::Changed {
+                        applied: (*c).to_owned(),
+                        current: m.checksum().to_owned(),
+                    },
+                },
+            })
+            .collect();
+        out.extend(
+            applied
+                .iter()
+                .filter(|(f, _)| source.get(f).is_none())
+                .map(|(f, _)| MigrationStatus {
+                    file: f.clone(),
+                    state: MigrationState::MissingFromSource,
+                }),
+        );
+        Ok(out)
+    }
+
+    /// What [`apply`](Migrator::apply) would run now, with the expanded SQL. Nothing is written,
+    /// not even the ledger table.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ChecksumMismatch`] when an applied file changed (apply would refuse);
+    /// [`Error::Migration`] for a malformed template; pool and server errors.
+    pub async fn dry_run(
+        &self,
+        module: &str,
+        source: &MigrationSource,
+    ) -> Result<Vec<PlannedMigration>> {
+        let applied: HashMap<String, String> =
+            self.read_applied(module).await?.into_iter().collect();
+        check_checksums(module, source, &applied)?;
+        source
+            .migrations()
+            .iter()
+            .filter(|m| !applied.contains_key(m.name()))
+            .map(|m| {
+                let sql = self
+                    .db
+                    .templates()
+                    .expand(m.sql())
+                    .map_err(|e| migration_error(module, m.name(), e.to_string(), e))?;
+                Ok(PlannedMigration {
+                    file: m.name().to_owned(),
+                    checksum: m.checksum().to_owned(),
+                    no_transaction: m.no_transaction(),
+                    sql: sql.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Checks that every applied file of `source` still has its recorded checksum, read-only.
+    /// Returns how many applied files were checked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ChecksumMismatch`] for the first changed file; pool and server errors.
+    pub async fn verify(&self, module: &str, source: &MigrationSource) -> Result<usize> {
+        let applied: HashMap<String, String> =
+            self.read_applied(module).await?.into_iter().collect();
+        check_checksums(module, source, &applied)?;
+        Ok(source
+            .migrations()
+            .iter()
+            .filter(|m| applied.contains_key(m.name()))
+            .count())
+    }
+
+    /// The ledger rows, oldest first: those of `module` (and rows without a module) or, with
+    /// `None`, all of them. Empty when the ledger does not exist. Read-only.
+    ///
+    /// # Errors
+    ///
+    /// Pool and server errors.
+    pub async fn history(&self, module: Option<&str>) -> Result<Vec<HistoryEntry>> {
+        if !self.ledger.exists(&self.db).await? {
+            return Ok(Vec::new());
+        }
+        self.ledger.history(&self.db, module).await
+    }
+}
+
+impl Database {
+    /// A [`Migrator`] for this handle's schema.
+    pub fn migrator(&self) -> Migrator {
+        Migrator::new(self)
+    }
+
+    /// Applies `module`'s migrations into this handle's schema (created if needed).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: pgdbm::Database, users: impl pgdbm::Module) -> pgdbm::Result<()> {
+    /// let report = db.migrate(&users).await?;
+    /// for m in &report.applied {
+    ///     println!("applied {} in {:?}", m.file, m.duration);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Migrator::apply`].
+    pub async fn migrate(&self, module: &dyn Module) -> Result<MigrationReport> {
+        self.migrator().apply_module(module).await
+    }
+
+    /// Applies several modules into this handle's schema, in dependency order.
+    ///
+    /// # Errors
+    ///
+    /// As [`Migrator::apply_modules`].
+    pub async fn migrate_all(&self, modules: &[&dyn Module]) -> Result<Vec<MigrationReport>> {
+        self.migrator().apply_modules(modules).await
+    }
+}
