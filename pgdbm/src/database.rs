@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::config::DatabaseConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{Executor, ExecutorExt};
+use crate::monitor::{Hooks, Operation, observe};
 use crate::pool::{Driver, PoolStats, PooledConnection, SharedPool};
 use crate::row::Row;
 use crate::template::{Templates, quote_identifier, validate_identifier};
@@ -35,6 +36,8 @@ struct Inner {
     pool: SharedPool,
     owned: bool,
     templates: Arc<Templates>,
+    /// Monitor, slow threshold and database name for spans (`Default`: not monitored).
+    hooks: Hooks,
 }
 
 impl std::fmt::Debug for Database {
@@ -57,7 +60,11 @@ impl Database {
     pub async fn connect<D: Driver>(config: &DatabaseConfig) -> Result<Self> {
         let templates = Templates::new(config.schema())?;
         let pool = D::connect(config).await?;
-        Ok(Self::build(Arc::new(pool), true, templates))
+        let mut db = Self::build(Arc::new(pool), true, templates);
+        if let Some(inner) = Arc::get_mut(&mut db.inner) {
+            inner.hooks.database = Some(Arc::from(config.database()));
+        }
+        Ok(db)
     }
 
     /// A handle on a shared pool, scoped to `schema`. Closing it does not close the pool.
@@ -84,17 +91,36 @@ impl Database {
                 pool,
                 owned,
                 templates: Arc::new(templates),
+                hooks: Hooks::default(),
             }),
         }
     }
 
-    /// Another handle on the same pool, scoped to `schema`. It never owns the pool.
+    /// The per-statement hooks (monitor, span data) of this handle.
+    pub(crate) fn hooks(&self) -> &Hooks {
+        &self.inner.hooks
+    }
+
+    /// Another handle on the same pool, ownership and templates, with other hooks.
+    pub(crate) fn with_hooks(&self, hooks: Hooks) -> Database {
+        Database {
+            inner: Arc::new(Inner {
+                pool: self.inner.pool.clone(),
+                owned: self.inner.owned,
+                templates: self.inner.templates.clone(),
+                hooks,
+            }),
+        }
+    }
+
+    /// Another handle on the same pool, scoped to `schema`. It never owns the pool; it keeps
+    /// this handle's monitor, if any.
     ///
     /// # Errors
     ///
     /// [`Error::Identifier`] when `schema` is not a valid identifier.
     pub fn with_schema(&self, schema: Option<&str>) -> Result<Self> {
-        Self::new(self.inner.pool.clone(), schema)
+        Ok(Self::new(self.inner.pool.clone(), schema)?.with_hooks(self.inner.hooks.clone()))
     }
 
     /// The schema of this handle.
@@ -156,7 +182,8 @@ impl Database {
     /// `BEGIN`.
     pub async fn begin(&self) -> Result<Transaction> {
         let conn = self.inner.pool.acquire().await?;
-        Transaction::begin_on(conn, self.inner.templates.clone()).await
+        let tx = Transaction::begin_on(conn, self.inner.templates.clone()).await?;
+        Ok(tx.with_hooks(self.inner.hooks.clone()))
     }
 
     /// Runs `f` in a transaction: committed when `f` returns `Ok`, rolled back when it returns
@@ -260,8 +287,18 @@ impl Database {
         let target = self.inner.templates.qualify(table)?;
         let quoted = quote_columns(columns)?;
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
-        let conn = self.inner.pool.acquire().await?;
-        conn.copy_in(&target, &cols, rows).await
+        let work = async {
+            let conn = self.inner.pool.acquire().await?;
+            conn.copy_in(&target, &cols, rows).await
+        };
+        let hooks = &self.inner.hooks;
+        if hooks.monitor.is_none()
+            && !tracing::enabled!(target: "pgdbm::query", tracing::Level::DEBUG)
+        {
+            return work.await;
+        }
+        let sql = format!("COPY {target} ({}) FROM STDIN BINARY", cols.join(", "));
+        observe(hooks, self.schema(), Operation::Copy, &sql, &[], work).await
     }
 }
 
@@ -275,22 +312,70 @@ pub(crate) fn quote_columns(columns: &[&str]) -> Result<Vec<String>> {
 #[async_trait]
 impl Executor for Database {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        let sql = self.inner.templates.expand(sql)?;
-        self.inner.pool.execute(&sql, params).await
+        let inner = &*self.inner;
+        let work = async {
+            let sql = inner.templates.expand(sql)?;
+            inner.pool.execute(&sql, params).await
+        };
+        observe(
+            &inner.hooks,
+            self.schema(),
+            Operation::Execute,
+            sql,
+            params,
+            work,
+        )
+        .await
     }
 
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        let sql = self.inner.templates.expand(sql)?;
-        self.inner.pool.fetch_all(&sql, params).await
+        let inner = &*self.inner;
+        let work = async {
+            let sql = inner.templates.expand(sql)?;
+            inner.pool.fetch_all(&sql, params).await
+        };
+        observe(
+            &inner.hooks,
+            self.schema(),
+            Operation::FetchAll,
+            sql,
+            params,
+            work,
+        )
+        .await
     }
 
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        let sql = self.inner.templates.expand(sql)?;
-        self.inner.pool.fetch_optional(&sql, params).await
+        let inner = &*self.inner;
+        let work = async {
+            let sql = inner.templates.expand(sql)?;
+            inner.pool.fetch_optional(&sql, params).await
+        };
+        observe(
+            &inner.hooks,
+            self.schema(),
+            Operation::FetchOptional,
+            sql,
+            params,
+            work,
+        )
+        .await
     }
 
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        let sql = self.inner.templates.expand(sql)?;
-        self.inner.pool.batch_execute(&sql).await
+        let inner = &*self.inner;
+        let work = async {
+            let sql = inner.templates.expand(sql)?;
+            inner.pool.batch_execute(&sql).await
+        };
+        observe(
+            &inner.hooks,
+            self.schema(),
+            Operation::BatchExecute,
+            sql,
+            &[],
+            work,
+        )
+        .await
     }
 }

@@ -125,6 +125,118 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Migrations and modules
+//!
+//! A reusable library implements [`Module`]: a unique name (its ledger key), the migrations it
+//! ships — embedded at compile time with one line, [`embed_migrations!`] — and optionally the
+//! modules it depends on. The host applies it into whatever schema it chose:
+//!
+//! ```no_run
+//! # async fn demo(pool: pgdbm::SharedPool) -> pgdbm::Result<()> {
+//! use pgdbm::prelude::*;
+//! use pgdbm::MigrationSource;
+//!
+//! struct Users;
+//! impl Module for Users {
+//!     fn name(&self) -> &str { "users" }
+//!     fn migrations(&self) -> MigrationSource {
+//!         // In a library crate, one line embeds its `migrations/*.sql` at compile time:
+//!         // pgdbm::embed_migrations!("migrations")
+//!         MigrationSource::from_pairs([(
+//!             "001_create_users.sql",
+//!             "CREATE TABLE {{tables.users}} (id bigserial PRIMARY KEY, email text NOT NULL);",
+//!         )])
+//!         .expect("valid migrations")
+//!     }
+//! }
+//!
+//! let db = Database::new(pool, Some("users"))?;
+//! let report = db.migrate(&Users).await?; // creates the schema if needed
+//! for m in &report.applied {
+//!     println!("applied {} in {:?}", m.file, m.duration);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! * **Sources**: `embed_migrations!("dir")` (relative to the crate's `Cargo.toml`; files are
+//!   `include_str!`-ed, so cargo rebuilds when one changes), [`MigrationSource::from_dir`] at run
+//!   time, or [`MigrationSource::from_pairs`] in memory. `*.sql` files ordered by name, hidden
+//!   files ignored; an empty or non-UTF-8 file, or a symlink leaving the directory, is an error
+//!   naming it.
+//! * **Ledger**: pgdbm for Python's `schema_migrations` table in the handle's schema, same
+//!   columns, checksum (SHA-256 of the text with CRLF → LF, trimmed) and per-module scoping, so
+//!   a Python and a Rust service can share a database module by module. See [`migrate`].
+//! * **Applying** ([`Migrator::apply`], [`Database::migrate`], [`Database::migrate_all`] in
+//!   dependency order): under `pg_advisory_lock(hashtext('pgdbm_migration_' || module))` on one
+//!   dedicated connection, always released (a cancelled or panicking run closes that connection
+//!   instead of pooling it). Each file runs in its own transaction with its ledger row; a file
+//!   with a line starting `-- pgdbm:no-transaction` runs statement by statement in autocommit
+//!   (for `CREATE INDEX CONCURRENTLY`). Templates are expanded. A changed applied file is an
+//!   [`Error::ChecksumMismatch`] before anything runs; a failing file stops the run with an
+//!   [`Error::Migration`] naming module, file and the server's message.
+//! * **Inspecting** (read-only): [`Migrator::status`], [`Migrator::history`],
+//!   [`Migrator::dry_run`], [`Migrator::verify`]. **Creating**: [`migrate::create_migration`]
+//!   writes `NNN_name.sql` or `YYYYMMDDHHMMSS_name.sql`.
+//!
+//! Migrations run under the connection's `statement_timeout` (60 s by default): raise it in the
+//! config, or put `SET LOCAL statement_timeout = 0;` at the top of a long migration.
+//!
+//! ## Monitoring
+//!
+//! [`Database::monitored`] returns another handle on the same pool and schema that records every
+//! statement it runs — `execute`, `fetch_*`, `batch_execute`, `execute_many`, `copy_in`, and
+//! everything in the transactions it begins — on a [`Monitor`]: a bounded history, slow queries
+//! (from [`MonitorOptions::slow_query_threshold`], or per handle with
+//! [`Database::with_slow_query_threshold`]), errors with their kind, and per-statement
+//! aggregates (count, errors, total, mean, p50, p95, max) keyed by the SQL *before* template
+//! expansion. Parameters are recorded only with [`MonitorOptions::record_params`], masked (long
+//! strings shortened, bytes as their length). Any other [`Executor`] can be wrapped in
+//! [`Monitored`]. An unmonitored handle pays one branch per statement.
+//!
+//! ```no_run
+//! # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+//! use std::time::Duration;
+//! use pgdbm::prelude::*;
+//! use pgdbm::MonitorOptions;
+//!
+//! let db = db.monitored(MonitorOptions::default().slow_query_threshold(Duration::from_millis(100)));
+//! // … the application runs its queries through `db` …
+//! let monitor = db.monitor().expect("monitored");
+//! for s in monitor.slowest(5) {
+//!     println!("{:>6} calls, total {:?}, p95 {:?}, max {:?}: {}", s.count, s.total, s.p95, s.max, s.sql);
+//! }
+//! let m = db.metrics();
+//! if let Some(pool) = m.pool {
+//!     println!(
+//!         "pool: {} open, {} idle, {} in use of {}, {} waiting, {} timeouts ({:.0}% used)",
+//!         pool.size, pool.idle, pool.in_use, pool.max_size, pool.waiting, pool.timed_out,
+//!         m.utilization * 100.0
+//!     );
+//! }
+//! println!("{} statements, {} failed, {} slow", m.total_queries, m.total_errors, m.slow_queries);
+//!
+//! // Why is it slow? EXPLAIN (FORMAT JSON); ANALYZE runs in a transaction that is rolled back.
+//! let plan = db.explain_analyze("SELECT * FROM {{tables.users}} WHERE email = $1", params!["a@b.c"]).await?;
+//! println!("{plan}"); // e.g. "Seq Scan on users (cost 25.88, rows 6; actual 0.015 ms, 1 rows; …)"
+//!
+//! // Health: round trip, server version, pool state, blocked and long-running statements.
+//! let report = db.health_check().await; // never an Err: an unreachable server is Unhealthy
+//! println!("{:?}: {:?}", report.status, report.reasons);
+//! # Ok(()) }
+//! ```
+//!
+//! Diagnostics: [`Database::find_blocking_queries`], [`Database::find_long_running_queries`],
+//! [`Database::table_sizes`] (see [`monitor`]).
+//!
+//! **`tracing`**: every statement of a [`Database`] or [`Transaction`] runs in a `DEBUG` span
+//! `pgdbm.query` (target `pgdbm::query`) with OpenTelemetry's database fields — `db.system =
+//! "postgresql"`, `db.namespace` (when the handle was opened from a config),
+//! `db.operation.name`, `db.query.text` (the template text, cut to 200 characters) — plus
+//! `pgdbm.schema`, `pgdbm.operation` and `error.type` on failure. Slow statements of a
+//! monitored handle are logged at `warn` (target `pgdbm::monitor`) with their duration.
+//! Parameter values never appear in spans, and in the slow-query event only masked and only with
+//! `record_params`. Without a subscriber interested in the span, its fields are not computed.
+//!
 //! ## Errors
 //!
 //! One [`Error`] enum. Server errors carry their SQLSTATE, classified by [`Error::kind`]
@@ -143,6 +255,9 @@ mod config;
 mod database;
 mod error;
 mod executor;
+pub mod migrate;
+mod module;
+pub mod monitor;
 mod pool;
 mod row;
 mod template;
@@ -153,6 +268,12 @@ pub use config::{DatabaseConfig, DatabaseConfigBuilder, RetryPolicy, SslConfig, 
 pub use database::Database;
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
 pub use executor::{Executor, ExecutorExt};
+pub use migrate::{MigrationReport, MigrationSource, Migrator};
+pub use module::{Module, order_modules};
+pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
+/// Embeds a directory of `*.sql` migrations into the crate at compile time; see
+/// [the migrations section](crate#migrations).
+pub use pgdbm_macros::embed_migrations;
 pub use pool::{Connection, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool};
 pub use row::{Column, ColumnIndex, Columns, Row};
 pub use template::{ExpandedSql, Templates, quote_identifier, validate_identifier};
@@ -163,7 +284,7 @@ pub use value::{ArrayElement, FromValue, Json, Kind, Params, ToParam, Value};
 pub mod prelude {
     pub use crate::executor::{Executor, ExecutorExt};
     pub use crate::params;
-    pub use crate::{Database, Transaction};
+    pub use crate::{Database, Module, Transaction};
 }
 
 #[cfg(feature = "conformance")]

@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::database::quote_columns;
 use crate::error::{Error, Result};
 use crate::executor::Executor;
+use crate::monitor::{Hooks, Operation, observe};
 use crate::pool::PooledConnection;
 use crate::row::Row;
 use crate::template::Templates;
@@ -62,6 +63,8 @@ struct Shared {
     abandoned: StdMutex<Vec<u32>>,
     next_savepoint: AtomicU32,
     templates: Arc<Templates>,
+    /// The monitor and span data of the handle that began the transaction.
+    hooks: Hooks,
 }
 
 struct State {
@@ -107,6 +110,7 @@ impl Transaction {
             abandoned: StdMutex::new(Vec::new()),
             next_savepoint: AtomicU32::new(1),
             templates,
+            hooks: Hooks::default(),
         });
         Ok(Transaction {
             level: Arc::new(Level {
@@ -116,6 +120,16 @@ impl Transaction {
                 finished: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Records this (freshly begun) transaction's statements with `hooks` (monitor, spans).
+    pub(crate) fn with_hooks(mut self, hooks: Hooks) -> Self {
+        if let Some(level) = Arc::get_mut(&mut self.level) {
+            if let Some(shared) = Arc::get_mut(&mut level.shared) {
+                shared.hooks = hooks;
+            }
+        }
+        self
     }
 
     /// Nesting depth: 0 for the top level, 1 for a savepoint in it, and so on.
@@ -305,9 +319,19 @@ impl Transaction {
         let target = self.level.shared.templates.qualify(table)?;
         let quoted = quote_columns(columns)?;
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
-        let mut state = self.lock().await?;
-        let result = state.conn().copy_in(&target, &cols, rows).await;
-        state.note(result)
+        let work = async {
+            let mut state = self.lock().await?;
+            let result = state.conn().copy_in(&target, &cols, rows).await;
+            state.note(result)
+        };
+        let hooks = &self.level.shared.hooks;
+        if hooks.monitor.is_none()
+            && !tracing::enabled!(target: "pgdbm::query", tracing::Level::DEBUG)
+        {
+            return work.await;
+        }
+        let sql = format!("COPY {target} ({}) FROM STDIN BINARY", cols.join(", "));
+        observe(hooks, self.schema(), Operation::Copy, &sql, &[], work).await
     }
 }
 
@@ -395,30 +419,62 @@ impl Drop for DiscardGuard {
 #[async_trait]
 impl Executor for Transaction {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        let sql = self.level.shared.templates.expand(sql)?;
-        let mut state = self.lock().await?;
-        let result = state.conn().execute(&sql, params).await;
-        state.note(result)
+        let work = async {
+            let sql = self.level.shared.templates.expand(sql)?;
+            let mut state = self.lock().await?;
+            let result = state.conn().execute(&sql, params).await;
+            state.note(result)
+        };
+        let hooks = &self.level.shared.hooks;
+        observe(hooks, self.schema(), Operation::Execute, sql, params, work).await
     }
 
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        let sql = self.level.shared.templates.expand(sql)?;
-        let mut state = self.lock().await?;
-        let result = state.conn().fetch_all(&sql, params).await;
-        state.note(result)
+        let work = async {
+            let sql = self.level.shared.templates.expand(sql)?;
+            let mut state = self.lock().await?;
+            let result = state.conn().fetch_all(&sql, params).await;
+            state.note(result)
+        };
+        let hooks = &self.level.shared.hooks;
+        observe(hooks, self.schema(), Operation::FetchAll, sql, params, work).await
     }
 
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        let sql = self.level.shared.templates.expand(sql)?;
-        let mut state = self.lock().await?;
-        let result = state.conn().fetch_optional(&sql, params).await;
-        state.note(result)
+        let work = async {
+            let sql = self.level.shared.templates.expand(sql)?;
+            let mut state = self.lock().await?;
+            let result = state.conn().fetch_optional(&sql, params).await;
+            state.note(result)
+        };
+        let hooks = &self.level.shared.hooks;
+        observe(
+            hooks,
+            self.schema(),
+            Operation::FetchOptional,
+            sql,
+            params,
+            work,
+        )
+        .await
     }
 
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        let sql = self.level.shared.templates.expand(sql)?;
-        let mut state = self.lock().await?;
-        let result = state.conn().batch_execute(&sql).await;
-        state.note(result)
+        let work = async {
+            let sql = self.level.shared.templates.expand(sql)?;
+            let mut state = self.lock().await?;
+            let result = state.conn().batch_execute(&sql).await;
+            state.note(result)
+        };
+        let hooks = &self.level.shared.hooks;
+        observe(
+            hooks,
+            self.schema(),
+            Operation::BatchExecute,
+            sql,
+            &[],
+            work,
+        )
+        .await
     }
 }

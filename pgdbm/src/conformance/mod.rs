@@ -16,6 +16,9 @@
 //! one is named.
 
 mod errors;
+mod migration_ledger;
+mod migrations;
+mod monitoring;
 mod pool;
 mod queries;
 mod templates;
@@ -28,6 +31,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use errors::*;
+pub use migration_ledger::*;
+pub use migrations::*;
+pub use monitoring::*;
 pub use pool::*;
 pub use queries::*;
 pub use templates::*;
@@ -124,13 +130,33 @@ impl Ctx {
     ///
     /// When the server cannot be reached or the schema cannot be created.
     pub async fn with_capabilities<D: Driver>(name: &str, caps: Capabilities) -> Result<Self> {
+        Self::with_config::<D>(name, caps, test_config()?).await
+    }
+
+    /// As [`Ctx::with_capabilities`], on the server of `config` (its database is used; the pool
+    /// is sized 1–8) instead of [`test_config`]'s. This is what
+    /// `conformance_tests!(Driver, caps, server = provider)` calls.
+    ///
+    /// # Errors
+    ///
+    /// When the server cannot be reached or the schema cannot be created.
+    pub async fn with_config<D: Driver>(
+        name: &str,
+        caps: Capabilities,
+        config: DatabaseConfig,
+    ) -> Result<Self> {
+        let config = config
+            .to_builder()
+            .without_schema()
+            .min_connections(1)
+            .max_connections(8)
+            .build()?;
         let connector: Connector = Arc::new(|config: DatabaseConfig| {
             Box::pin(async move {
                 let pool = D::connect(&config).await?;
                 Ok(Arc::new(pool) as SharedPool)
             })
         });
-        let config = test_config()?;
         let pool = connector(config.clone()).await?;
         let short: String = name
             .chars()
@@ -220,13 +246,32 @@ macro_rules! assert_err {
 
 /// Expands to one `#[tokio::test]` per conformance check for driver `$driver`
 /// (optionally with [`Capabilities`]).
+///
+/// The server comes from [`test_config`], or, with `server = path::to::provider`, from
+/// `provider::<$driver>().await`, an async fn generic over the driver returning
+/// `pgdbm::Result<DatabaseConfig>` — e.g. `pgdbm_testing::server_config`, which also starts a
+/// throwaway server when none is configured:
+///
+/// ```ignore
+/// pgdbm::conformance_tests!(
+///     pgdbm_driver_tokio_postgres::TokioPostgres,
+///     pgdbm::conformance::Capabilities::default(),
+///     server = pgdbm_testing::server_config
+/// );
+/// ```
 #[macro_export]
 macro_rules! conformance_tests {
     ($driver:ty) => {
         $crate::conformance_tests!($driver, $crate::conformance::Capabilities::default());
     };
     ($driver:ty, $caps:expr) => {
-        $crate::conformance_tests!(@each $driver, $caps;
+        $crate::conformance_tests!($driver, $caps, @config { $crate::conformance::test_config() });
+    };
+    ($driver:ty, $caps:expr, server = $($provider:ident)::+) => {
+        $crate::conformance_tests!($driver, $caps, @config { $($provider)::+::<$driver>().await });
+    };
+    ($driver:ty, $caps:expr, @config $config:block) => {
+        $crate::conformance_tests!(@each $driver, $caps, $config;
             values_roundtrip, integer_binding, bad_parameters, decode_errors, json_and_serde,
             templates_isolate_schemas, template_errors, identifier_errors,
             execute_and_fetch, execute_many_is_atomic, execute_and_return_id, batch_execute_script,
@@ -238,14 +283,26 @@ macro_rules! conformance_tests {
             finished_transaction_is_an_error,
             database_errors_are_classified, server_settings_applied, pool_stats_consistent,
             pool_exhaustion_times_out, closed_pool_rejects, shared_close_keeps_pool,
-            unreachable_host_error
+            unreachable_host_error,
+            migrate_applies_and_skips, migrate_changed_file_is_rejected,
+            migrate_failure_in_the_middle, migrate_syntax_error,
+            migrate_empty_file_and_directory_source, migrate_ledger_table_name,
+            migrate_modules_share_file_names, migrate_concurrent_runs, migrate_module_dependencies,
+            migrate_no_transaction, migrate_python_compatibility, migrate_lock_released,
+            migrate_inspect,
+            monitor_history_bounded, monitor_errors_recorded, monitor_slow_queries,
+            monitor_aggregates_and_coverage, monitor_params_masked, explain_plans,
+            monitor_closed_pool, tracing_spans, health_check_fresh_pool, blocking_queries_found,
+            long_running_queries_found, table_sizes_listed
         );
     };
-    (@each $driver:ty, $caps:expr; $($check:ident),* $(,)?) => {
+    (@each $driver:ty, $caps:expr, $config:block; $($check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                let ctx = $crate::conformance::Ctx::with_capabilities::<$driver>(stringify!($check), $caps)
+                let config = $config
+                    .expect("conformance: no test server (set PGDBM_TEST_URL)");
+                let ctx = $crate::conformance::Ctx::with_config::<$driver>(stringify!($check), $caps, config)
                     .await
                     .expect("conformance: cannot reach the test server (set PGDBM_TEST_URL)");
                 if let Err(e) = $crate::conformance::$check(&ctx).await {

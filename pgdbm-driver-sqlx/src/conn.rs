@@ -1,0 +1,311 @@
+//! Running statements on one sqlx connection, and the pooled connection handed to the core.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pgdbm::{
+    Column, Columns, Connection, Error, Executor, Params, Result, Row, Value, truncate_sql,
+};
+use sqlx::ValueRef as _;
+use sqlx::encode::IsNull;
+use sqlx::error::BoxDynError;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgConnection, PgRow, PgTypeInfo, Postgres};
+use sqlx::{Arguments as _, Column as _, Either, Executor as _, Row as _, Statement as _};
+
+use crate::error::map;
+use crate::types::{self, Reader};
+
+/// A pgdbm value bound as exactly the type the statement declares for its parameter.
+struct Bind<'a> {
+    value: &'a Value,
+    ty: &'a PgTypeInfo,
+}
+
+impl sqlx::Type<Postgres> for Bind<'_> {
+    fn type_info() -> PgTypeInfo {
+        <String as sqlx::Type<Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for Bind<'_> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        match types::encode(self.value, self.ty, buf) {
+            Ok(true) => Ok(IsNull::Yes),
+            Ok(false) => Ok(IsNull::No),
+            Err(message) => Err(message.into()),
+        }
+    }
+
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(self.ty.clone())
+    }
+}
+
+/// Prepares `sql` (a hit in sqlx's per-connection statement cache after the first time, no
+/// round trip) to learn its parameter types, then converts every parameter to its type.
+async fn arguments(conn: &mut PgConnection, sql: &str, params: Params<'_>) -> Result<PgArguments> {
+    let stmt = conn.prepare(sql).await.map_err(|e| map(e, sql))?;
+    let types: &[PgTypeInfo] = match stmt.parameters() {
+        Some(Either::Left(types)) => types,
+        _ => &[],
+    };
+    if types.len() != params.len() {
+        return Err(Error::ParameterCount {
+            expected: types.len(),
+            actual: params.len(),
+            sql: truncate_sql(sql),
+        });
+    }
+    let mut args = PgArguments::default();
+    args.reserve(params.len(), params.len() * 8);
+    for (i, (param, ty)) in params.iter().zip(types).enumerate() {
+        let value = param.to_param();
+        args.add(Bind { value: &value, ty })
+            .map_err(|e| Error::Encode {
+                index: i + 1,
+                message: e.to_string(),
+            })?;
+    }
+    Ok(args)
+}
+
+/// The pgdbm column list of a result.
+fn columns(row: &PgRow) -> Columns {
+    row.columns()
+        .iter()
+        .map(|c| Column::new(c.name(), types::type_name(c.type_info())))
+        .collect::<Vec<_>>()
+        .into()
+}
+
+/// Converts one row.
+fn decode(row: &PgRow, cols: &Columns) -> Result<Row> {
+    let mut values = Vec::with_capacity(cols.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let name = cols[i].name();
+        let reader = types::reader(col.type_info(), name)?;
+        let raw = row
+            .try_get_raw(i)
+            .map_err(|e| Error::decode(name, cols[i].type_name(), e.to_string()))?;
+        if raw.is_null() {
+            values.push(Value::Null);
+            continue;
+        }
+        let bytes = raw
+            .as_bytes()
+            .map_err(|e| Error::decode(name, cols[i].type_name(), e.to_string()))?;
+        let value = match reader {
+            Reader::Scalar(ty) => types::decode_scalar(ty, bytes),
+            Reader::Array(ty) => types::decode_array(ty, bytes),
+        }
+        .map_err(|e| Error::decode(name, cols[i].type_name(), format!("undecodable data ({e})")))?;
+        values.push(value);
+    }
+    Ok(Row::new(Arc::clone(cols), values))
+}
+
+pub(crate) async fn execute(conn: &mut PgConnection, sql: &str, params: Params<'_>) -> Result<u64> {
+    let args = arguments(conn, sql, params).await?;
+    conn.execute(sqlx::query_with(sql, args))
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| map(e, sql))
+}
+
+pub(crate) async fn fetch_all(
+    conn: &mut PgConnection,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<Row>> {
+    let args = arguments(conn, sql, params).await?;
+    let rows = conn
+        .fetch_all(sqlx::query_with(sql, args))
+        .await
+        .map_err(|e| map(e, sql))?;
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let cols = columns(first);
+    rows.iter().map(|r| decode(r, &cols)).collect()
+}
+
+pub(crate) async fn fetch_optional(
+    conn: &mut PgConnection,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Option<Row>> {
+    let args = arguments(conn, sql, params).await?;
+    // sqlx reads the whole result (late errors surface) and keeps the first row.
+    let row = conn
+        .fetch_optional(sqlx::query_with(sql, args))
+        .await
+        .map_err(|e| map(e, sql))?;
+    row.map(|r| decode(&r, &columns(&r))).transpose()
+}
+
+pub(crate) async fn batch_execute(conn: &mut PgConnection, sql: &str) -> Result<()> {
+    conn.execute(sqlx::raw_sql(sql))
+        .await
+        .map(|_| ())
+        .map_err(|e| map(e, sql))
+}
+
+/// Data is sent to the server in chunks of about this size.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// Binary COPY: the column types come from preparing `SELECT cols FROM table LIMIT 0`; rows are
+/// written in PostgreSQL's binary COPY format. A bad value or row aborts the COPY (nothing is
+/// written).
+pub(crate) async fn copy_in(
+    conn: &mut PgConnection,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+) -> Result<u64> {
+    let list = columns.join(", ");
+    let (probe, copy_sql) = if columns.is_empty() {
+        (
+            format!("SELECT * FROM {table} LIMIT 0"),
+            format!("COPY {table} FROM STDIN (FORMAT binary)"),
+        )
+    } else {
+        (
+            format!("SELECT {list} FROM {table} LIMIT 0"),
+            format!("COPY {table} ({list}) FROM STDIN (FORMAT binary)"),
+        )
+    };
+    let stmt = (&mut *conn)
+        .prepare(&probe)
+        .await
+        .map_err(|e| map(e, &probe))?;
+    let types: Vec<(String, PgTypeInfo)> = stmt
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_owned(), c.type_info().clone()))
+        .collect();
+    drop(stmt);
+
+    let mut buf = Vec::with_capacity(COPY_CHUNK.min(64 + rows.len() * 64));
+    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+    buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    let width = i16::try_from(types.len())
+        .map_err(|_| Error::query(&copy_sql, "too many columns", None))?;
+    // Started before the data is encoded: any bad value or row aborts it, nothing is written.
+    let mut copy = conn
+        .copy_in_raw(&copy_sql)
+        .await
+        .map_err(|e| map(e, &copy_sql))?;
+    let mut result = Ok(());
+    for (n, row) in rows.iter().enumerate() {
+        if row.len() != types.len() {
+            result = Err(Error::query(
+                &copy_sql,
+                format!(
+                    "row {} has {} values for {} columns",
+                    n + 1,
+                    row.len(),
+                    types.len()
+                ),
+                None,
+            ));
+            break;
+        }
+        buf.extend_from_slice(&width.to_be_bytes());
+        if let Some(e) = row
+            .iter()
+            .zip(&types)
+            .enumerate()
+            .find_map(|(i, (v, (name, ty)))| {
+                types::write_field(v, ty, &mut buf)
+                    .err()
+                    .map(|m| Error::Encode {
+                        index: i + 1,
+                        message: format!("row {}, column {name}: {m}", n + 1),
+                    })
+            })
+        {
+            result = Err(e);
+            break;
+        }
+        if buf.len() >= COPY_CHUNK {
+            if let Err(e) = copy.send(std::mem::take(&mut buf)).await {
+                result = Err(map(e, &copy_sql));
+                break;
+            }
+        }
+    }
+    if let Err(e) = result {
+        // The server answers the abort with an error that the abort itself consumes.
+        let _ = copy.abort("pgdbm: COPY aborted by the client").await;
+        return Err(e);
+    }
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    if let Err(e) = copy.send(buf).await {
+        let _ = copy.abort("pgdbm: COPY aborted by the client").await;
+        return Err(map(e, &copy_sql));
+    }
+    copy.finish().await.map_err(|e| map(e, &copy_sql))
+}
+
+/// A connection checked out of a [`SqlxPool`](crate::SqlxPool).
+///
+/// sqlx needs `&mut` access to run a statement, so the connection sits behind a
+/// `tokio::sync::Mutex`: statements on one connection run one after another.
+pub struct SqlxConnection {
+    conn: tokio::sync::Mutex<PoolConnection<Postgres>>,
+}
+
+impl std::fmt::Debug for SqlxConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlxConnection").finish_non_exhaustive()
+    }
+}
+
+impl SqlxConnection {
+    pub(crate) fn new(conn: PoolConnection<Postgres>) -> Self {
+        SqlxConnection {
+            conn: tokio::sync::Mutex::new(conn),
+        }
+    }
+
+    /// Locks the underlying sqlx connection, for what pgdbm does not cover
+    /// (`&mut *guard` is a `&mut PgConnection`).
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, PoolConnection<Postgres>> {
+        self.conn.lock().await
+    }
+
+    /// The underlying sqlx pooled connection.
+    pub fn into_inner(self) -> PoolConnection<Postgres> {
+        self.conn.into_inner()
+    }
+}
+
+#[async_trait]
+impl Executor for SqlxConnection {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        execute(&mut **self.conn.lock().await, sql, params).await
+    }
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        fetch_all(&mut **self.conn.lock().await, sql, params).await
+    }
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        fetch_optional(&mut **self.conn.lock().await, sql, params).await
+    }
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        batch_execute(&mut **self.conn.lock().await, sql).await
+    }
+}
+
+#[async_trait]
+impl Connection for SqlxConnection {
+    async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
+        copy_in(&mut **self.conn.lock().await, table, columns, rows).await
+    }
+
+    fn discard(&mut self) {
+        // sqlx closes the connection when the guard drops instead of returning it to the pool.
+        self.conn.get_mut().close_on_drop();
+    }
+}

@@ -1,0 +1,427 @@
+//! The pool ([`SqlxPool`] around a `sqlx::PgPool`) and the [`Driver`] implementation.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pgdbm::{
+    BoxError, DatabaseConfig, Driver, Error, ErrorKind, Executor, Params, PoolProvider, PoolStats,
+    PooledConnection, Result, Row, SslMode,
+};
+use sqlx::ConnectOptions as _;
+use sqlx::Connection as _;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode, Postgres};
+
+use crate::conn::{self, SqlxConnection};
+use crate::error::connect_cause;
+
+/// The driver marker: `Database::connect::<SqlxDriver>(&config)`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqlxDriver;
+
+impl Driver for SqlxDriver {
+    type Pool = SqlxPool;
+    const NAME: &'static str = "sqlx";
+
+    async fn connect(config: &DatabaseConfig) -> Result<SqlxPool> {
+        SqlxPool::connect(config).await
+    }
+}
+
+/// Where the server is, for error messages (never the password).
+#[derive(Debug, Clone)]
+struct Target {
+    host: String,
+    port: u16,
+    database: String,
+}
+
+/// State shared by the pool and its `after_connect` hook.
+#[derive(Debug)]
+struct Shared {
+    closed: AtomicBool,
+    /// The last connect failure, rendered (it names no password), for pool timeouts.
+    last_connect_error: Mutex<Option<String>>,
+    timed_out: AtomicU64,
+    created: AtomicU64,
+    /// `false` for a wrapped pool, whose connects pgdbm does not see.
+    counts_connects: bool,
+    target: Target,
+}
+
+impl Shared {
+    fn record(&self, error: Option<String>) {
+        *self
+            .last_connect_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = error;
+    }
+
+    fn last(&self) -> Option<String> {
+        self.last_connect_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn connect_error(&self, attempts: u32, source: BoxError) -> Error {
+        Error::Connect {
+            host: self.target.host.clone(),
+            port: self.target.port,
+            database: self.target.database.clone(),
+            attempts,
+            source,
+        }
+    }
+}
+
+/// Escapes a value for libpq's `options` string (spaces and backslashes); sqlx does not.
+fn escape_option(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c == ' ' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// sqlx's connect options for `config`.
+///
+/// # Errors
+///
+/// [`Error::Config`] naming `ssl_mode` for `require`/`verify-ca`/`verify-full` (this build has no
+/// TLS backend).
+pub(crate) fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions> {
+    let ssl_mode = match config.ssl().mode {
+        SslMode::Disable => PgSslMode::Disable,
+        SslMode::Allow | SslMode::Prefer => PgSslMode::Prefer,
+        _ => {
+            return Err(Error::config(
+                "ssl_mode",
+                "TLS modes require, verify-ca and verify-full are not supported by this build of the sqlx driver yet (use disable or prefer)",
+            ));
+        }
+    };
+    let mut opts = PgConnectOptions::new_without_pgpass();
+    opts = if config.host().starts_with('/') {
+        opts.socket(config.host())
+    } else {
+        opts.host(config.host())
+    };
+    opts = opts
+        .port(config.port())
+        .database(config.database())
+        .username(config.user())
+        .application_name(config.application_name())
+        .ssl_mode(ssl_mode)
+        // sqlx learns parameter types from its statement cache: keep at least one entry so that
+        // no unnamed statement piles up (0 = "no cache" is treated as 1).
+        .statement_cache_capacity(config.statement_cache_capacity().max(1))
+        // Tracing spans are made by the pgdbm core, once for every driver.
+        .disable_statement_logging()
+        .options(
+            config
+                .startup_settings()
+                .into_iter()
+                .filter(|(k, _)| k != "application_name")
+                .map(|(k, v)| (k, escape_option(&v))),
+        );
+    if let Some(password) = config.password() {
+        opts = opts.password(password);
+    }
+    Ok(opts)
+}
+
+/// Failures that retrying cannot fix: authentication, missing database, bad settings.
+fn is_permanent(cause: &BoxError) -> bool {
+    cause.downcast_ref::<Error>().is_some_and(|e| {
+        matches!(
+            e.kind(),
+            Some(ErrorKind::InvalidAuthorization | ErrorKind::InvalidCatalogName)
+        ) || e
+            .code()
+            .is_some_and(|c| c.starts_with("28") || c.starts_with("42") || c == "22023")
+    })
+}
+
+/// Runs the init commands on a new connection.
+async fn init(
+    conn: &mut sqlx::PgConnection,
+    commands: &[String],
+) -> std::result::Result<(), Error> {
+    for sql in commands {
+        conn::batch_execute(conn, sql).await?;
+    }
+    Ok(())
+}
+
+/// One direct connect attempt (with the init commands), closed again: used to make the first
+/// connection with retries and to find out why the pool cannot connect.
+async fn probe(
+    opts: &PgConnectOptions,
+    commands: &[String],
+    timeout: Duration,
+) -> std::result::Result<(), BoxError> {
+    let mut conn = match tokio::time::timeout(timeout, opts.connect()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return Err(connect_cause(e)),
+        Err(_) => return Err(format!("connect timed out after {timeout:?}").into()),
+    };
+    let result = init(&mut conn, commands).await;
+    let _ = conn.close().await;
+    result.map_err(|e| Box::new(e) as BoxError)
+}
+
+/// A pool of sqlx PostgreSQL connections (`sqlx::PgPool`), as a pgdbm [`PoolProvider`].
+///
+/// Open it with [`SqlxPool::connect`] (or `Database::connect::<SqlxDriver>`), or wrap the pool the
+/// application already has with [`SqlxPool::from_pool`]. Share it as `Arc<dyn PoolProvider>`
+/// among schema-scoped [`pgdbm::Database`] handles.
+pub struct SqlxPool {
+    pool: PgPool,
+    shared: Arc<Shared>,
+    init_commands: Arc<[String]>,
+    connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for SqlxPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlxPool")
+            .field("target", &self.shared.target)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl SqlxPool {
+    /// Opens the pool: one connection is made right away (with the configured retries and
+    /// backoff, init commands included) to check the server can be reached, then the pool opens
+    /// its connections (`min_connections` are kept open in the background).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] naming host, port, database and attempts made, whose source is the real
+    /// cause (an authentication failure or unknown database is not retried and says so — as an
+    /// [`Error::Database`] so `err.kind()` works); [`Error::Config`] for settings this driver
+    /// cannot honour (TLS modes other than `disable`/`prefer`).
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
+        let opts = connect_options(config)?;
+        let shared = Arc::new(Shared {
+            closed: AtomicBool::new(false),
+            last_connect_error: Mutex::new(None),
+            timed_out: AtomicU64::new(0),
+            created: AtomicU64::new(0),
+            counts_connects: true,
+            target: Target {
+                host: config.host().to_owned(),
+                port: config.port(),
+                database: config.database().to_owned(),
+            },
+        });
+        let init_commands: Arc<[String]> = config.init_commands().into();
+        let retry = config.retry();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match probe(&opts, &init_commands, config.connect_timeout()).await {
+                Ok(()) => break,
+                Err(cause) if attempt < retry.attempts && !is_permanent(&cause) => {
+                    let delay = retry.delay_after(attempt);
+                    tracing::warn!(
+                        attempt,
+                        host = %shared.target.host,
+                        port = shared.target.port,
+                        error = %cause,
+                        "pgdbm: connect failed, retrying in {delay:?}"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                Err(cause) => return Err(shared.connect_error(attempt, cause)),
+            }
+        }
+        let hook_shared = shared.clone();
+        let hook_commands = init_commands.clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections())
+            .min_connections(config.min_connections())
+            .acquire_timeout(config.acquire_timeout())
+            .idle_timeout(config.idle_timeout())
+            .max_lifetime(config.max_lifetime())
+            .test_before_acquire(false)
+            .after_connect(move |conn, _meta| {
+                let shared = hook_shared.clone();
+                let commands = hook_commands.clone();
+                Box::pin(async move {
+                    let mut result = Ok(());
+                    for sql in commands.iter() {
+                        if let Err(e) =
+                            sqlx::Executor::execute(&mut *conn, sqlx::raw_sql(sql)).await
+                        {
+                            result = Err(crate::error::map(e, sql));
+                            break;
+                        }
+                    }
+                    match result {
+                        Ok(()) => {
+                            shared.created.fetch_add(1, Ordering::Relaxed);
+                            shared.record(None);
+                            Ok(())
+                        }
+                        Err(e) => {
+                            shared.record(Some(e.to_string()));
+                            Err(sqlx::Error::Configuration(Box::new(e)))
+                        }
+                    }
+                })
+            })
+            .connect_lazy_with(opts);
+        let this = SqlxPool {
+            pool,
+            shared,
+            init_commands,
+            connect_timeout: config.connect_timeout(),
+        };
+        // The first pooled connection, so the pool is usable (and counted) on return.
+        drop(this.get().await?);
+        Ok(this)
+    }
+
+    /// Wraps a pool the application already has. pgdbm runs its statements on the pool's
+    /// connections as they are (its connect options and `after_connect` hook apply; the server
+    /// settings of a [`DatabaseConfig`] do not). Keep sqlx's statement cache enabled (its default):
+    /// pgdbm learns parameter types from it.
+    ///
+    /// Closing the returned pool closes `pool` (it is the same pool); the counters of
+    /// [`PoolProvider::stats`] that sqlx does not expose (`connections_created`/`closed`) stay 0.
+    pub fn from_pool(pool: PgPool) -> Self {
+        let opts = pool.connect_options();
+        let shared = Arc::new(Shared {
+            closed: AtomicBool::new(pool.is_closed()),
+            last_connect_error: Mutex::new(None),
+            timed_out: AtomicU64::new(0),
+            created: AtomicU64::new(0),
+            counts_connects: false,
+            target: Target {
+                host: opts
+                    .get_socket()
+                    .map_or_else(|| opts.get_host().to_owned(), |s| s.display().to_string()),
+                port: opts.get_port(),
+                database: opts.get_database().unwrap_or_default().to_owned(),
+            },
+        });
+        SqlxPool {
+            pool,
+            shared,
+            init_commands: Arc::new([]),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The sqlx pool, e.g. to run sqlx queries next to pgdbm's.
+    pub fn inner(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn get(&self) -> Result<PoolConnection<Postgres>> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
+        match self.pool.acquire().await {
+            Ok(conn) => Ok(conn),
+            Err(e) => Err(self.acquire_error(e).await),
+        }
+    }
+
+    async fn acquire_error(&self, err: sqlx::Error) -> Error {
+        match err {
+            sqlx::Error::PoolClosed => Error::PoolClosed,
+            sqlx::Error::PoolTimedOut => {
+                self.shared.timed_out.fetch_add(1, Ordering::Relaxed);
+                if self.is_closed() {
+                    return Error::PoolClosed;
+                }
+                let mut last = self.shared.last();
+                // sqlx retries refused connections silently until the deadline: when the pool
+                // is not full, find out why it could not connect.
+                if last.is_none() && self.pool.size() < self.pool.options().get_max_connections() {
+                    let opts = self.pool.connect_options();
+                    let timeout = self.connect_timeout.min(Duration::from_secs(2));
+                    if let Err(cause) = probe(&opts, &self.init_commands, timeout).await {
+                        last = Some(cause.to_string());
+                    }
+                }
+                Error::PoolTimeout {
+                    waited: self.pool.options().get_acquire_timeout(),
+                    source: last.map(|msg| Box::new(self.shared.connect_error(1, msg.into()))),
+                }
+            }
+            other => {
+                let cause = connect_cause(other);
+                self.shared.record(Some(cause.to_string()));
+                self.shared.connect_error(1, cause)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Executor for SqlxPool {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        conn::execute(&mut *self.get().await?, sql, params).await
+    }
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        conn::fetch_all(&mut *self.get().await?, sql, params).await
+    }
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        conn::fetch_optional(&mut *self.get().await?, sql, params).await
+    }
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        conn::batch_execute(&mut *self.get().await?, sql).await
+    }
+}
+
+#[async_trait]
+impl PoolProvider for SqlxPool {
+    async fn acquire(&self) -> Result<PooledConnection> {
+        let conn = self.get().await?;
+        Ok(Box::new(SqlxConnection::new(conn)))
+    }
+
+    fn stats(&self) -> PoolStats {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        let created = self.shared.created.load(Ordering::Relaxed);
+        let closed = if self.shared.counts_connects {
+            created.saturating_sub(u64::from(size))
+        } else {
+            0
+        };
+        PoolStats::new(size, idle, self.pool.options().get_max_connections()).with_counters(
+            self.shared.timed_out.load(Ordering::Relaxed),
+            created,
+            closed,
+        )
+    }
+
+    async fn close(&self) {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // sqlx marks the pool closed at once and closes idle connections; its future then waits
+        // for checked-out connections to come back (they are closed when returned): do not wait
+        // for those longer than a moment.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.pool.close()).await;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire) || self.pool.is_closed()
+    }
+
+    fn driver_name(&self) -> &'static str {
+        SqlxDriver::NAME
+    }
+}

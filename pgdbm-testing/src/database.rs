@@ -1,0 +1,467 @@
+//! [`TestDatabase`]: a database of its own per test, cloned from a migrated template.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pgdbm::prelude::*;
+use pgdbm::{
+    Database, DatabaseConfig, Driver, MigrationSource, PoolProvider, PooledConnection, Result,
+    quote_identifier,
+};
+use tokio::sync::OnceCell;
+
+use crate::admin::{
+    self, MigrationSet, ModuleSpec, cleanup_blocking, drop_database_sql, keep_from_env, with_lock,
+};
+use crate::server::TestServer;
+
+/// How `CREATE DATABASE … TEMPLATE` copies the template (PostgreSQL 15 and later; ignored on
+/// older servers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CloneStrategy {
+    /// `STRATEGY = FILE_COPY`: copies the files after a checkpoint. The fastest for the small
+    /// databases tests use (the default).
+    #[default]
+    FileCopy,
+    /// `STRATEGY = WAL_LOG`: copies block by block through the WAL (the server's own default).
+    WalLog,
+    /// No `STRATEGY` clause.
+    ServerDefault,
+}
+
+/// A database of its own for one test, migrated, dropped (`WITH (FORCE)`) when this guard is
+/// dropped — also when the test panics. Derefs to [`Database`] (an owned pool of driver `D`).
+///
+/// ```no_run
+/// # async fn demo(users: &dyn pgdbm::Module) -> pgdbm::Result<()> {
+/// use pgdbm::prelude::*;
+/// use pgdbm_driver_tokio_postgres::TokioPostgres;
+/// use pgdbm_testing::TestDatabase;
+///
+/// let db = TestDatabase::<TokioPostgres>::builder().module(users).schema("users").build().await?;
+/// db.execute("INSERT INTO {{tables.users}} (email) VALUES ($1)", params!["a@b.c"]).await?;
+/// # Ok(()) }
+/// ```
+pub struct TestDatabase<D: Driver> {
+    db: Database,
+    name: String,
+    template: String,
+    config: DatabaseConfig,
+    server: &'static TestServer,
+    keep: bool,
+    built_template: bool,
+    _driver: PhantomData<fn() -> D>,
+}
+
+impl<D: Driver> std::fmt::Debug for TestDatabase<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase")
+            .field("name", &self.name)
+            .field("template", &self.template)
+            .field("driver", &D::NAME)
+            .field("keep", &self.keep)
+            .finish()
+    }
+}
+
+impl<D: Driver> std::ops::Deref for TestDatabase<D> {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        &self.db
+    }
+}
+
+impl<D: Driver> TestDatabase<D> {
+    /// A builder: add modules or migration sources, pick a schema, then
+    /// [`build`](TestDatabaseBuilder::build).
+    pub fn builder() -> TestDatabaseBuilder<D> {
+        TestDatabaseBuilder {
+            set: MigrationSet::default(),
+            keep: keep_from_env(),
+            max_connections: 5,
+            strategy: CloneStrategy::default(),
+            error: None,
+            _driver: PhantomData,
+        }
+    }
+
+    /// A database with `modules` migrated (in dependency order, without a schema).
+    ///
+    /// # Errors
+    ///
+    /// As [`TestDatabaseBuilder::build`].
+    pub async fn new(modules: &[&dyn Module]) -> Result<Self> {
+        let mut b = Self::builder();
+        for m in modules {
+            b = b.module(*m);
+        }
+        b.build().await
+    }
+
+    /// The handle (also reachable through `Deref`).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// This test's database name, `pgdbm_test_<pid>_<counter>_<random>`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The template it was cloned from, `pgdbm_tpl_<hash>`.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// The configuration of this database (for opening more pools, e.g. with another driver).
+    pub fn config(&self) -> &DatabaseConfig {
+        &self.config
+    }
+
+    /// The server it lives on.
+    pub fn server(&self) -> &'static TestServer {
+        self.server
+    }
+
+    /// `true` when this call built (migrated) the template; `false` when the template already
+    /// existed (built earlier in this process, by another process, or by an earlier run).
+    pub fn built_template(&self) -> bool {
+        self.built_template
+    }
+}
+
+impl<D: Driver> Drop for TestDatabase<D> {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!(
+                "pgdbm-testing: kept test database {} ({})",
+                self.name,
+                self.config.masked_url()
+            );
+            return;
+        }
+        cleanup_blocking::<D>(self.server, "postgres".to_owned(), drop_database_sql(&self.name));
+    }
+}
+
+/// Builds a [`TestDatabase`]; see [`TestDatabase::builder`].
+pub struct TestDatabaseBuilder<D: Driver> {
+    set: MigrationSet,
+    keep: bool,
+    max_connections: u32,
+    strategy: CloneStrategy,
+    error: Option<pgdbm::Error>,
+    _driver: PhantomData<fn() -> D>,
+}
+
+impl<D: Driver> std::fmt::Debug for TestDatabaseBuilder<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabaseBuilder")
+            .field("modules", &self.set.modules.len())
+            .field("schema", &self.set.schema)
+            .field("keep", &self.keep)
+            .finish()
+    }
+}
+
+impl<D: Driver> TestDatabaseBuilder<D> {
+    /// Migrates `module` (its dependencies must be added too; order does not matter).
+    pub fn module(mut self, module: &dyn Module) -> Self {
+        self.set.add_module(module);
+        self
+    }
+
+    /// Migrates `source` as module `name`.
+    pub fn migrations(mut self, name: &str, source: MigrationSource) -> Self {
+        self.set.modules.push(ModuleSpec {
+            name: name.to_owned(),
+            depends_on: Vec::new(),
+            source,
+        });
+        self
+    }
+
+    /// Migrates the `*.sql` files of `dir` as module `name` (read now; an unreadable directory
+    /// is reported by [`build`](Self::build)).
+    pub fn migrations_dir(mut self, name: &str, dir: impl AsRef<Path>) -> Self {
+        match MigrationSource::from_dir(dir) {
+            Ok(source) => self.migrations(name, source),
+            Err(e) => {
+                self.error.get_or_insert(e);
+                self
+            }
+        }
+    }
+
+    /// Migrates into `schema` and scopes the returned handle to it (default: no schema).
+    pub fn schema(mut self, schema: &str) -> Self {
+        self.set.schema = Some(schema.to_owned());
+        self
+    }
+
+    /// Keeps the database after the test (its name is printed); default from `PGDBM_TEST_KEEP`.
+    pub fn keep(mut self, keep: bool) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// The pool size of the returned handle (default 5).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// How the template is copied (default [`CloneStrategy::FileCopy`]).
+    pub fn clone_strategy(mut self, strategy: CloneStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Finds the server ([`TestServer::shared`]), makes sure the template
+    /// `pgdbm_tpl_<hash>` exists (migrating it once, under an advisory lock, on first use by any
+    /// process), clones it and connects to the clone with driver `D`. The first call of a
+    /// process also drops test databases left behind by killed runs (local servers only).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](pgdbm::Error::Config) when no server can be found or a migrations
+    /// directory cannot be read, [`Error::Identifier`](pgdbm::Error::Identifier) for a bad
+    /// schema, migration errors from building the template, connect and server errors.
+    pub async fn build(self) -> Result<TestDatabase<D>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if let Some(schema) = &self.set.schema {
+            pgdbm::validate_identifier("schema", schema)?;
+        }
+        let server = TestServer::shared::<D>().await?;
+        let template = format!("pgdbm_tpl_{}", self.set.fingerprint());
+        let (admin_pool, conn) = admin::admin::<D>(server).await?;
+        let result = async {
+            sweep_stale_databases(server, &conn).await;
+            let built = ensure_template::<D>(server, &conn, &template, &self.set).await?;
+            let name = admin::unique_name();
+            let strategy = match (self.strategy, server_version(server, &conn).await?) {
+                (CloneStrategy::FileCopy, v) if v >= 150_000 => " STRATEGY = FILE_COPY",
+                (CloneStrategy::WalLog, v) if v >= 150_000 => " STRATEGY = WAL_LOG",
+                _ => "",
+            };
+            conn.batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {}{strategy}",
+                quote_identifier(&name),
+                quote_identifier(&template)
+            ))
+            .await?;
+            Ok::<_, pgdbm::Error>((name, built))
+        }
+        .await;
+        drop(conn);
+        admin_pool.close().await;
+        let (name, built_template) = result?;
+
+        let mut config = server.config.to_builder().database(&name).max_connections(self.max_connections).min_connections(1);
+        config = match &self.set.schema {
+            Some(s) => config.schema(s),
+            None => config.without_schema(),
+        };
+        // From here on the guard owns the database: an error below drops it again.
+        let config = match config.build() {
+            Ok(c) => c,
+            Err(e) => {
+                cleanup_blocking::<D>(server, "postgres".to_owned(), drop_database_sql(&name));
+                return Err(e);
+            }
+        };
+        let db = match Database::connect::<D>(&config).await {
+            Ok(db) => db,
+            Err(e) => {
+                cleanup_blocking::<D>(server, "postgres".to_owned(), drop_database_sql(&name));
+                return Err(e);
+            }
+        };
+        Ok(TestDatabase {
+            db,
+            name,
+            template,
+            config,
+            server,
+            keep: self.keep,
+            built_template,
+            _driver: PhantomData,
+        })
+    }
+}
+
+/// Per process: template names already known to exist, and whether this process built them.
+type TemplateCells = Mutex<HashMap<String, Arc<OnceCell<bool>>>>;
+static TEMPLATES: std::sync::OnceLock<TemplateCells> = std::sync::OnceLock::new();
+static VERSION: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+static SWEPT: OnceCell<()> = OnceCell::const_new();
+
+async fn server_version(_server: &TestServer, conn: &PooledConnection) -> Result<i64> {
+    if let Some(v) = VERSION.get() {
+        return Ok(*v);
+    }
+    let v: String = conn.fetch_value("SHOW server_version_num", &[]).await?;
+    let v = v.trim().parse::<i64>().unwrap_or(0);
+    Ok(*VERSION.get_or_init(|| v))
+}
+
+/// Returns `true` when this call built the template. Only the first caller of the process for a
+/// template name reports `true`; later ones wait for it and report `false`.
+async fn ensure_template<D: Driver>(
+    server: &'static TestServer,
+    conn: &PooledConnection,
+    template: &str,
+    set: &MigrationSet,
+) -> Result<bool> {
+    let cell = {
+        let mut cells = TEMPLATES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        cells.entry(template.to_owned()).or_default().clone()
+    };
+    let mut first = false;
+    cell.get_or_try_init(|| {
+        first = true;
+        build_template::<D>(server, conn, template, set)
+    })
+    .await?;
+    Ok(first && *cell.get().unwrap_or(&false))
+}
+
+async fn build_template<D: Driver>(
+    server: &'static TestServer,
+    conn: &PooledConnection,
+    template: &str,
+    set: &MigrationSet,
+) -> Result<bool> {
+    let exists = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1 AND datistemplate)";
+    if conn.fetch_value::<bool>(exists, pgdbm::params![template]).await? {
+        return Ok(false);
+    }
+    with_lock(conn, async {
+        if conn.fetch_value::<bool>(exists, pgdbm::params![template]).await? {
+            return Ok(false);
+        }
+        let quoted = quote_identifier(template);
+        // A half-built template of a crashed run is not marked as a template yet: drop it.
+        conn.batch_execute(&drop_database_sql(template)).await?;
+        conn.batch_execute(&format!("CREATE DATABASE {quoted}")).await?;
+        let migrated = async {
+            let mut b = server.config.to_builder().database(template).max_connections(2).min_connections(1);
+            b = match &set.schema {
+                Some(s) => b.schema(s),
+                None => b.without_schema(),
+            };
+            let db = Database::connect::<D>(&b.build()?).await?;
+            let r = set.apply(&db).await;
+            db.close().await;
+            r
+        }
+        .await;
+        if let Err(e) = migrated {
+            let _ = conn.batch_execute(&drop_database_sql(template)).await;
+            return Err(e);
+        }
+        // Let the migration's backends go away before the template is marked (and cloned).
+        wait_until_unused(conn, template).await?;
+        conn.batch_execute(&format!(
+            "ALTER DATABASE {quoted} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
+        ))
+        .await?;
+        Ok(true)
+    })
+    .await
+}
+
+async fn wait_until_unused(conn: &PooledConnection, database: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n: i64 = conn
+            .fetch_value(
+                "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = $1",
+                pgdbm::params![database],
+            )
+            .await?;
+        if n == 0 || Instant::now() > deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Drops `pgdbm_test_<pid>_…` databases whose process is gone (once per process, local
+/// servers only). Failures are ignored: sweeping is best effort.
+async fn sweep_stale_databases(server: &TestServer, conn: &PooledConnection) {
+    if !server.is_local() {
+        return;
+    }
+    SWEPT
+        .get_or_init(|| async {
+            let Ok(rows) = conn
+                .fetch_all(
+                    "SELECT datname::text FROM pg_catalog.pg_database WHERE datname LIKE 'pgdbm\\_test\\_%'",
+                    &[],
+                )
+                .await
+            else {
+                return;
+            };
+            for row in rows {
+                let Ok(name) = row.get::<String>(0) else { continue };
+                if admin::is_stale(&name) {
+                    let _ = conn.batch_execute(&drop_database_sql(&name)).await;
+                }
+            }
+        })
+        .await;
+}
+
+/// Drops every template `pgdbm_tpl_*` on the test server (e.g. after many migration changes:
+/// each change of a migration set makes a new template). Returns their names.
+///
+/// # Errors
+///
+/// When the server cannot be found or a template cannot be dropped (e.g. it is being cloned).
+pub async fn drop_templates<D: Driver>() -> Result<Vec<String>> {
+    let server = TestServer::shared::<D>().await?;
+    let (pool, conn) = admin::admin::<D>(server).await?;
+    let result = with_lock(&conn, async {
+        let rows = conn
+            .fetch_all(
+                "SELECT datname::text FROM pg_catalog.pg_database WHERE datname LIKE 'pgdbm\\_tpl\\_%'",
+                &[],
+            )
+            .await?;
+        let mut names = Vec::new();
+        for row in rows {
+            let name: String = row.get(0)?;
+            conn.batch_execute(&format!(
+                "ALTER DATABASE {} WITH IS_TEMPLATE false",
+                quote_identifier(&name)
+            ))
+            .await?;
+            conn.batch_execute(&drop_database_sql(&name)).await?;
+            names.push(name);
+        }
+        Ok(names)
+    })
+    .await;
+    drop(conn);
+    pool.close().await;
+    if let Ok(names) = &result {
+        if let Some(cells) = TEMPLATES.get() {
+            let mut cells = cells.lock().unwrap_or_else(|e| e.into_inner());
+            for n in names {
+                cells.remove(n);
+            }
+        }
+    }
+    result
+}

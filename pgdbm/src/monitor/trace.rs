@@ -1,0 +1,197 @@
+//! The per-statement hook of [`Database`](crate::Database) and [`Transaction`](crate::Transaction):
+//! a `tracing` span following OpenTelemetry's database conventions, and the [`Monitor`] record.
+//!
+//! Spans are named `pgdbm.query`, target `pgdbm::query`, level `DEBUG`, with fields
+//! `db.system = "postgresql"`, `db.namespace` (the database name, when the handle was opened with
+//! a config), `db.operation.name` (the first SQL keyword, upper case), `db.query.text` (the
+//! template text, cut to 200 characters), `pgdbm.schema`, `pgdbm.operation` (the pgdbm call) and,
+//! on failure, `error.type`. Parameter values are never put into spans.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use super::{Call, Monitor};
+use crate::error::{Result, truncate_sql};
+use crate::row::Row;
+use crate::value::Params;
+
+/// Which call ran a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// [`Executor::execute`](crate::Executor::execute).
+    Execute,
+    /// [`Executor::fetch_all`](crate::Executor::fetch_all).
+    FetchAll,
+    /// [`Executor::fetch_optional`](crate::Executor::fetch_optional) (and `fetch_one`, `fetch_value`…).
+    FetchOptional,
+    /// [`Executor::batch_execute`](crate::Executor::batch_execute).
+    BatchExecute,
+    /// `copy_in` (binary `COPY … FROM STDIN`).
+    Copy,
+}
+
+impl Operation {
+    /// The method name, e.g. `"fetch_all"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Execute => "execute",
+            Operation::FetchAll => "fetch_all",
+            Operation::FetchOptional => "fetch_optional",
+            Operation::BatchExecute => "batch_execute",
+            Operation::Copy => "copy_in",
+        }
+    }
+}
+
+/// What a handle does around each statement: `Default` is nothing but the (disabled) span.
+#[derive(Clone, Default)]
+pub(crate) struct Hooks {
+    pub(crate) monitor: Option<Arc<Monitor>>,
+    /// The slow threshold in force for this handle.
+    pub(crate) threshold: Duration,
+    /// The database name, for `db.namespace`.
+    pub(crate) database: Option<Arc<str>>,
+    /// `true` in [`Monitored`](super::Monitored): its inner executor makes its own span.
+    pub(crate) no_span: bool,
+}
+
+impl Hooks {
+    pub(crate) fn with_monitor(&self, monitor: Arc<Monitor>) -> Self {
+        Hooks {
+            threshold: monitor.options().slow_query_threshold,
+            monitor: Some(monitor),
+            database: self.database.clone(),
+            no_span: self.no_span,
+        }
+    }
+}
+
+/// Rows a call returned or affected, for the record.
+pub(crate) trait RowCount {
+    fn rows(&self) -> Option<u64>;
+}
+
+impl RowCount for u64 {
+    fn rows(&self) -> Option<u64> {
+        Some(*self)
+    }
+}
+
+impl RowCount for Vec<Row> {
+    fn rows(&self) -> Option<u64> {
+        Some(self.len() as u64)
+    }
+}
+
+impl RowCount for Option<Row> {
+    fn rows(&self) -> Option<u64> {
+        Some(u64::from(self.is_some()))
+    }
+}
+
+impl RowCount for () {
+    fn rows(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// The first SQL keyword, upper case (`"SELECT"`, `"WITH"`…), skipping blanks, `(` and comments.
+pub(crate) fn operation_name(sql: &str) -> String {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            break;
+        }
+    }
+    rest.chars()
+        .take_while(char::is_ascii_alphabetic)
+        .take(32)
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+/// Runs `fut` (one statement) inside a span and records it on the monitor, if any. Without a
+/// monitor and with the span disabled (no subscriber interested), this is `fut.await` after one
+/// branch on an `Option` and tracing's callsite check.
+pub(crate) async fn observe<T: RowCount, F: Future<Output = Result<T>>>(
+    hooks: &Hooks,
+    schema: Option<&str>,
+    operation: Operation,
+    sql: &str,
+    params: Params<'_>,
+    fut: F,
+) -> Result<T> {
+    let span = if hooks.no_span {
+        tracing::Span::none()
+    } else {
+        tracing::debug_span!(
+            target: "pgdbm::query",
+            "pgdbm.query",
+            db.system = "postgresql",
+            db.namespace = hooks.database.as_deref(),
+            db.operation.name = %operation_name(sql),
+            db.query.text = %truncate_sql(sql),
+            pgdbm.schema = schema,
+            pgdbm.operation = operation.as_str(),
+            error.type = tracing::field::Empty,
+        )
+    };
+    let Some(monitor) = hooks.monitor.as_deref() else {
+        if span.is_disabled() {
+            return fut.await;
+        }
+        let result = fut.instrument(span.clone()).await;
+        if let Err(e) = &result {
+            span.record("error.type", super::variant_name(e));
+        }
+        return result;
+    };
+    let start = Instant::now();
+    let result = if span.is_disabled() {
+        fut.await
+    } else {
+        fut.instrument(span.clone()).await
+    };
+    let duration = start.elapsed();
+    if let Err(e) = &result {
+        span.record("error.type", super::variant_name(e));
+    }
+    let _entered = span.enter();
+    monitor.record(
+        Call {
+            sql,
+            schema,
+            operation,
+            params,
+            duration,
+            threshold: hooks.threshold,
+        },
+        result.as_ref().map(RowCount::rows),
+    );
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operation_name;
+
+    #[test]
+    fn operation_names() {
+        assert_eq!(operation_name("  select 1"), "SELECT");
+        assert_eq!(
+            operation_name("-- note\n/* x */ (WITH a AS (SELECT 1) SELECT 1)"),
+            "WITH"
+        );
+        assert_eq!(operation_name("insert into t values (1)"), "INSERT");
+        assert_eq!(operation_name(""), "");
+    }
+}
