@@ -425,3 +425,52 @@ impl PoolProvider for SqlxPool {
         SqlxDriver::NAME
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_modes_without_a_backend_are_a_config_error() {
+        let config = DatabaseConfig::builder()
+            .url("postgresql://u:pw@db.example:5433/app?sslmode=require")
+            .build()
+            .expect("valid config");
+        let err = connect_options(&config).expect_err("require needs TLS");
+        assert!(
+            matches!(&err, Error::Config { field, .. } if field == "ssl_mode"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn options_carry_the_config() {
+        let config = DatabaseConfig::builder()
+            .url("postgresql://u@db.example:5433/app?sslmode=disable")
+            .server_setting("search_path", "a, b")
+            .application_name("svc")
+            .build()
+            .expect("valid config");
+        let opts = connect_options(&config).expect("options");
+        assert_eq!(opts.get_host(), "db.example");
+        assert_eq!(opts.get_port(), 5433);
+        assert_eq!(opts.get_database(), Some("app"));
+        assert_eq!(opts.get_username(), "u");
+        assert_eq!(opts.get_application_name(), Some("svc"));
+        let options = opts.get_options().unwrap_or_default();
+        assert!(options.contains("-c statement_timeout=60000"), "{options}");
+        assert!(options.contains("-c search_path=a,\\ b"), "{options}");
+        let socket = DatabaseConfig::builder()
+            .host("/var/run/postgresql")
+            .build()
+            .expect("valid config");
+        let opts = connect_options(&socket).expect("options");
+        assert_eq!(
+            opts.get_socket()
+                .map(|p| p.display().to_string())
+                .as_deref(),
+            Some("/var/run/postgresql")
+        );
+    }
+}

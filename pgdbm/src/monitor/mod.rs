@@ -193,7 +193,9 @@ struct State {
     history: VecDeque<QueryRecord>,
     slow: VecDeque<QueryRecord>,
     errors: VecDeque<QueryRecord>,
-    statements: std::collections::HashMap<Arc<str>, Aggregate>,
+    /// Per statement text: the key again (so one lookup yields a shareable copy) and the
+    /// aggregate.
+    statements: std::collections::HashMap<Arc<str>, (Arc<str>, Aggregate)>,
     total_queries: u64,
     total_errors: u64,
     slow_count: u64,
@@ -303,17 +305,18 @@ impl Monitor {
         state.rng ^= state.rng >> 7;
         state.rng ^= state.rng << 17;
         let rng = state.rng;
-        let key = match state.statements.get_key_value(call.sql) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(call.sql),
+        let key = if let Some((key, agg)) = state.statements.get_mut(call.sql) {
+            agg.add(call.duration, failed, rng);
+            key.clone()
+        } else {
+            let key: Arc<str> = Arc::from(call.sql);
+            if state.statements.len() < self.options.max_statements {
+                let mut agg = Aggregate::default();
+                agg.add(call.duration, failed, rng);
+                state.statements.insert(key.clone(), (key.clone(), agg));
+            }
+            key
         };
-        if let Some(agg) = state.statements.get_mut(call.sql) {
-            agg.add(call.duration, failed, rng);
-        } else if state.statements.len() < self.options.max_statements {
-            let mut agg = Aggregate::default();
-            agg.add(call.duration, failed, rng);
-            state.statements.insert(key.clone(), agg);
-        }
         let record = QueryRecord {
             sql: key,
             schema: state.intern_schema(call.schema),
@@ -356,7 +359,7 @@ impl Monitor {
         let state = self.lock();
         let mut all: Vec<StatementStats> = state
             .statements
-            .iter()
+            .values()
             .map(|(sql, agg)| agg.snapshot(sql.clone()))
             .collect();
         drop(state);
@@ -376,7 +379,7 @@ impl Monitor {
         let state = self.lock();
         state
             .statements
-            .get_key_value(sql)
+            .get(sql)
             .map(|(k, agg)| agg.snapshot(k.clone()))
     }
 

@@ -119,6 +119,12 @@ pub(crate) fn operation_name(sql: &str) -> String {
         .to_ascii_uppercase()
 }
 
+/// `true` when some subscriber may want DEBUG spans (compile-time and run-time maximum levels).
+fn debug_enabled() -> bool {
+    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+    STATIC_MAX_LEVEL >= LevelFilter::DEBUG && LevelFilter::current() >= LevelFilter::DEBUG
+}
+
 /// Runs `fut` (one statement) inside a span and records it on the monitor, if any. Without a
 /// monitor and with the span disabled (no subscriber interested), this is `fut.await` after one
 /// branch on an `Option` and tracing's callsite check.
@@ -130,7 +136,10 @@ pub(crate) async fn observe<T: RowCount, F: Future<Output = Result<T>>>(
     params: Params<'_>,
     fut: F,
 ) -> Result<T> {
-    let span = if hooks.no_span {
+    // One atomic load when no subscriber wants DEBUG: the span's fields (an allocation for the
+    // truncated SQL) are then never computed, even with tracing's `log` feature on (sqlx
+    // enables it).
+    let span = if hooks.no_span || !debug_enabled() {
         tracing::Span::none()
     } else {
         tracing::debug_span!(
