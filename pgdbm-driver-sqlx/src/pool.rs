@@ -1,12 +1,13 @@
 //! The pool ([`SqlxPool`] around a `sqlx::PgPool`) and the [`Driver`] implementation.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pgdbm::connect::{ConnectTarget, LastConnectError, connect_with_retry};
 use pgdbm::{
-    BoxError, DatabaseConfig, Driver, Error, ErrorKind, Executor, Params, PoolProvider, PoolStats,
+    BoxError, DatabaseConfig, Driver, Error, Executor, Params, PoolProvider, PoolStats,
     PooledConnection, Result, Row, SslMode,
 };
 use sqlx::ConnectOptions as _;
@@ -30,63 +31,16 @@ impl Driver for SqlxDriver {
     }
 }
 
-/// Where the server is, for error messages (never the password).
-#[derive(Debug, Clone)]
-struct Target {
-    host: String,
-    port: u16,
-    database: String,
-}
-
 /// State shared by the pool and its `after_connect` hook.
 #[derive(Debug)]
 struct Shared {
     closed: AtomicBool,
-    /// The last connect failure, rendered (it names no password), for pool timeouts.
-    last_connect_error: Mutex<Option<String>>,
+    last_connect_error: LastConnectError,
     timed_out: AtomicU64,
     created: AtomicU64,
     /// `false` for a wrapped pool, whose connects pgdbm does not see.
     counts_connects: bool,
-    target: Target,
-}
-
-impl Shared {
-    fn record(&self, error: Option<String>) {
-        *self
-            .last_connect_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = error;
-    }
-
-    fn last(&self) -> Option<String> {
-        self.last_connect_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn connect_error(&self, attempts: u32, source: BoxError) -> Error {
-        Error::Connect {
-            host: self.target.host.clone(),
-            port: self.target.port,
-            database: self.target.database.clone(),
-            attempts,
-            source,
-        }
-    }
-}
-
-/// Escapes a value for libpq's `options` string (spaces and backslashes); sqlx does not.
-fn escape_option(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c == ' ' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+    target: ConnectTarget,
 }
 
 /// sqlx's connect options for `config`.
@@ -128,24 +82,12 @@ pub(crate) fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOption
                 .startup_settings()
                 .into_iter()
                 .filter(|(k, _)| k != "application_name")
-                .map(|(k, v)| (k, escape_option(&v))),
+                .map(|(k, v)| (k, pgdbm::connect::escape_option(&v))),
         );
     if let Some(password) = config.password() {
         opts = opts.password(password);
     }
     Ok(opts)
-}
-
-/// Failures that retrying cannot fix: authentication, missing database, bad settings.
-fn is_permanent(cause: &BoxError) -> bool {
-    cause.downcast_ref::<Error>().is_some_and(|e| {
-        matches!(
-            e.kind(),
-            Some(ErrorKind::InvalidAuthorization | ErrorKind::InvalidCatalogName)
-        ) || e
-            .code()
-            .is_some_and(|c| c.starts_with("28") || c.starts_with("42") || c == "22023")
-    })
 }
 
 /// Runs the init commands on a new connection.
@@ -212,37 +154,17 @@ impl SqlxPool {
         let opts = connect_options(config)?;
         let shared = Arc::new(Shared {
             closed: AtomicBool::new(false),
-            last_connect_error: Mutex::new(None),
+            last_connect_error: LastConnectError::default(),
             timed_out: AtomicU64::new(0),
             created: AtomicU64::new(0),
             counts_connects: true,
-            target: Target {
-                host: config.host().to_owned(),
-                port: config.port(),
-                database: config.database().to_owned(),
-            },
+            target: ConnectTarget::new(config),
         });
         let init_commands: Arc<[String]> = config.init_commands().into();
-        let retry = config.retry();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match probe(&opts, &init_commands, config.connect_timeout()).await {
-                Ok(()) => break,
-                Err(cause) if attempt < retry.attempts && !is_permanent(&cause) => {
-                    let delay = retry.delay_after(attempt);
-                    tracing::warn!(
-                        attempt,
-                        host = %shared.target.host,
-                        port = shared.target.port,
-                        error = %cause,
-                        "pgdbm: connect failed, retrying in {delay:?}"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                Err(cause) => return Err(shared.connect_error(attempt, cause)),
-            }
-        }
+        connect_with_retry(config, || {
+            probe(&opts, &init_commands, config.connect_timeout())
+        })
+        .await?;
         let hook_shared = shared.clone();
         let hook_commands = init_commands.clone();
         let pool = PgPoolOptions::new()
@@ -268,11 +190,11 @@ impl SqlxPool {
                     match result {
                         Ok(()) => {
                             shared.created.fetch_add(1, Ordering::Relaxed);
-                            shared.record(None);
+                            shared.last_connect_error.record(None);
                             Ok(())
                         }
                         Err(e) => {
-                            shared.record(Some(e.to_string()));
+                            shared.last_connect_error.record(Some(e.to_string()));
                             Err(sqlx::Error::Configuration(Box::new(e)))
                         }
                     }
@@ -301,11 +223,11 @@ impl SqlxPool {
         let opts = pool.connect_options();
         let shared = Arc::new(Shared {
             closed: AtomicBool::new(pool.is_closed()),
-            last_connect_error: Mutex::new(None),
+            last_connect_error: LastConnectError::default(),
             timed_out: AtomicU64::new(0),
             created: AtomicU64::new(0),
             counts_connects: false,
-            target: Target {
+            target: ConnectTarget {
                 host: opts
                     .get_socket()
                     .map_or_else(|| opts.get_host().to_owned(), |s| s.display().to_string()),
@@ -344,7 +266,7 @@ impl SqlxPool {
                 if self.is_closed() {
                     return Error::PoolClosed;
                 }
-                let mut last = self.shared.last();
+                let mut last = self.shared.last_connect_error.get();
                 // sqlx retries refused connections silently until the deadline: when the pool
                 // is not full, find out why it could not connect.
                 if last.is_none() && self.pool.size() < self.pool.options().get_max_connections() {
@@ -356,13 +278,15 @@ impl SqlxPool {
                 }
                 Error::PoolTimeout {
                     waited: self.pool.options().get_acquire_timeout(),
-                    source: last.map(|msg| Box::new(self.shared.connect_error(1, msg.into()))),
+                    source: last.map(|msg| Box::new(self.shared.target.error(1, msg.into()))),
                 }
             }
             other => {
                 let cause = connect_cause(other);
-                self.shared.record(Some(cause.to_string()));
-                self.shared.connect_error(1, cause)
+                self.shared
+                    .last_connect_error
+                    .record(Some(cause.to_string()));
+                self.shared.target.error(1, cause)
             }
         }
     }

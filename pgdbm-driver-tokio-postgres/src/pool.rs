@@ -1,13 +1,14 @@
 //! The bb8 connection manager, the pool and the [`Driver`] implementation.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bb8::{ManageConnection, RunError};
+use pgdbm::connect::{ConnectTarget, LastConnectError, connect_with_retry, escape_option};
 use pgdbm::{
-    BoxError, DatabaseConfig, Driver, Error, ErrorKind, Executor, Params, PoolProvider, PoolStats,
+    BoxError, DatabaseConfig, Driver, Error, Executor, Params, PoolProvider, PoolStats,
     PooledConnection, Result, Row, SslMode,
 };
 use tokio_postgres::NoTls;
@@ -28,21 +29,12 @@ impl Driver for TokioPostgres {
     }
 }
 
-/// Where the server is, for error messages (never the password).
-#[derive(Debug, Clone)]
-struct Target {
-    host: String,
-    port: u16,
-    database: String,
-}
-
 /// State shared by the manager and the pool.
 #[derive(Debug)]
 struct Shared {
     closed: AtomicBool,
-    /// The last connect failure, rendered (it names no password), for pool timeouts.
-    last_connect_error: Mutex<Option<String>>,
-    target: Target,
+    last_connect_error: LastConnectError,
+    target: ConnectTarget,
 }
 
 /// bb8's connection manager: opens tokio-postgres connections with the configured settings.
@@ -59,18 +51,6 @@ impl std::fmt::Debug for Manager {
             .field("target", &self.shared.target)
             .finish_non_exhaustive()
     }
-}
-
-/// Escapes a value for libpq's `options` string (spaces and backslashes).
-fn escape_option(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c == ' ' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Config> {
@@ -125,17 +105,6 @@ impl Manager {
         }
         Ok(PgConn::new(client, self.cache_capacity))
     }
-
-    fn connect_error(&self, attempts: u32, source: BoxError) -> Error {
-        let t = &self.shared.target;
-        Error::Connect {
-            host: t.host.clone(),
-            port: t.port,
-            database: t.database.clone(),
-            attempts,
-            source,
-        }
-    }
 }
 
 /// The cause of a failed connect: the server's own error when it sent one (an authentication
@@ -145,18 +114,6 @@ fn connect_cause(err: tokio_postgres::Error) -> BoxError {
         Some(db) => Box::new(Error::from(db_error(db))),
         None => Box::new(err),
     }
-}
-
-/// Failures that retrying cannot fix: authentication, missing database, bad settings.
-fn is_permanent(cause: &BoxError) -> bool {
-    cause.downcast_ref::<Error>().is_some_and(|e| {
-        matches!(
-            e.kind(),
-            Some(ErrorKind::InvalidAuthorization | ErrorKind::InvalidCatalogName)
-        ) || e
-            .code()
-            .is_some_and(|c| c.starts_with("42") || c == "22023")
-    })
 }
 
 impl ManageConnection for Manager {
@@ -169,20 +126,14 @@ impl ManageConnection for Manager {
         }
         match self.open().await {
             Ok(conn) => {
-                *self
-                    .shared
-                    .last_connect_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = None;
+                self.shared.last_connect_error.record(None);
                 Ok(conn)
             }
             Err(cause) => {
-                *self
-                    .shared
+                self.shared
                     .last_connect_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(cause.to_string());
-                Err(self.connect_error(1, cause))
+                    .record(Some(cause.to_string()));
+                Err(self.shared.target.error(1, cause))
             }
         }
     }
@@ -228,12 +179,8 @@ impl TokioPostgresPool {
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let shared = Arc::new(Shared {
             closed: AtomicBool::new(false),
-            last_connect_error: Mutex::new(None),
-            target: Target {
-                host: config.host().to_owned(),
-                port: config.port(),
-                database: config.database().to_owned(),
-            },
+            last_connect_error: LastConnectError::default(),
+            target: ConnectTarget::new(config),
         });
         let manager = Manager {
             pg: pg_config(config)?,
@@ -241,26 +188,7 @@ impl TokioPostgresPool {
             cache_capacity: config.statement_cache_capacity(),
             shared: shared.clone(),
         };
-        let retry = config.retry();
-        let mut attempt = 0;
-        let first = loop {
-            attempt += 1;
-            match manager.open().await {
-                Ok(conn) => break conn,
-                Err(cause) if attempt < retry.attempts && !is_permanent(&cause) => {
-                    let delay = retry.delay_after(attempt);
-                    tracing::warn!(
-                        attempt,
-                        host = %shared.target.host,
-                        port = shared.target.port,
-                        error = %cause,
-                        "pgdbm: connect failed, retrying in {delay:?}"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-                Err(cause) => return Err(manager.connect_error(attempt, cause)),
-            }
-        };
+        let first = connect_with_retry(config, || manager.open()).await?;
         let pool = bb8::Pool::builder()
             .max_size(config.max_connections())
             .min_idle(Some(config.min_connections()))
@@ -295,25 +223,9 @@ impl TokioPostgresPool {
                 if self.shared.closed.load(Ordering::Acquire) {
                     return Error::PoolClosed;
                 }
-                let last = self
-                    .shared
+                self.shared
                     .last_connect_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
-                let t = &self.shared.target;
-                Error::PoolTimeout {
-                    waited: self.acquire_timeout,
-                    source: last.map(|msg| {
-                        Box::new(Error::Connect {
-                            host: t.host.clone(),
-                            port: t.port,
-                            database: t.database.clone(),
-                            attempts: 1,
-                            source: msg.into(),
-                        })
-                    }),
-                }
+                    .pool_timeout(&self.shared.target, self.acquire_timeout)
             }
         }
     }

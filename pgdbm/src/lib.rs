@@ -252,6 +252,7 @@
 //! `pgdbm::conformance_tests!(MyDriver);` (feature `conformance`).
 
 mod config;
+pub mod connect;
 mod database;
 mod error;
 mod executor;

@@ -1,0 +1,190 @@
+//! Shared pieces for driver crates: connecting with retry and backoff, the connect error that
+//! names its target, the record of the last connect failure behind a pool timeout, and escaping
+//! for libpq's `options` string. Written once here so every driver behaves the same.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::config::DatabaseConfig;
+use crate::error::{BoxError, Error, ErrorKind, Result};
+
+/// Where a pool connects, for error messages (never the password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTarget {
+    /// Host name, IP address or socket directory.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Database name.
+    pub database: String,
+}
+
+impl ConnectTarget {
+    /// The target of `config`.
+    pub fn new(config: &DatabaseConfig) -> Self {
+        ConnectTarget {
+            host: config.host().to_owned(),
+            port: config.port(),
+            database: config.database().to_owned(),
+        }
+    }
+
+    /// An [`Error::Connect`] for this target.
+    pub fn error(&self, attempts: u32, source: BoxError) -> Error {
+        Error::Connect {
+            host: self.host.clone(),
+            port: self.port,
+            database: self.database.clone(),
+            attempts,
+            source,
+        }
+    }
+}
+
+/// The last connect failure of a pool (rendered: it names no password), so that a pool timeout
+/// can say why no connection could be made.
+#[derive(Debug, Default)]
+pub struct LastConnectError(Mutex<Option<String>>);
+
+impl LastConnectError {
+    /// Records the outcome of a connect attempt (`None` after a success).
+    pub fn record(&self, failure: Option<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+    }
+
+    /// The last failure, if the last attempt failed.
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// An [`Error::PoolTimeout`] whose source is the last connect failure, if any.
+    pub fn pool_timeout(&self, target: &ConnectTarget, waited: Duration) -> Error {
+        Error::PoolTimeout {
+            waited,
+            source: self.get().map(|msg| Box::new(target.error(1, msg.into()))),
+        }
+    }
+}
+
+/// `true` for connect failures that retrying cannot fix: authentication, an unknown database,
+/// invalid settings (the server's SQLSTATE classes 28, 3D, 42 and 22023).
+pub fn is_permanent(cause: &BoxError) -> bool {
+    cause.downcast_ref::<Error>().is_some_and(|e| {
+        matches!(
+            e.kind(),
+            Some(ErrorKind::InvalidAuthorization | ErrorKind::InvalidCatalogName)
+        ) || e
+            .code()
+            .is_some_and(|c| c.starts_with("42") || c == "22023")
+    })
+}
+
+/// Runs `attempt` until it succeeds, following the config's [`RetryPolicy`](crate::RetryPolicy):
+/// a failed attempt is retried after the policy's delay, except a [permanent](is_permanent) one.
+///
+/// # Errors
+///
+/// [`Error::Connect`] naming the target and the attempts made, with the last cause as source.
+pub async fn connect_with_retry<T, F, Fut>(config: &DatabaseConfig, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<T, BoxError>>,
+{
+    let retry = config.retry();
+    let mut made = 0;
+    loop {
+        made += 1;
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(cause) if made < retry.attempts && !is_permanent(&cause) => {
+                let delay = retry.delay_after(made);
+                tracing::warn!(
+                    attempt = made,
+                    host = %config.host(),
+                    port = config.port(),
+                    error = %cause,
+                    "pgdbm: connect failed, retrying in {delay:?}"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            Err(cause) => return Err(ConnectTarget::new(config).error(made, cause)),
+        }
+    }
+}
+
+/// Escapes a value for libpq's `options` string (`-c name=value`): spaces and backslashes get a
+/// backslash.
+pub fn escape_option(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c == ' ' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DbError, RetryPolicy};
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape_option(r"a b\c"), r"a\ b\\c");
+    }
+
+    #[test]
+    fn auth_failures_are_permanent() {
+        let auth: BoxError = Box::new(Error::from(DbError::new(
+            "28P01",
+            "password authentication failed",
+        )));
+        let refused: BoxError = "connection refused".into();
+        assert!(is_permanent(&auth));
+        assert!(!is_permanent(&refused));
+    }
+
+    #[tokio::test]
+    async fn retries_then_names_the_target() {
+        let config = DatabaseConfig::builder()
+            .host("db.invalid")
+            .port(6543)
+            .database("app")
+            .retry(RetryPolicy::new(
+                3,
+                Duration::from_millis(1),
+                2.0,
+                Duration::from_millis(5),
+            ))
+            .build()
+            .expect("valid config");
+        let mut calls = 0;
+        let err = connect_with_retry(&config, || {
+            calls += 1;
+            async { Err::<(), BoxError>("refused".into()) }
+        })
+        .await
+        .expect_err("never connects");
+        assert_eq!(calls, 3);
+        let text = err.to_string();
+        assert!(
+            text.contains("db.invalid:6543/app") && text.contains("3 attempt"),
+            "{text}"
+        );
+
+        let mut calls = 0;
+        let err = connect_with_retry(&config, || {
+            calls += 1;
+            async {
+                Err::<(), BoxError>(Box::new(Error::from(DbError::new("28P01", "bad password"))))
+            }
+        })
+        .await
+        .expect_err("auth fails");
+        assert_eq!(calls, 1, "authentication failures are not retried");
+        assert_eq!(err.kind(), Some(ErrorKind::InvalidAuthorization));
+    }
+}
