@@ -72,7 +72,12 @@ async fn clone_run(
     summary(samples)
 }
 
-async fn migrate_run(server: &TestServer, module: &str, src: &MigrationSource, n: usize) -> (Duration, Duration) {
+async fn migrate_run(
+    server: &TestServer,
+    module: &str,
+    src: &MigrationSource,
+    n: usize,
+) -> (Duration, Duration) {
     let admin = connect_admin(server).await;
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
@@ -83,7 +88,13 @@ async fn migrate_run(server: &TestServer, module: &str, src: &MigrationSource, n
             .await
             .expect("create");
         let db = Database::connect::<TokioPostgres>(
-            &server.config.to_builder().database(&name).max_connections(5).build().expect("config"),
+            &server
+                .config
+                .to_builder()
+                .database(&name)
+                .max_connections(5)
+                .build()
+                .expect("config"),
         )
         .await
         .expect("connect");
@@ -109,7 +120,9 @@ async fn connect_admin(server: &TestServer) -> Database {
         .statement_timeout(None)
         .build()
         .expect("config");
-    Database::connect::<TokioPostgres>(&config).await.expect("admin")
+    Database::connect::<TokioPostgres>(&config)
+        .await
+        .expect("admin")
 }
 
 fn main() {
@@ -126,7 +139,7 @@ fn main() {
         let server = TestServer::shared::<TokioPostgres>().await.expect("server");
         let version: String = {
             let admin = connect_admin(server).await;
-            let v = admin.fetch_value("SHOW server_version", &[]).await.expect("version");
+            let v: String = admin.fetch_value("SHOW server_version", &[]).await.expect("version");
             let fsync: String = admin.fetch_value("SHOW fsync", &[]).await.expect("fsync");
             admin.close().await;
             format!("{v}, fsync={fsync}")

@@ -1,12 +1,14 @@
 //! Maintenance-database connections, names, the migration set and cleanup threads shared by
 //! [`TestDatabase`](crate::TestDatabase) and [`TestSchema`](crate::TestSchema).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use pgdbm::prelude::*;
 use pgdbm::{
-    DatabaseConfig, Driver, MigrationSource, PoolProvider, PooledConnection, Result, quote_identifier,
+    DatabaseConfig, Driver, MigrationSource, PoolProvider, PooledConnection, Result,
+    quote_identifier,
 };
 use sha2::{Digest, Sha256};
 
@@ -33,7 +35,11 @@ pub(crate) fn unique_name() -> String {
 
 /// The process id in a `pgdbm_test_<pid>_…` name.
 pub(crate) fn pid_of(name: &str) -> Option<u32> {
-    name.strip_prefix(TEST_PREFIX)?.split('_').next()?.parse().ok()
+    name.strip_prefix(TEST_PREFIX)?
+        .split('_')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// `true` when `name` belongs to a process that no longer runs on this machine. Only answers
@@ -157,7 +163,11 @@ impl MigrationSet {
 
 /// Runs `sql` against `database` on a thread of its own with its own runtime: usable from
 /// `Drop`, in async code and while unwinding alike.
-pub(crate) fn cleanup_blocking<D: Driver>(server: &'static TestServer, database: String, sql: String) {
+pub(crate) fn cleanup_blocking<D: Driver>(
+    server: &'static TestServer,
+    database: String,
+    sql: String,
+) {
     let handle = std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -183,7 +193,10 @@ pub(crate) fn cleanup_blocking<D: Driver>(server: &'static TestServer, database:
 
 /// `DROP DATABASE IF EXISTS … WITH (FORCE)`.
 pub(crate) fn drop_database_sql(name: &str) -> String {
-    format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_identifier(name))
+    format!(
+        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+        quote_identifier(name)
+    )
 }
 
 /// `true` when `PGDBM_TEST_KEEP` is set to something other than `0`/`false`/empty.
@@ -191,4 +204,187 @@ pub(crate) fn keep_from_env() -> bool {
     std::env::var("PGDBM_TEST_KEEP")
         .map(|v| !matches!(v.trim(), "" | "0" | "false" | "no"))
         .unwrap_or(false)
+}
+
+/// Work for the admin thread, and where its result goes.
+enum Job {
+    /// Run one statement.
+    Sql {
+        sql: String,
+        reply: Box<dyn FnOnce(Result<()>) + Send>,
+    },
+    /// Hand out a clone of `template` (a spare made earlier, or a new one), then make a spare.
+    Clone {
+        template: String,
+        strategy: &'static str,
+        spare: bool,
+        reply: Box<dyn FnOnce(Result<String>) + Send>,
+    },
+}
+
+type Provisioners =
+    std::sync::Mutex<HashMap<&'static str, tokio::sync::mpsc::UnboundedSender<Job>>>;
+static PROVISIONERS: std::sync::OnceLock<Provisioners> = std::sync::OnceLock::new();
+
+/// Runs `sql` on the admin pool, (re)connecting as needed; retried once on a new connection
+/// (the server may have closed the old one).
+async fn admin_run<D: Driver>(
+    server: &'static TestServer,
+    pool: &mut Option<D::Pool>,
+    sql: &str,
+) -> Result<()> {
+    let mut result = Err(pgdbm::Error::PoolClosed);
+    for _ in 0..2 {
+        if pool.is_none() {
+            match D::connect(&admin_config(server, "postgres")?).await {
+                Ok(p) => *pool = Some(p),
+                Err(e) => {
+                    result = Err(e);
+                    continue;
+                }
+            }
+        }
+        if let Some(p) = pool.as_ref() {
+            result = p.batch_execute(sql).await;
+            if result.is_ok() {
+                return result;
+            }
+            if let Some(p) = pool.take() {
+                p.close().await;
+            }
+        }
+    }
+    result
+}
+
+fn clone_sql(name: &str, template: &str, strategy: &str) -> String {
+    format!(
+        "CREATE DATABASE {} TEMPLATE {}{strategy}",
+        quote_identifier(name),
+        quote_identifier(template)
+    )
+}
+
+/// The admin thread of driver `D`: one thread with its own runtime and one connection to the
+/// maintenance database, kept for the whole process, that runs `CREATE DATABASE`/`DROP
+/// DATABASE` statements. Tests each have their own runtime, so they cannot share a connection;
+/// this thread saves every test a connection setup. On local servers it also keeps one spare
+/// clone per template ready, made right after handing one out, so that a test waits only for
+/// its own connection; a spare left at exit is swept by the next run (its pid is gone).
+fn provisioner<D: Driver>(server: &'static TestServer) -> tokio::sync::mpsc::UnboundedSender<Job> {
+    let mut map = PROVISIONERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    map.entry(D::NAME)
+        .or_insert_with(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+            let spawned = std::thread::Builder::new()
+                .name("pgdbm-testing-admin".to_owned())
+                .spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    rt.block_on(async move {
+                        let mut pool: Option<D::Pool> = None;
+                        let mut spares: HashMap<(String, &'static str), String> = HashMap::new();
+                        while let Some(job) = rx.recv().await {
+                            match job {
+                                Job::Sql { sql, reply } => {
+                                    reply(admin_run::<D>(server, &mut pool, &sql).await);
+                                }
+                                Job::Clone {
+                                    template,
+                                    strategy,
+                                    spare,
+                                    reply,
+                                } => {
+                                    let key = (template, strategy);
+                                    match spares.remove(&key) {
+                                        Some(name) => reply(Ok(name)),
+                                        None => {
+                                            let name = unique_name();
+                                            let sql = clone_sql(&name, &key.0, strategy);
+                                            let r = admin_run::<D>(server, &mut pool, &sql).await;
+                                            reply(r.map(|()| name));
+                                        }
+                                    }
+                                    if spare {
+                                        let name = unique_name();
+                                        let sql = clone_sql(&name, &key.0, strategy);
+                                        if admin_run::<D>(server, &mut pool, &sql).await.is_ok() {
+                                            spares.insert(key, name);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    });
+                });
+            if let Err(e) = spawned {
+                eprintln!("pgdbm-testing: cannot start the admin thread: {e}");
+            }
+            tx
+        })
+        .clone()
+}
+
+/// A new database cloned from `template` (see [`provisioner`]); its name.
+pub(crate) async fn admin_clone<D: Driver>(
+    server: &'static TestServer,
+    template: &str,
+    strategy: &'static str,
+) -> Result<String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job = Job::Clone {
+        template: template.to_owned(),
+        strategy,
+        spare: server.is_local(),
+        reply: Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    };
+    if provisioner::<D>(server).send(job).is_err() {
+        return Err(pgdbm::Error::PoolClosed);
+    }
+    rx.await.unwrap_or(Err(pgdbm::Error::PoolClosed))
+}
+
+/// Runs `sql` on the maintenance database through the admin thread, waiting asynchronously.
+pub(crate) async fn admin_execute<D: Driver>(
+    server: &'static TestServer,
+    sql: String,
+) -> Result<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job = Job::Sql {
+        sql,
+        reply: Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    };
+    if provisioner::<D>(server).send(job).is_err() {
+        return Err(pgdbm::Error::PoolClosed);
+    }
+    rx.await.unwrap_or(Err(pgdbm::Error::PoolClosed))
+}
+
+/// As [`admin_execute`], blocking the calling thread (for `Drop`).
+pub(crate) fn admin_execute_blocking<D: Driver>(
+    server: &'static TestServer,
+    sql: String,
+) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let job = Job::Sql {
+        sql,
+        reply: Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    };
+    if provisioner::<D>(server).send(job).is_err() {
+        return Err(pgdbm::Error::PoolClosed);
+    }
+    rx.recv().unwrap_or(Err(pgdbm::Error::PoolClosed))
 }

@@ -13,9 +13,7 @@ use pgdbm::{
 };
 use tokio::sync::OnceCell;
 
-use crate::admin::{
-    self, MigrationSet, ModuleSpec, cleanup_blocking, drop_database_sql, keep_from_env, with_lock,
-};
+use crate::admin::{self, MigrationSet, ModuleSpec, drop_database_sql, keep_from_env, with_lock};
 use crate::server::TestServer;
 
 /// How `CREATE DATABASE … TEMPLATE` copies the template (PostgreSQL 15 and later; ignored on
@@ -23,9 +21,13 @@ use crate::server::TestServer;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CloneStrategy {
-    /// `STRATEGY = FILE_COPY`: copies the files after a checkpoint. The fastest for the small
-    /// databases tests use (the default).
+    /// `FILE_COPY` when the server runs with `fsync = off` (a throwaway server does), else
+    /// `WAL_LOG` (the default). Measured by `benches/provision.rs`: with `fsync` off, FILE_COPY
+    /// is several times faster for small databases; with `fsync` on, its two checkpoints make it
+    /// several times slower than WAL_LOG.
     #[default]
+    Auto,
+    /// `STRATEGY = FILE_COPY`: copies the files, with a checkpoint before and after.
     FileCopy,
     /// `STRATEGY = WAL_LOG`: copies block by block through the WAL (the server's own default).
     WalLog,
@@ -144,7 +146,14 @@ impl<D: Driver> Drop for TestDatabase<D> {
             );
             return;
         }
-        cleanup_blocking::<D>(self.server, "postgres".to_owned(), drop_database_sql(&self.name));
+        if let Err(e) =
+            admin::admin_execute_blocking::<D>(self.server, drop_database_sql(&self.name))
+        {
+            eprintln!(
+                "pgdbm-testing: cannot drop test database {}: {e}",
+                self.name
+            );
+        }
     }
 }
 
@@ -215,7 +224,7 @@ impl<D: Driver> TestDatabaseBuilder<D> {
         self
     }
 
-    /// How the template is copied (default [`CloneStrategy::FileCopy`]).
+    /// How the template is copied (default [`CloneStrategy::Auto`]).
     pub fn clone_strategy(mut self, strategy: CloneStrategy) -> Self {
         self.strategy = strategy;
         self
@@ -240,30 +249,42 @@ impl<D: Driver> TestDatabaseBuilder<D> {
         }
         let server = TestServer::shared::<D>().await?;
         let template = format!("pgdbm_tpl_{}", self.set.fingerprint());
-        let (admin_pool, conn) = admin::admin::<D>(server).await?;
-        let result = async {
-            sweep_stale_databases(server, &conn).await;
-            let built = ensure_template::<D>(server, &conn, &template, &self.set).await?;
-            let name = admin::unique_name();
-            let strategy = match (self.strategy, server_version(server, &conn).await?) {
-                (CloneStrategy::FileCopy, v) if v >= 150_000 => " STRATEGY = FILE_COPY",
-                (CloneStrategy::WalLog, v) if v >= 150_000 => " STRATEGY = WAL_LOG",
-                _ => "",
-            };
-            conn.batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE {}{strategy}",
-                quote_identifier(&name),
-                quote_identifier(&template)
-            ))
-            .await?;
-            Ok::<_, pgdbm::Error>((name, built))
+        let mut built_template = false;
+        let known = template_known(&template)
+            && SERVER_INFO.get().is_some()
+            && (SWEPT.initialized() || !server.is_local());
+        if !known {
+            // First use of this template in this process: sweep, build or find the template.
+            let (admin_pool, conn) = admin::admin::<D>(server).await?;
+            let result = async {
+                sweep_stale_databases(server, &conn).await;
+                server_info(&conn).await?;
+                ensure_template::<D>(server, &conn, &template, &self.set).await
+            }
+            .await;
+            drop(conn);
+            admin_pool.close().await;
+            built_template = result?;
         }
-        .await;
-        drop(conn);
-        admin_pool.close().await;
-        let (name, built_template) = result?;
+        let info = SERVER_INFO.get().copied().unwrap_or_default();
+        let file_copy = match self.strategy {
+            CloneStrategy::Auto => info.fsync_off,
+            CloneStrategy::FileCopy => true,
+            _ => false,
+        };
+        let strategy = match (self.strategy, info.version >= 150_000) {
+            (CloneStrategy::ServerDefault, _) | (_, false) => "",
+            _ if file_copy => " STRATEGY = FILE_COPY",
+            _ => " STRATEGY = WAL_LOG",
+        };
+        let name = admin::admin_clone::<D>(server, &template, strategy).await?;
 
-        let mut config = server.config.to_builder().database(&name).max_connections(self.max_connections).min_connections(1);
+        let mut config = server
+            .config
+            .to_builder()
+            .database(&name)
+            .max_connections(self.max_connections)
+            .min_connections(1);
         config = match &self.set.schema {
             Some(s) => config.schema(s),
             None => config.without_schema(),
@@ -272,14 +293,14 @@ impl<D: Driver> TestDatabaseBuilder<D> {
         let config = match config.build() {
             Ok(c) => c,
             Err(e) => {
-                cleanup_blocking::<D>(server, "postgres".to_owned(), drop_database_sql(&name));
+                let _ = admin::admin_execute::<D>(server, drop_database_sql(&name)).await;
                 return Err(e);
             }
         };
         let db = match Database::connect::<D>(&config).await {
             Ok(db) => db,
             Err(e) => {
-                cleanup_blocking::<D>(server, "postgres".to_owned(), drop_database_sql(&name));
+                let _ = admin::admin_execute::<D>(server, drop_database_sql(&name)).await;
                 return Err(e);
             }
         };
@@ -299,16 +320,36 @@ impl<D: Driver> TestDatabaseBuilder<D> {
 /// Per process: template names already known to exist, and whether this process built them.
 type TemplateCells = Mutex<HashMap<String, Arc<OnceCell<bool>>>>;
 static TEMPLATES: std::sync::OnceLock<TemplateCells> = std::sync::OnceLock::new();
-static VERSION: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+static SERVER_INFO: std::sync::OnceLock<ServerInfo> = std::sync::OnceLock::new();
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ServerInfo {
+    version: i64,
+    fsync_off: bool,
+}
+
+fn template_known(template: &str) -> bool {
+    TEMPLATES
+        .get()
+        .and_then(|cells| {
+            let cells = cells.lock().unwrap_or_else(|e| e.into_inner());
+            cells.get(template).map(|c| c.initialized())
+        })
+        .unwrap_or(false)
+}
 static SWEPT: OnceCell<()> = OnceCell::const_new();
 
-async fn server_version(_server: &TestServer, conn: &PooledConnection) -> Result<i64> {
-    if let Some(v) = VERSION.get() {
-        return Ok(*v);
+async fn server_info(conn: &PooledConnection) -> Result<ServerInfo> {
+    if let Some(info) = SERVER_INFO.get() {
+        return Ok(*info);
     }
-    let v: String = conn.fetch_value("SHOW server_version_num", &[]).await?;
-    let v = v.trim().parse::<i64>().unwrap_or(0);
-    Ok(*VERSION.get_or_init(|| v))
+    let version: String = conn.fetch_value("SHOW server_version_num", &[]).await?;
+    let fsync: String = conn.fetch_value("SHOW fsync", &[]).await?;
+    let info = ServerInfo {
+        version: version.trim().parse::<i64>().unwrap_or(0),
+        fsync_off: fsync.trim() == "off",
+    };
+    Ok(*SERVER_INFO.get_or_init(|| info))
 }
 
 /// Returns `true` when this call built the template. Only the first caller of the process for a
@@ -341,20 +382,33 @@ async fn build_template<D: Driver>(
     template: &str,
     set: &MigrationSet,
 ) -> Result<bool> {
-    let exists = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1 AND datistemplate)";
-    if conn.fetch_value::<bool>(exists, pgdbm::params![template]).await? {
+    let exists =
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1 AND datistemplate)";
+    if conn
+        .fetch_value::<bool>(exists, pgdbm::params![template])
+        .await?
+    {
         return Ok(false);
     }
     with_lock(conn, async {
-        if conn.fetch_value::<bool>(exists, pgdbm::params![template]).await? {
+        if conn
+            .fetch_value::<bool>(exists, pgdbm::params![template])
+            .await?
+        {
             return Ok(false);
         }
         let quoted = quote_identifier(template);
         // A half-built template of a crashed run is not marked as a template yet: drop it.
         conn.batch_execute(&drop_database_sql(template)).await?;
-        conn.batch_execute(&format!("CREATE DATABASE {quoted}")).await?;
+        conn.batch_execute(&format!("CREATE DATABASE {quoted}"))
+            .await?;
         let migrated = async {
-            let mut b = server.config.to_builder().database(template).max_connections(2).min_connections(1);
+            let mut b = server
+                .config
+                .to_builder()
+                .database(template)
+                .max_connections(2)
+                .min_connections(1);
             b = match &set.schema {
                 Some(s) => b.schema(s),
                 None => b.without_schema(),

@@ -35,14 +35,12 @@ pub async fn load_sql_fixture(db: &(impl Executor + ?Sized), path: impl AsRef<Pa
 pub async fn load_json_fixture(db: &Database, path: impl AsRef<Path>) -> Result<u64> {
     let path = path.as_ref();
     let text = read(path)?;
-    load_json(db, &text)
-        .await
-        .map_err(|e| match e {
-            Error::Config { message, .. } => {
-                Error::config(format!("fixture {}", path.display()), message)
-            }
-            other => other,
-        })
+    load_json(db, &text).await.map_err(|e| match e {
+        Error::Config { message, .. } => {
+            Error::config(format!("fixture {}", path.display()), message)
+        }
+        other => other,
+    })
 }
 
 /// Inserts the rows of a JSON document `{"table": [ {"column": value, …}, … ], …}` in one
@@ -58,8 +56,12 @@ pub async fn load_json_fixture(db: &Database, path: impl AsRef<Path>) -> Result<
 /// [`Error::Config`] for a document of another shape, [`Error::Identifier`] for a bad table or
 /// column name, the server's error for a row that does not fit (nothing is inserted then).
 pub async fn load_json(db: &Database, json: &str) -> Result<u64> {
-    let doc: Fixture = serde_json::from_str(json)
-        .map_err(|e| Error::config("fixture", format!("not a {{\"table\": [rows]}} document: {e}")))?;
+    let doc: Fixture = serde_json::from_str(json).map_err(|e| {
+        Error::config(
+            "fixture",
+            format!("not a {{\"table\": [rows]}} document: {e}"),
+        )
+    })?;
     // Validate everything before touching the database.
     let mut batches: Vec<(String, String, serde_json::Value)> = Vec::new();
     for (table, rows) in doc.0 {
@@ -107,7 +109,9 @@ pub async fn load_json(db: &Database, json: &str) -> Result<u64> {
                     total += tx.execute(sql, &[]).await?;
                 }
             } else {
-                total += tx.execute(sql, pgdbm::params![Value::Json(rows.clone())]).await?;
+                total += tx
+                    .execute(sql, pgdbm::params![Value::Json(rows.clone())])
+                    .await?;
             }
         }
         Ok::<_, Error>(total)
@@ -119,14 +123,19 @@ pub async fn load_json(db: &Database, json: &str) -> Result<u64> {
 struct Fixture(Vec<(String, Vec<serde_json::Value>)>);
 
 impl<'de> serde::Deserialize<'de> for Fixture {
-    fn deserialize<De: Deserializer<'de>>(deserializer: De) -> std::result::Result<Self, De::Error> {
+    fn deserialize<De: Deserializer<'de>>(
+        deserializer: De,
+    ) -> std::result::Result<Self, De::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Fixture;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object mapping table names to arrays of row objects")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Fixture, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Fixture, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = map.next_entry::<String, Vec<serde_json::Value>>()? {
                     out.push((k, v));

@@ -110,7 +110,10 @@ pub async fn snapshot_table(db: &(impl Executor + ?Sized), table: &str) -> Resul
 /// # Errors
 ///
 /// As [`snapshot_table`].
-pub async fn table_diff(db: &(impl Executor + ?Sized), before: &TableSnapshot) -> Result<TableDiff> {
+pub async fn table_diff(
+    db: &(impl Executor + ?Sized),
+    before: &TableSnapshot,
+) -> Result<TableDiff> {
     let now = snapshot_table(db, &before.table).await?;
     let mut counts: HashMap<&str, i64> = HashMap::new();
     for r in &before.rows {
@@ -142,7 +145,10 @@ pub async fn table_diff(db: &(impl Executor + ?Sized), before: &TableSnapshot) -
 pub async fn assert_table_unchanged(db: &(impl Executor + ?Sized), before: &TableSnapshot) {
     let diff = match table_diff(db, before).await {
         Ok(d) => d,
-        Err(e) => panic!("assert_table_unchanged({}): cannot read the table: {e}", before.table),
+        Err(e) => panic!(
+            "assert_table_unchanged({}): cannot read the table: {e}",
+            before.table
+        ),
     };
     if !diff.is_empty() {
         panic!(

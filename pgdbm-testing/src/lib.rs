@@ -39,13 +39,13 @@
 //!
 //!     db.execute("INSERT INTO {{tables.users}} (email) VALUES ($1)", params!["bob@example.com"])
 //!         .await?;
-//!     assert_eq!(count_rows(&*db, "users").await?, 2);
+//!     assert_eq!(count_rows(&db, "users").await?, 2);
 //!
 //!     // A failing signup must not touch the table.
-//!     let before = snapshot_table(&*db, "users").await?;
+//!     let before = snapshot_table(&db, "users").await?;
 //!     let dup = db.execute("INSERT INTO {{tables.users}} (email) VALUES ($1)", params!["ann@example.com"]).await;
 //!     assert!(dup.unwrap_err().is_unique_violation());
-//!     assert_table_unchanged(&*db, &before).await;
+//!     assert_table_unchanged(&db, &before).await;
 //!     Ok(())
 //! }
 //! # fn main() {}
@@ -80,8 +80,13 @@
 //! test to need it creates and migrates it under `pg_advisory_lock(hashtext(
 //! 'pgdbm_testing_template'))` on the maintenance database `postgres`, then marks it
 //! `IS_TEMPLATE` (and not connectable, so clones never wait). Every test then gets
-//! `CREATE DATABASE pgdbm_test_<pid>_<n>_<random> TEMPLATE pgdbm_tpl_… STRATEGY = FILE_COPY`
-//! and an owned pool on it. Templates stay on the server for the next run (a changed migration
+//! `CREATE DATABASE pgdbm_test_<pid>_<n>_<random> TEMPLATE pgdbm_tpl_…` (`STRATEGY =
+//! FILE_COPY` when the server runs with `fsync = off`, else `WAL_LOG`: see [`CloneStrategy`])
+//! and an owned pool on it. `CREATE`/`DROP DATABASE` run on one connection kept by a background
+//! thread for the whole process (each test has its own runtime, so tests cannot share a pool).
+//! On a local server that thread keeps one spare clone per template, made right after it hands
+//! one out, so a test usually waits only for its own connection (a spare left when the process
+//! ends is swept by the next run). Templates stay on the server for the next run (a changed migration
 //! makes a new one; [`drop_templates`] removes them all).
 //!
 //! Dropping the guard runs `DROP DATABASE … WITH (FORCE)` on a thread of its own, so it works

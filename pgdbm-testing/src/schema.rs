@@ -3,7 +3,9 @@
 use std::marker::PhantomData;
 
 use pgdbm::prelude::*;
-use pgdbm::{Database, DatabaseConfig, Driver, MigrationSource, PoolProvider, Result, quote_identifier};
+use pgdbm::{
+    Database, DatabaseConfig, Driver, MigrationSource, PoolProvider, Result, quote_identifier,
+};
 use tokio::sync::OnceCell;
 
 use crate::admin::{self, MigrationSet, ModuleSpec, cleanup_blocking, keep_from_env, with_lock};
@@ -126,7 +128,10 @@ impl<D: Driver> Drop for TestSchema<D> {
         cleanup_blocking::<D>(
             self.server,
             SHARED_DATABASE.to_owned(),
-            format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_identifier(&self.schema)),
+            format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                quote_identifier(&self.schema)
+            ),
         );
     }
 }
@@ -142,8 +147,11 @@ async fn ensure_shared_database<D: Driver>(server: &'static TestServer) -> Resul
             )
             .await?;
         if !exists {
-            conn.batch_execute(&format!("CREATE DATABASE {}", quote_identifier(SHARED_DATABASE)))
-                .await?;
+            conn.batch_execute(&format!(
+                "CREATE DATABASE {}",
+                quote_identifier(SHARED_DATABASE)
+            ))
+            .await?;
         }
         Ok(())
     })

@@ -438,7 +438,9 @@ fn start_throwaway_blocking() -> Result<TestServer> {
         as_server_user(
             root,
             &bin_dir.join("pg_ctl"),
-            &["-D", &data_s, "-l", &log, "-o", &options, "-w", "-t", "30", "start"],
+            &[
+                "-D", &data_s, "-l", &log, "-o", &options, "-w", "-t", "30", "start",
+            ],
         ),
         "pg_ctl start",
     )

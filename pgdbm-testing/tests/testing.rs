@@ -82,7 +82,11 @@ async fn databases_are_isolated_in_parallel() {
                     .expect("insert");
                 }
                 tokio::task::yield_now().await;
-                (i, count_rows(&db, "customers").await.expect("count"), db.name().to_owned())
+                (
+                    i,
+                    count_rows(&db, "customers").await.expect("count"),
+                    db.name().to_owned(),
+                )
             })
         })
         .collect();
@@ -129,10 +133,31 @@ async fn template_is_migrated_once() {
     assert!(first.template().starts_with("pgdbm_tpl_") && first.template().len() == 26);
     // Both clones carry the ledger row written once, into the template.
     let ledger = "SELECT applied_at::text FROM schema_migrations WHERE module_name = $1";
-    let a: String = first.fetch_value(ledger, params![module.as_str()]).await.expect("ledger");
-    let b: String = second.fetch_value(ledger, params![module.as_str()]).await.expect("ledger");
+    let a: String = first
+        .fetch_value(ledger, params![module.as_str()])
+        .await
+        .expect("ledger");
+    let b: String = second
+        .fetch_value(ledger, params![module.as_str()])
+        .await
+        .expect("ledger");
     assert_eq!(a, b);
     eprintln!("template build + clone {first_time:?}, clone only {second_time:?}");
+    // This template is used by this test only: remove it.
+    let template = first.template().to_owned();
+    drop((first, second));
+    let admin = maintenance().await;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{template}\" WITH IS_TEMPLATE false"
+        ))
+        .await
+        .expect("unmark template");
+    admin
+        .batch_execute(&format!("DROP DATABASE \"{template}\" WITH (FORCE)"))
+        .await
+        .expect("drop template");
+    admin.close().await;
 }
 
 fn rand_suffix() -> u32 {
@@ -164,7 +189,12 @@ async fn dropped_on_guard_drop_and_on_panic() {
 
 #[tokio::test]
 async fn keep_switch_keeps_the_database() {
-    let db = Tdb::builder().module(&Shop).keep(true).build().await.expect("db");
+    let db = Tdb::builder()
+        .module(&Shop)
+        .keep(true)
+        .build()
+        .await
+        .expect("db");
     let name = db.name().to_owned();
     drop(db);
     assert!(database_exists(&name).await);
@@ -178,8 +208,12 @@ async fn keep_switch_keeps_the_database() {
 
 #[tokio::test]
 async fn schema_variant() {
-    let a = TestSchema::<TokioPostgres>::new(&[&Shop]).await.expect("schema a");
-    let b = TestSchema::<TokioPostgres>::new(&[&Shop]).await.expect("schema b");
+    let a = TestSchema::<TokioPostgres>::new(&[&Shop])
+        .await
+        .expect("schema a");
+    let b = TestSchema::<TokioPostgres>::new(&[&Shop])
+        .await
+        .expect("schema b");
     assert_ne!(a.schema_name(), b.schema_name());
     a.execute("INSERT INTO {{tables.customers}} (name) VALUES ('x')", &[])
         .await
@@ -202,12 +236,18 @@ async fn schema_variant() {
 async fn rollback_transactions() {
     let db = shop().await;
     let inside = rollback_after(&db, |tx| async move {
-        tx.execute("INSERT INTO {{tables.customers}} (name) VALUES ('tmp')", &[])
-            .await?;
+        tx.execute(
+            "INSERT INTO {{tables.customers}} (name) VALUES ('tmp')",
+            &[],
+        )
+        .await?;
         // Code under test that commits its own (nested) transaction: a savepoint here.
         tx.transaction(|sp| async move {
-            sp.execute("INSERT INTO {{tables.customers}} (name) VALUES ('nested')", &[])
-                .await
+            sp.execute(
+                "INSERT INTO {{tables.customers}} (name) VALUES ('nested')",
+                &[],
+            )
+            .await
         })
         .await?;
         count_rows(&tx, "customers").await
@@ -218,9 +258,12 @@ async fn rollback_transactions() {
     assert_eq!(count_rows(&db, "customers").await.expect("count"), 0);
 
     let tx = RollbackOnly::begin(&db).await.expect("begin");
-    tx.execute("INSERT INTO {{tables.customers}} (name) VALUES ('tmp')", &[])
-        .await
-        .expect("insert");
+    tx.execute(
+        "INSERT INTO {{tables.customers}} (name) VALUES ('tmp')",
+        &[],
+    )
+    .await
+    .expect("insert");
     assert_eq!(count_rows(&*tx, "customers").await.expect("count"), 1);
     tx.finish().await.expect("rollback");
     assert_eq!(count_rows(&db, "customers").await.expect("count"), 0);
@@ -230,9 +273,13 @@ async fn rollback_transactions() {
 async fn sql_and_json_fixtures() {
     let db = shop().await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    load_sql_fixture(&db, dir.join("shop.sql")).await.expect("sql");
+    load_sql_fixture(&db, dir.join("shop.sql"))
+        .await
+        .expect("sql");
     assert_eq!(count_rows(&db, "customers").await.expect("count"), 2);
-    let n = load_json_fixture(&db, dir.join("shop.json")).await.expect("json");
+    let n = load_json_fixture(&db, dir.join("shop.json"))
+        .await
+        .expect("json");
     assert_eq!(n, 5);
     assert_eq!(count_rows(&db, "customers").await.expect("count"), 5);
     assert_eq!(count_rows(&db, "orders").await.expect("count"), 3);
@@ -252,29 +299,41 @@ async fn sql_and_json_fixtures() {
 
     // One failing row: nothing of the document is inserted.
     let bad = r#"{"customers": [{"name": "fred"}], "orders": [{"customer_id": 999, "total": 1, "placed_on": "2024-01-01"}]}"#;
-    let err = pgdbm_testing::load_json(&db, bad).await.expect_err("foreign key");
+    let err = pgdbm_testing::load_json(&db, bad)
+        .await
+        .expect_err("foreign key");
     assert!(err.is_foreign_key_violation(), "{err}");
     assert_eq!(count_rows(&db, "customers").await.expect("count"), 5);
     // Names are validated.
-    let err = pgdbm_testing::load_json(&db, r#"{"customers; drop": [{}]}"#).await.expect_err("identifier");
+    let err = pgdbm_testing::load_json(&db, r#"{"customers; drop": [{}]}"#)
+        .await
+        .expect_err("identifier");
     assert!(matches!(err, pgdbm::Error::Identifier { .. }), "{err}");
-    let err = pgdbm_testing::load_json(&db, r#"[1, 2]"#).await.expect_err("shape");
+    let err = pgdbm_testing::load_json(&db, r#"[1, 2]"#)
+        .await
+        .expect_err("shape");
     assert!(matches!(err, pgdbm::Error::Config { .. }), "{err}");
 }
 
 #[tokio::test]
 async fn snapshots_detect_changes() {
     let db = shop().await;
-    db.execute("INSERT INTO {{tables.customers}} (name) VALUES ('a'), ('b')", &[])
-        .await
-        .expect("insert");
+    db.execute(
+        "INSERT INTO {{tables.customers}} (name) VALUES ('a'), ('b')",
+        &[],
+    )
+    .await
+    .expect("insert");
     let before = snapshot_table(&db, "customers").await.expect("snapshot");
     assert_eq!(before.rows.len(), 2);
     assert_table_unchanged(&db, &before).await;
 
-    db.execute("UPDATE {{tables.customers}} SET name = 'c' WHERE name = 'b'", &[])
-        .await
-        .expect("update");
+    db.execute(
+        "UPDATE {{tables.customers}} SET name = 'c' WHERE name = 'b'",
+        &[],
+    )
+    .await
+    .expect("update");
     let diff = table_diff(&db, &before).await.expect("diff");
     assert_eq!(diff.added.len(), 1);
     assert_eq!(diff.removed.len(), 1);
@@ -308,7 +367,9 @@ async fn helpers() {
     .await
     .expect("insert");
     assert_eq!(count_rows(&db, "shop.orders").await.expect("count"), 1);
-    truncate(&db, &["customers", "orders"]).await.expect("truncate");
+    truncate(&db, &["customers", "orders"])
+        .await
+        .expect("truncate");
     assert_eq!(count_rows(&db, "customers").await.expect("count"), 0);
     // Identities restart.
     let id = db
@@ -325,7 +386,12 @@ async fn helpers() {
 #[tokio::test]
 async fn empty_migration_set_and_bad_directory() {
     let db = Tdb::builder().build().await.expect("empty");
-    assert_eq!(db.fetch_value::<i32>("SELECT 1", &[]).await.expect("select"), 1);
+    assert_eq!(
+        db.fetch_value::<i32>("SELECT 1", &[])
+            .await
+            .expect("select"),
+        1
+    );
     let err = Tdb::builder()
         .migrations_dir("x", "/nonexistent/pgdbm-testing")
         .build()
@@ -343,19 +409,45 @@ async fn throwaway_server_starts_and_serves() {
         return;
     }
     let t = Instant::now();
-    let server = TestServer::start_throwaway().await.expect("throwaway server");
-    eprintln!("throwaway server ({}) ready in {:?}", server.source, t.elapsed());
-    assert!(matches!(server.source, pgdbm_testing::ServerSource::Throwaway { .. }));
-    assert!(server.config.host().starts_with('/'), "Unix socket expected");
-    let db = Database::connect::<TokioPostgres>(&server.config).await.expect("connect");
+    let server = TestServer::start_throwaway()
+        .await
+        .expect("throwaway server");
+    eprintln!(
+        "throwaway server ({}) ready in {:?}",
+        server.source,
+        t.elapsed()
+    );
+    assert!(matches!(
+        server.source,
+        pgdbm_testing::ServerSource::Throwaway { .. }
+    ));
+    assert!(
+        server.config.host().starts_with('/'),
+        "Unix socket expected"
+    );
+    let db = Database::connect::<TokioPostgres>(&server.config)
+        .await
+        .expect("connect");
     let fsync: String = db.fetch_value("SHOW fsync", &[]).await.expect("show");
     assert_eq!(fsync, "off");
     let n: i32 = db.fetch_value("SELECT 41 + 1", &[]).await.expect("query");
     assert_eq!(n, 42);
     // TCP on 127.0.0.1 too.
-    let tcp = server.config.to_builder().host("127.0.0.1").build().expect("config");
-    let db2 = Database::connect::<TokioPostgres>(&tcp).await.expect("connect over TCP");
-    assert_eq!(db2.fetch_value::<i32>("SELECT 1", &[]).await.expect("query"), 1);
+    let tcp = server
+        .config
+        .to_builder()
+        .host("127.0.0.1")
+        .build()
+        .expect("config");
+    let db2 = Database::connect::<TokioPostgres>(&tcp)
+        .await
+        .expect("connect over TCP");
+    assert_eq!(
+        db2.fetch_value::<i32>("SELECT 1", &[])
+            .await
+            .expect("query"),
+        1
+    );
     db.close().await;
     db2.close().await;
     // The same server for the whole process.
