@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use pgdbm::conformance::Ctx;
+use pgdbm::conformance::{Capabilities, Ctx};
 use pgdbm::prelude::*;
 use pgdbm::{Kind, MigrationSource, Module, Row, SharedPool, ToParam, Value};
 use pgdbm_driver_sqlx::SqlxDriver;
@@ -117,7 +117,7 @@ async fn tokio_postgres_handle(ctx: &Ctx) -> pgdbm::Result<Database> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_written_by_one_driver_read_identically_by_the_other() -> pgdbm::Result<()> {
-    let ctx = Ctx::new::<SqlxDriver>("cross_driver_rows").await?;
+    let ctx = context("cross_driver_rows").await?;
     let sqlx_db = ctx.db.clone();
     let tp_db = tokio_postgres_handle(&ctx).await?;
     assert_eq!(sqlx_db.pool().driver_name(), "sqlx");
@@ -207,7 +207,7 @@ impl Module for Notes {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_module_migrated_through_one_driver_is_up_to_date_through_the_other() -> pgdbm::Result<()>
 {
-    let ctx = Ctx::new::<SqlxDriver>("cross_driver_migrate").await?;
+    let ctx = context("cross_driver_migrate").await?;
     let tp_db = tokio_postgres_handle(&ctx).await?;
 
     // tokio-postgres first, then sqlx.
@@ -249,4 +249,10 @@ async fn a_module_migrated_through_one_driver_is_up_to_date_through_the_other() 
         .await?;
     tp_db.close().await;
     Ok(())
+}
+
+/// A check context on the server pgdbm-testing finds (or starts).
+async fn context(name: &str) -> pgdbm::Result<Ctx> {
+    let config = pgdbm_testing::server_config::<SqlxDriver>().await?;
+    Ctx::with_config::<SqlxDriver>(name, Capabilities::default(), config).await
 }
