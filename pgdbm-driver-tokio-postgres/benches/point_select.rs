@@ -9,11 +9,10 @@
 //! a plain connection to `postgres`) and initialised with `pgbench -i -s 10 --quiet` when it or
 //! its `pgbench_accounts` (1 000 000 rows) is missing.
 //!
-//! For each concurrency N (default 1, 8 and 32) it runs, in this order and each after a short
-//! warm-up:
+//! For each concurrency N (default 1, 8 and 32) three clients are measured:
 //!
-//! 1. `pgbench -S -M prepared -c N -j min(N,2) -T <secs> -n` (the reference: C, libpq, one
-//!    prepared statement per connection);
+//! 1. pgbench: `pgbench -S -M prepared -c N -j min(N,2) -T <secs> -n` (the reference: C, libpq,
+//!    one prepared statement per connection), its `tps = … (without initial connection time)`;
 //! 2. raw: a bb8 pool of N tokio-postgres clients, one `pool.get()` per query and a statement
 //!    prepared once per connection, `client.query_one(&stmt, &[&aid])`;
 //! 3. pgdbm: a `TokioPostgresPool` of N connections shared by a `Database` handle scoped to
@@ -21,16 +20,34 @@
 //!    WHERE aid = $1", params![aid])` per query (acquire per query, template expansion, statement
 //!    cache, `Value` conversion and row decode included).
 //!
-//! In 2 and 3, N tasks each loop over random ids (1..=1 000 000) until the phase ends;
-//! qps = completed queries / elapsed time. Both pools have min = max = N and
-//! `test_on_check_out(false)`.
+//! In 2 and 3, N tasks each loop over random ids (1..=1 000 000) until the slice ends;
+//! qps = completed queries / elapsed time. Both pools have min = max = N, all N connections open
+//! and `test_on_check_out(false)`, and get a short warm-up (which also prepares the statement
+//! on every connection) before they are timed. All three connect over the same transport, without
+//! TLS.
+//!
+//! The phases are interleaved: each phase of `<secs>` is cut into rounds of about 2 s, run as
+//! pgbench, raw, pgdbm, pgbench, raw, pgdbm, … and each result is the total over its rounds. On
+//! a small shared machine the throughput drifts by ±20 % within a minute; three back-to-back
+//! 10 s phases would turn that drift into a difference between the clients, interleaving spreads
+//! it over all three. The pools are opened for each slice (connecting is not timed) so that at
+//! most N client connections exist at a time, as with pgbench. A first 2 s warm-up fills the
+//! buffer cache.
+//!
+//! Each line also shows the client CPU per query (this process for raw and pgdbm, the pgbench
+//! child for pgbench, from `/proc`): on a machine where client and server share the cores, client
+//! CPU is server CPU lost.
 //!
 //! Environment:
 //!
 //! * `PGDBM_BENCH_SECS`: seconds per phase (default 10);
-//! * `PGDBM_BENCH_WARMUP_SECS`: warm-up before each phase (default 1, 0 = none);
+//! * `PGDBM_BENCH_ROUNDS`: rounds per phase (default secs/2; 1 = one block per client, in the
+//!   order pgbench, raw, pgdbm);
+//! * `PGDBM_BENCH_WARMUP_SECS`: pool warm-up before each slice (default 0.5, 0 = none);
 //! * `PGDBM_BENCH_CONCURRENCY`: e.g. `1,8,32` (the default);
-//! * `PGDBM_BENCH_WORKERS`: tokio worker threads (default 1, see [`DEFAULT_WORKERS`]).
+//! * `PGDBM_BENCH_WORKERS`: tokio worker threads (default 1, see [`DEFAULT_WORKERS`]);
+//! * `PGBENCH`: the pgbench executable (default `pgbench` on `PATH`). Without it the pgbench
+//!   results are `n/a`.
 //!
 //! The last lines are one summary per concurrency:
 //! `point_select c=<N>: pgdbm <qps> qps, raw <qps> qps, pgbench <tps> tps, pgdbm/pgbench <ratio>`.
@@ -72,7 +89,7 @@ type Result<T, E = BoxError> = std::result::Result<T, E>;
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("point_select: error: {e}");
+        eprintln!("point_select: error: {}", with_sources(&*e));
         std::process::exit(1);
     }
 }
@@ -346,11 +363,12 @@ fn run() -> Result<()> {
                     .max_connections(n as u32)
                     .min_connections(n as u32)
                     .build()?;
-                let pool = Arc::new(
-                    TokioPostgresPool::connect(&config)
-                        .await
-                        .map_err(|e| format!("pgdbm: cannot open the pool on {BENCH_DB}: {e}"))?,
-                );
+                let pool = Arc::new(TokioPostgresPool::connect(&config).await.map_err(|e| {
+                    format!(
+                        "pgdbm: cannot open the pool on {BENCH_DB}: {}",
+                        with_sources(&e)
+                    )
+                })?);
                 wait_for_pgdbm_pool(&pool, n).await?;
                 let shared: Arc<dyn PoolProvider> = pool.clone();
                 let db = Database::new(shared, Some("public"))?;
@@ -414,9 +432,12 @@ async fn prepare_database(
     admin.connect_timeout(Duration::from_secs(10));
     let client = connect(&admin).await.map_err(|e| {
         format!(
-            "cannot reach PostgreSQL at {}:{} as {} (database postgres): {e}. \
+            "cannot reach PostgreSQL at {}:{} as {} (database postgres): {}. \
              Is the server running? Set PGDBM_TEST_URL or DATABASE_URL to point elsewhere.",
-            target.host, target.port, target.user
+            target.host,
+            target.port,
+            target.user,
+            with_sources(&e)
         )
     })?;
     let exists: bool = client
@@ -440,9 +461,12 @@ async fn prepare_database(
     }
     drop(client);
 
-    let client = connect(bench)
-        .await
-        .map_err(|e| format!("cannot connect to database {BENCH_DB}: {e}"))?;
+    let client = connect(bench).await.map_err(|e| {
+        format!(
+            "cannot connect to database {BENCH_DB}: {}",
+            with_sources(&e)
+        )
+    })?;
     let rows = |table: &'static str| {
         let client = &client;
         async move {
@@ -495,6 +519,21 @@ async fn prepare_database(
         );
     }
     Ok(())
+}
+
+/// An error and its causes: `error connecting to server: Connection refused (os error 111)`.
+fn with_sources(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A plain connection whose connection task runs in the background.
