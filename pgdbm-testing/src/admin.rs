@@ -265,12 +265,72 @@ fn clone_sql(name: &str, template: &str, strategy: &str) -> String {
     )
 }
 
+/// Starts, once per process, a watcher that drops this process's test databases left on the
+/// server (the spare clones, or any a killed test could not drop) once the process has exited:
+/// nothing of a run stays behind. It needs `psql`; without it, the next run's sweep drops them.
+fn spawn_spare_reaper(server: &TestServer) {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    static STARTED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    STARTED.get_or_init(|| {
+        let Some(psql) = find_psql() else {
+            return;
+        };
+        let sql = format!(
+            "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', datname) FROM pg_database \
+             WHERE datname LIKE 'pgdbm\\_test\\_{}\\_%' \\gexec",
+            std::process::id()
+        );
+        let script = "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
+            printf '%s\\n' \"$2\" | \"$3\" -X -q >/dev/null 2>&1";
+        let config = &server.config;
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script, "pgdbm-testing-spares"])
+            .arg(std::process::id().to_string())
+            .arg(sql)
+            .arg(psql)
+            // Connection settings travel in the environment, never on the command line.
+            .env("PGHOST", config.host())
+            .env("PGPORT", config.port().to_string())
+            .env("PGUSER", config.user())
+            .env("PGDATABASE", "postgres")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group: a Ctrl-C to the test run must not kill it first.
+            .process_group(0);
+        match config.password() {
+            Some(password) => cmd.env("PGPASSWORD", password),
+            None => cmd.env_remove("PGPASSWORD"),
+        };
+        if let Err(e) = cmd.spawn() {
+            eprintln!("pgdbm-testing: cannot start the watcher for spare databases: {e}");
+        }
+    });
+}
+
+/// `psql` on `PATH` or next to the server binaries.
+fn find_psql() -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join("psql"))
+        .find(|p| p.is_file());
+    on_path.or_else(|| {
+        crate::server::find_postgres_binaries()
+            .ok()
+            .map(|dir| dir.join("psql"))
+            .filter(|p| p.is_file())
+    })
+}
+
 /// The admin thread of driver `D`: one thread with its own runtime and one connection to the
 /// maintenance database, kept for the whole process, that runs `CREATE DATABASE`/`DROP
 /// DATABASE` statements. Tests each have their own runtime, so they cannot share a connection;
 /// this thread saves every test a connection setup. On local servers it also keeps one spare
 /// clone per template ready, made right after handing one out, so that a test waits only for
-/// its own connection; a spare left at exit is swept by the next run (its pid is gone).
+/// its own connection; spares left at exit are dropped by a watcher process
+/// ([`spawn_spare_reaper`]), or else by the next run's sweep.
 fn provisioner<D: Driver>(server: &'static TestServer) -> tokio::sync::mpsc::UnboundedSender<Job> {
     let mut map = PROVISIONERS
         .get_or_init(Default::default)
@@ -313,6 +373,7 @@ fn provisioner<D: Driver>(server: &'static TestServer) -> tokio::sync::mpsc::Unb
                                         }
                                     }
                                     if spare {
+                                        spawn_spare_reaper(server);
                                         let name = unique_name();
                                         let sql = clone_sql(&name, &key.0, strategy);
                                         if admin_run::<D>(server, &mut pool, &sql).await.is_ok() {
