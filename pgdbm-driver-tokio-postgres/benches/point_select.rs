@@ -78,10 +78,11 @@ const PGDBM_SQL: &str = "SELECT abalance FROM {{tables.pgbench_accounts}} WHERE 
 /// The same statement for the raw baseline.
 const RAW_SQL: &str = "SELECT abalance FROM \"public\".pgbench_accounts WHERE aid = $1";
 
-/// Tokio worker threads. On this 2-core machine, where PostgreSQL shares the cores, one worker
-/// measured faster than two for both raw and pgdbm: a second worker adds cross-thread wake-ups and
-/// work stealing between each client task and its connection task, and every client cycle spent
-/// there is taken from the server. Override with `PGDBM_BENCH_WORKERS`.
+/// Tokio worker threads. Measured on the 2-core machine this was written on, where PostgreSQL
+/// shares the cores: one and two workers give the same throughput within noise (±3 %), but two
+/// cost 1.5–2 µs more client CPU per query at c=8 and c=32 (cross-thread wake-ups and work
+/// stealing between each client task and its connection task), CPU the server then lacks when
+/// the machine is busy. Override with `PGDBM_BENCH_WORKERS`.
 const DEFAULT_WORKERS: usize = 1;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -124,3 +124,24 @@ impl ToSql for Bind<'_> {
 
     to_sql_checked!();
 }
+
+/// A parameter converted to a [`Value`] only when tokio-postgres encodes it (no `Vec` per query).
+pub(crate) struct BindParam<'a>(pub(crate) &'a dyn pgdbm::ToParam);
+
+impl std::fmt::Debug for BindParam<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BindParam")
+    }
+}
+
+impl ToSql for BindParam<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        Bind(&self.0.to_param()).to_sql(ty, out)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}

@@ -1,7 +1,6 @@
 //! One tokio-postgres connection with its bounded LRU statement cache, and the pooled connection
 //! handed to the core.
 
-use std::borrow::Cow;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +13,7 @@ use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 
-use crate::bind::Bind;
+use crate::bind::{Bind, BindParam};
 use crate::decode;
 use crate::error::map;
 use crate::pool::Manager;
@@ -96,11 +95,7 @@ impl PgConn {
         }
     }
 
-    fn check_count<'p>(
-        prepared: &Prepared,
-        sql: &str,
-        params: Params<'p>,
-    ) -> Result<Vec<Cow<'p, Value>>> {
+    fn check_count<'p>(prepared: &Prepared, sql: &str, params: Params<'p>) -> Result<()> {
         let expected = prepared.stmt.params().len();
         if expected != params.len() {
             return Err(Error::ParameterCount {
@@ -109,7 +104,7 @@ impl PgConn {
                 sql: truncate_sql(sql),
             });
         }
-        Ok(params.iter().map(|p| p.to_param()).collect())
+        Ok(())
     }
 
     fn failed<T>(&self, sql: &str, err: tokio_postgres::Error) -> Result<T> {
@@ -121,19 +116,38 @@ impl PgConn {
 #[async_trait]
 impl Executor for PgConn {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        self.execute_direct(sql, params).await
+    }
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        self.fetch_all_direct(sql, params).await
+    }
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        self.fetch_optional_direct(sql, params).await
+    }
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| map(e, sql))
+    }
+}
+
+impl PgConn {
+    /// Unboxed bodies of the `Executor` methods, for the pool's fast path.
+    pub(crate) async fn execute_direct(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         let prepared = self.prepare(sql).await?;
-        let values = Self::check_count(&prepared, sql, params)?;
-        let binds = values.iter().map(|v| Bind(v));
+        Self::check_count(&prepared, sql, params)?;
+        let binds = params.iter().map(|p| BindParam(*p));
         match self.client.execute_raw(&prepared.stmt, binds).await {
             Ok(n) => Ok(n),
             Err(e) => self.failed(sql, e),
         }
     }
 
-    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+    pub(crate) async fn fetch_all_direct(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let prepared = self.prepare(sql).await?;
-        let values = Self::check_count(&prepared, sql, params)?;
-        let binds = values.iter().map(|v| Bind(v));
+        Self::check_count(&prepared, sql, params)?;
+        let binds = params.iter().map(|p| BindParam(*p));
         let rows: Vec<tokio_postgres::Row> =
             match self.client.query_raw(&prepared.stmt, binds).await {
                 Ok(stream) => match stream.try_collect().await {
@@ -147,10 +161,14 @@ impl Executor for PgConn {
             .collect()
     }
 
-    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+    pub(crate) async fn fetch_optional_direct(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>> {
         let prepared = self.prepare(sql).await?;
-        let values = Self::check_count(&prepared, sql, params)?;
-        let binds = values.iter().map(|v| Bind(v));
+        Self::check_count(&prepared, sql, params)?;
+        let binds = params.iter().map(|p| BindParam(*p));
         let stream = match self.client.query_raw(&prepared.stmt, binds).await {
             Ok(stream) => stream,
             Err(e) => return self.failed(sql, e),

@@ -234,13 +234,13 @@ impl TokioPostgresPool {
 #[async_trait]
 impl Executor for TokioPostgresPool {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        self.get().await?.execute(sql, params).await
+        self.get().await?.execute_direct(sql, params).await
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        self.get().await?.fetch_all(sql, params).await
+        self.get().await?.fetch_all_direct(sql, params).await
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        self.get().await?.fetch_optional(sql, params).await
+        self.get().await?.fetch_optional_direct(sql, params).await
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         self.get().await?.batch_execute(sql).await

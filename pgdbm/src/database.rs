@@ -315,7 +315,7 @@ impl Executor for Database {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
-            inner.pool.execute(&sql, params).await
+            (*inner.pool).execute(&sql, params).await
         };
         observe(
             &inner.hooks,
@@ -332,7 +332,7 @@ impl Executor for Database {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
-            inner.pool.fetch_all(&sql, params).await
+            (*inner.pool).fetch_all(&sql, params).await
         };
         observe(
             &inner.hooks,
@@ -349,7 +349,7 @@ impl Executor for Database {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
-            inner.pool.fetch_optional(&sql, params).await
+            (*inner.pool).fetch_optional(&sql, params).await
         };
         observe(
             &inner.hooks,
@@ -366,7 +366,7 @@ impl Executor for Database {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
-            inner.pool.batch_execute(&sql).await
+            (*inner.pool).batch_execute(&sql).await
         };
         observe(
             &inner.hooks,

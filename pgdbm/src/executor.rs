@@ -109,7 +109,12 @@ pub trait ExecutorExt: Executor {
     /// [`Error::RowNotFound`] when there is no row, [`Error::Decode`] when the value does not fit
     /// `T`; otherwise as [`Executor::fetch_optional`].
     async fn fetch_value<T: FromValue + Send>(&self, sql: &str, params: Params<'_>) -> Result<T> {
-        self.fetch_one(sql, params).await?.get::<T>(0)
+        match self.fetch_optional(sql, params).await? {
+            Some(row) => row.get::<T>(0),
+            None => Err(Error::RowNotFound {
+                sql: truncate_sql(sql),
+            }),
+        }
     }
 
     /// Runs a statement and maps every row onto `T` with serde (fields named like columns).
