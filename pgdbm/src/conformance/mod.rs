@@ -293,7 +293,7 @@ macro_rules! conformance_tests {
             monitor_history_bounded, monitor_errors_recorded, monitor_slow_queries,
             monitor_aggregates_and_coverage, monitor_params_masked, explain_plans,
             monitor_closed_pool, tracing_spans, health_check_fresh_pool, blocking_queries_found,
-            long_running_queries_found, table_sizes_listed
+            long_running_queries_found, table_sizes_listed, monitor_records_migrations
         );
     };
     (@each $driver:ty, $caps:expr, $config:block; $($check:ident),* $(,)?) => {

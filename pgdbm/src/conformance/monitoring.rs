@@ -620,3 +620,29 @@ impl Subscriber for Capture {
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}
 }
+
+/// Migrations applied through a monitored handle are recorded: each file's statements show up
+/// in the history.
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn monitor_records_migrations(ctx: &Ctx) -> Result<()> {
+    let db = ctx.db.monitored(crate::monitor::MonitorOptions::default());
+    let source = crate::MigrationSource::from_pairs([(
+        "001_monitored.sql",
+        "CREATE TABLE {{tables.monitored_by_migration}} (id int)",
+    )])?;
+    let report = db.migrator().apply("monitored_module", &source).await?;
+    assert_eq!(report.applied.len(), 1);
+    let monitor = db.monitor().expect("monitored handle");
+    let seen = monitor
+        .history()
+        .iter()
+        .any(|r| r.sql.contains("monitored_by_migration"));
+    assert!(
+        seen,
+        "the migration's statement is not in the monitor's history"
+    );
+    Ok(())
+}

@@ -8,6 +8,7 @@ use crate::database::Database;
 use crate::error::{Error, Result, truncate_chars};
 use crate::executor::Executor;
 use crate::module::{Module, order_modules};
+use crate::monitor::Monitored;
 use crate::params;
 use crate::pool::PooledConnection;
 
@@ -169,7 +170,16 @@ impl Migrator {
                 }
             }
         }
-        let result = self.apply_locked(locked.conn(), module, source).await;
+        // A monitored handle records its migrations' statements too.
+        let monitored;
+        let conn: &dyn Executor = match self.db.monitor() {
+            Some(monitor) => {
+                monitored = Monitored::new(locked.conn(), monitor.clone());
+                &monitored
+            }
+            None => locked.conn(),
+        };
+        let result = self.apply_locked(conn, module, source).await;
         locked.unlock(module).await;
         let mut report = result?;
         report.total_time = started.elapsed();
