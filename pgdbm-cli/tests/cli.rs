@@ -1,6 +1,6 @@
-//! Runs the real `pgdbm` binary against the server of `PGDBM_TEST_URL` / `DATABASE_URL` (else the
-//! libpq variables, database `postgres`). Every test works in a database of its own, created and
-//! dropped with the command itself.
+//! Runs the real `pgdbm` binary against the server pgdbm-testing finds (`PGDBM_TEST_URL`,
+//! `DATABASE_URL`, `TEST_DB_*`, the local default) or starts. Every test works in a database of
+//! its own, created and dropped with the command itself.
 
 use std::path::Path;
 use std::process::Output;
@@ -9,7 +9,19 @@ use assert_cmd::Command;
 use tempfile::TempDir;
 
 fn server() -> pgdbm::DatabaseConfig {
-    pgdbm::conformance::test_config().expect("test server config")
+    static SERVER: std::sync::OnceLock<pgdbm::DatabaseConfig> = std::sync::OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(pgdbm_testing::server_config::<
+                    pgdbm_driver_tokio_postgres::TokioPostgres,
+                >())
+                .expect("test server")
+        })
+        .clone()
 }
 
 /// A URL for database `db` on the test server, without the password (given as PGPASSWORD).
