@@ -10,6 +10,7 @@ use sqlx::ValueRef as _;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
+use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgConnection, PgRow, PgTypeInfo, Postgres};
 use sqlx::{Arguments as _, Column as _, Either, Executor as _, Row as _, Statement as _};
 
@@ -79,27 +80,133 @@ fn columns(row: &PgRow) -> Columns {
         .into()
 }
 
-/// Converts one row.
+/// The decoding plan of a result whose columns are all of built-in types: its pgdbm columns and
+/// one reader per column, all derived from the columns' names and type OIDs only.
+struct Shape {
+    cols: Columns,
+    oids: Vec<Oid>,
+    readers: Vec<Reader>,
+}
+
+impl Shape {
+    /// The plan for `row`'s columns, or `None` when some column is not of a built-in type or has
+    /// no reader (the row-by-row path then handles it exactly as before).
+    fn build(row: &PgRow) -> Option<Shape> {
+        let oids = row
+            .columns()
+            .iter()
+            .map(|c| {
+                let ti = c.type_info();
+                ti.oid().filter(|_| types::is_builtin(ti))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let readers = row
+            .columns()
+            .iter()
+            .map(|c| types::reader(c.type_info(), c.name()).ok())
+            .collect::<Option<Vec<_>>>()?;
+        Some(Shape {
+            cols: columns(row),
+            oids,
+            readers,
+        })
+    }
+
+    /// `true` when `row` has exactly these column names and type OIDs (so this plan is the one
+    /// [`Shape::build`] would make for it).
+    fn matches(&self, row: &PgRow) -> bool {
+        let cols = row.columns();
+        cols.len() == self.cols.len()
+            && cols
+                .iter()
+                .zip(self.cols.iter().zip(&self.oids))
+                .all(|(c, (col, oid))| c.type_info().oid() == Some(*oid) && c.name() == col.name())
+    }
+}
+
+/// Plans kept per thread (a power of two): slot = a hash of where sqlx keeps the result's column
+/// list (its statement's metadata, shared by every execution of a cached statement).
+const SHAPE_SLOTS: usize = 64;
+
+type ShapeSlots = [Option<(usize, Arc<Shape>)>; SHAPE_SLOTS];
+
+thread_local! {
+    /// Recently used plans. A plan is used only after checking it against the row's column names
+    /// and types, so a stale or colliding entry is never wrong, only replaced.
+    static SHAPES: std::cell::RefCell<ShapeSlots> =
+        const { std::cell::RefCell::new([const { None }; SHAPE_SLOTS]) };
+}
+
+/// The plan for a result whose first row is `row` (from the cache when it still fits).
+fn shape(row: &PgRow) -> Option<Arc<Shape>> {
+    let key = row.columns().as_ptr() as usize;
+    let slot = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) & (SHAPE_SLOTS - 1);
+    let cached = SHAPES.with(|slots| match &slots.borrow()[slot] {
+        Some((k, shape)) if *k == key => Some(Arc::clone(shape)),
+        _ => None,
+    });
+    if let Some(shape) = cached {
+        if shape.matches(row) {
+            return Some(shape);
+        }
+    }
+    let shape = Arc::new(Shape::build(row)?);
+    SHAPES.with(|slots| slots.borrow_mut()[slot] = Some((key, Arc::clone(&shape))));
+    Some(shape)
+}
+
+/// Converts one row with a plan that [`Shape::matches`] it.
+fn decode_with(row: &PgRow, shape: &Shape) -> Result<Row> {
+    decode_values(row, &shape.cols, |i| Ok(shape.readers[i]))
+}
+
+/// Converts the rows of one result (all of the same columns).
+fn decode_rows<'r>(rows: impl Iterator<Item = &'r PgRow>) -> Result<Vec<Row>> {
+    let mut rows = rows.peekable();
+    let Some(first) = rows.peek() else {
+        return Ok(Vec::new());
+    };
+    match shape(first) {
+        Some(shape) => rows.map(|r| decode_with(r, &shape)).collect(),
+        None => {
+            let cols = columns(first);
+            rows.map(|r| decode(r, &cols)).collect()
+        }
+    }
+}
+
+/// Converts one row, finding each column's reader from its type.
 fn decode(row: &PgRow, cols: &Columns) -> Result<Row> {
+    decode_values(row, cols, |i| {
+        types::reader(row.columns()[i].type_info(), cols[i].name())
+    })
+}
+
+/// Converts one row, reading column `i` with `reader_of(i)`.
+fn decode_values(
+    row: &PgRow,
+    cols: &Columns,
+    reader_of: impl Fn(usize) -> Result<Reader>,
+) -> Result<Row> {
     let mut values = Vec::with_capacity(cols.len());
-    for (i, col) in row.columns().iter().enumerate() {
-        let name = cols[i].name();
-        let reader = types::reader(col.type_info(), name)?;
+    for (i, col) in cols.iter().enumerate() {
+        let (name, type_name) = (col.name(), col.type_name());
+        let reader = reader_of(i)?;
         let raw = row
             .try_get_raw(i)
-            .map_err(|e| Error::decode(name, cols[i].type_name(), e.to_string()))?;
+            .map_err(|e| Error::decode(name, type_name, e.to_string()))?;
         if raw.is_null() {
             values.push(Value::Null);
             continue;
         }
         let bytes = raw
             .as_bytes()
-            .map_err(|e| Error::decode(name, cols[i].type_name(), e.to_string()))?;
+            .map_err(|e| Error::decode(name, type_name, e.to_string()))?;
         let value = match reader {
             Reader::Scalar(ty) => types::decode_scalar(ty, bytes),
             Reader::Array(ty) => types::decode_array(ty, bytes),
         }
-        .map_err(|e| Error::decode(name, cols[i].type_name(), format!("undecodable data ({e})")))?;
+        .map_err(|e| Error::decode(name, type_name, format!("undecodable data ({e})")))?;
         values.push(value);
     }
     Ok(Row::new(Arc::clone(cols), values))
@@ -123,11 +230,7 @@ pub(crate) async fn fetch_all(
         .fetch_all(sqlx::query_with(sql, args))
         .await
         .map_err(|e| map(e, sql))?;
-    let Some(first) = rows.first() else {
-        return Ok(Vec::new());
-    };
-    let cols = columns(first);
-    rows.iter().map(|r| decode(r, &cols)).collect()
+    decode_rows(rows.iter())
 }
 
 pub(crate) async fn fetch_optional(
@@ -141,7 +244,13 @@ pub(crate) async fn fetch_optional(
         .fetch_optional(sqlx::query_with(sql, args))
         .await
         .map_err(|e| map(e, sql))?;
-    row.map(|r| decode(&r, &columns(&r))).transpose()
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    match shape(&row) {
+        Some(shape) => decode_with(&row, &shape).map(Some),
+        None => decode(&row, &columns(&row)).map(Some),
+    }
 }
 
 pub(crate) async fn batch_execute(conn: &mut PgConnection, sql: &str) -> Result<()> {

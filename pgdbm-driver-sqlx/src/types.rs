@@ -105,6 +105,12 @@ fn builtin(ti: &PgTypeInfo) -> Option<(Ty, &'static str)> {
     ti.oid().and_then(|o| Ty::from_oid(o.0))
 }
 
+/// `true` for the built-in types pgdbm knows by OID: everything pgdbm derives from such a type
+/// (name, reader) depends on its OID only.
+pub(crate) fn is_builtin(ti: &PgTypeInfo) -> bool {
+    builtin(ti).is_some()
+}
+
 /// The element type of an array type.
 pub(crate) fn element(ti: &PgTypeInfo) -> Option<&PgTypeInfo> {
     match ti.kind() {
