@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pgdbm::{
-    Column, Columns, Connection, Error, Executor, Params, Result, Row, Value, truncate_sql,
+    Column, Columns, Connection, CopyStatements, Error, Executor, Params, Result, Row, Value,
+    truncate_sql,
 };
 use sqlx::ValueRef as _;
 use sqlx::encode::IsNull;
@@ -272,18 +273,10 @@ pub(crate) async fn copy_in(
     columns: &[&str],
     rows: &[Vec<Value>],
 ) -> Result<u64> {
-    let list = columns.join(", ");
-    let (probe, copy_sql) = if columns.is_empty() {
-        (
-            format!("SELECT * FROM {table} LIMIT 0"),
-            format!("COPY {table} FROM STDIN (FORMAT binary)"),
-        )
-    } else {
-        (
-            format!("SELECT {list} FROM {table} LIMIT 0"),
-            format!("COPY {table} ({list}) FROM STDIN (FORMAT binary)"),
-        )
-    };
+    let CopyStatements {
+        probe,
+        copy: copy_sql,
+    } = CopyStatements::new(table, columns);
     let stmt = (&mut *conn)
         .prepare(&probe)
         .await

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use futures_util::{TryStreamExt, pin_mut};
 use lru::LruCache;
-use pgdbm::{Columns, Connection, Error, Executor, Params, Result, Row, Value, truncate_sql};
+use pgdbm::{
+    Columns, Connection, CopyStatements, Error, Executor, Params, Result, Row, Value, truncate_sql,
+};
 use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
@@ -207,23 +209,13 @@ impl PgConn {
         columns: &[&str],
         rows: &[Vec<Value>],
     ) -> Result<u64> {
-        let list = columns.join(", ");
-        let probe = if columns.is_empty() {
-            format!("SELECT * FROM {table} LIMIT 0")
-        } else {
-            format!("SELECT {list} FROM {table} LIMIT 0")
-        };
+        let CopyStatements { probe, copy } = CopyStatements::new(table, columns);
         let stmt = self
             .client
             .prepare(&probe)
             .await
             .map_err(|e| map(e, &probe))?;
         let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
-        let copy = if columns.is_empty() {
-            format!("COPY {table} FROM STDIN (FORMAT binary)")
-        } else {
-            format!("COPY {table} ({list}) FROM STDIN (FORMAT binary)")
-        };
         let sink = self
             .client
             .copy_in(&copy)

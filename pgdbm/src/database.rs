@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::config::DatabaseConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{Executor, ExecutorExt};
-use crate::monitor::{Hooks, Operation, observe};
+use crate::monitor::{Hooks, Operation, observe, observe_copy};
 use crate::pool::{Driver, PoolStats, PooledConnection, SharedPool};
 use crate::row::Row;
 use crate::template::{Templates, quote_identifier, validate_identifier};
@@ -284,29 +284,28 @@ impl Database {
     /// [`Error::Identifier`] for invalid table or column names, [`Error::Encode`] when a value
     /// does not fit its column, server errors.
     pub async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
-        let target = self.inner.templates.qualify(table)?;
-        let quoted = quote_columns(columns)?;
+        let (target, quoted) = copy_target(&self.inner.templates, table, columns)?;
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
         let work = async {
             let conn = self.inner.pool.acquire().await?;
             conn.copy_in(&target, &cols, rows).await
         };
-        let hooks = &self.inner.hooks;
-        if hooks.monitor.is_none()
-            && !tracing::enabled!(target: "pgdbm::query", tracing::Level::DEBUG)
-        {
-            return work.await;
-        }
-        let sql = format!("COPY {target} ({}) FROM STDIN BINARY", cols.join(", "));
-        observe(hooks, self.schema(), Operation::Copy, &sql, &[], work).await
+        observe_copy(&self.inner.hooks, self.schema(), &target, &cols, work).await
     }
 }
 
-pub(crate) fn quote_columns(columns: &[&str]) -> Result<Vec<String>> {
-    columns
+/// The target of a `copy_in`: `table` qualified with the handle's schema, and the quoted columns.
+pub(crate) fn copy_target(
+    templates: &Templates,
+    table: &str,
+    columns: &[&str],
+) -> Result<(String, Vec<String>)> {
+    let target = templates.qualify(table)?;
+    let quoted = columns
         .iter()
         .map(|c| validate_identifier("column", c).map(|()| quote_identifier(c)))
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((target, quoted))
 }
 
 #[async_trait]

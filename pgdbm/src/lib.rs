@@ -275,7 +275,9 @@ pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored
 /// Embeds a directory of `*.sql` migrations into the crate at compile time; see
 /// [the migrations section](crate#migrations).
 pub use pgdbm_macros::embed_migrations;
-pub use pool::{Connection, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool};
+pub use pool::{
+    Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
+};
 pub use row::{Column, ColumnIndex, Columns, Row};
 pub use template::{ExpandedSql, Templates, quote_identifier, validate_identifier};
 pub use transaction::Transaction;

@@ -33,6 +33,34 @@ pub trait Connection: Executor + Debug {
     fn discard(&mut self);
 }
 
+/// The two statements a driver's [`Connection::copy_in`] runs, built the same way by every
+/// driver: `probe` (`SELECT cols FROM table LIMIT 0`, prepared to learn the column types) and
+/// `copy` (`COPY table (cols) FROM STDIN (FORMAT binary)`). Without columns, all of the table's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyStatements {
+    /// The statement whose result columns give the types to encode.
+    pub probe: String,
+    /// The `COPY … FROM STDIN` statement.
+    pub copy: String,
+}
+
+impl CopyStatements {
+    /// The statements for `table` and `columns` (both already quoted).
+    pub fn new(table: &str, columns: &[&str]) -> Self {
+        if columns.is_empty() {
+            return CopyStatements {
+                probe: format!("SELECT * FROM {table} LIMIT 0"),
+                copy: format!("COPY {table} FROM STDIN (FORMAT binary)"),
+            };
+        }
+        let list = columns.join(", ");
+        CopyStatements {
+            probe: format!("SELECT {list} FROM {table} LIMIT 0"),
+            copy: format!("COPY {table} ({list}) FROM STDIN (FORMAT binary)"),
+        }
+    }
+}
+
 /// A connection checked out of a pool.
 pub type PooledConnection = Box<dyn Connection>;
 

@@ -16,10 +16,10 @@ use async_trait::async_trait;
 use futures_util::FutureExt;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::database::quote_columns;
+use crate::database::copy_target;
 use crate::error::{Error, Result};
 use crate::executor::Executor;
-use crate::monitor::{Hooks, Operation, observe};
+use crate::monitor::{Hooks, Operation, observe, observe_copy};
 use crate::pool::PooledConnection;
 use crate::row::Row;
 use crate::template::Templates;
@@ -316,22 +316,21 @@ impl Transaction {
     ///
     /// As [`Database::copy_in`](crate::Database::copy_in).
     pub async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
-        let target = self.level.shared.templates.qualify(table)?;
-        let quoted = quote_columns(columns)?;
+        let (target, quoted) = copy_target(&self.level.shared.templates, table, columns)?;
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
         let work = async {
             let mut state = self.lock().await?;
             let result = state.conn().copy_in(&target, &cols, rows).await;
             state.note(result)
         };
-        let hooks = &self.level.shared.hooks;
-        if hooks.monitor.is_none()
-            && !tracing::enabled!(target: "pgdbm::query", tracing::Level::DEBUG)
-        {
-            return work.await;
-        }
-        let sql = format!("COPY {target} ({}) FROM STDIN BINARY", cols.join(", "));
-        observe(hooks, self.schema(), Operation::Copy, &sql, &[], work).await
+        observe_copy(
+            &self.level.shared.hooks,
+            self.schema(),
+            &target,
+            &cols,
+            work,
+        )
+        .await
     }
 }
 

@@ -26,7 +26,7 @@ pub use health::{
 pub use params::mask_value;
 pub use stats::StatementStats;
 pub use trace::Operation;
-pub(crate) use trace::{Hooks, observe};
+pub(crate) use trace::{Hooks, observe, observe_copy};
 pub use wrapper::Monitored;
 
 use crate::error::{Error, ErrorKind};

@@ -189,6 +189,23 @@ pub(crate) async fn observe<T: RowCount, F: Future<Output = Result<T>>>(
     result
 }
 
+/// [`observe`] for `copy_in` of `cols` into `target`: the COPY text it records is only built
+/// when a monitor or a DEBUG subscriber will see it.
+pub(crate) async fn observe_copy<F: Future<Output = Result<u64>>>(
+    hooks: &Hooks,
+    schema: Option<&str>,
+    target: &str,
+    cols: &[&str],
+    fut: F,
+) -> Result<u64> {
+    if hooks.monitor.is_none() && !tracing::enabled!(target: "pgdbm::query", tracing::Level::DEBUG)
+    {
+        return fut.await;
+    }
+    let sql = format!("COPY {target} ({}) FROM STDIN BINARY", cols.join(", "));
+    observe(hooks, schema, Operation::Copy, &sql, &[], fut).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::operation_name;
