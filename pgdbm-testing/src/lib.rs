@@ -116,13 +116,19 @@
 //! | `PGDBM_TEST_VERBOSE=1` | report when a throwaway server is started |
 
 mod admin;
+#[cfg(feature = "tls")]
+mod certs;
 mod database;
+mod dedicated;
 mod fixtures;
 mod helpers;
 mod schema;
 mod server;
 
+#[cfg(feature = "tls")]
+pub use certs::{CLIENT_CERT_USER, TestCerts};
 pub use database::{CloneStrategy, TestDatabase, TestDatabaseBuilder, drop_templates};
+pub use dedicated::{DedicatedServer, DedicatedServerBuilder};
 pub use fixtures::{load_json, load_json_fixture, load_sql_fixture};
 pub use helpers::{
     RollbackOnly, TableDiff, TableSnapshot, assert_table_unchanged, count_rows, rollback_after,

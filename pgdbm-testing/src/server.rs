@@ -133,7 +133,7 @@ impl TestServer {
     }
 }
 
-fn config_error(message: String) -> Error {
+pub(crate) fn config_error(message: String) -> Error {
     Error::config("test server", message)
 }
 
@@ -377,98 +377,277 @@ fn free_port() -> Result<u16> {
 
 fn start_throwaway_blocking() -> Result<TestServer> {
     let started = Instant::now();
-    let bin_dir = find_postgres_binaries()?;
-    let root = is_root();
-    let dir = tempfile::Builder::new()
-        .prefix("pgdbm-test-")
-        .tempdir()
-        .map_err(|e| config_error(format!("throwaway server: temporary directory: {e}")))?
-        .keep();
-    let dir_s = dir.to_string_lossy().into_owned();
-    let data = dir.join("data");
-    let data_s = data.to_string_lossy().into_owned();
-    let cleanup_now = |e: Error| {
-        let _ = std::fs::remove_dir_all(&dir);
-        e
-    };
-    if root {
-        run(
-            {
-                let mut c = Command::new("chown");
-                c.args(["postgres:", &dir_s]);
-                c
-            },
-            "chown postgres (running as root: the server runs as the `postgres` OS user)",
-        )
-        .map_err(|e| {
-            cleanup_now(config_error(format!(
-                "{e}. Running as root, PostgreSQL must run as another OS user: create a \
-                 `postgres` user, or run the tests as a normal user, or set PGDBM_TEST_URL"
-            )))
-        })?;
+    let cluster = Cluster::init(&ClusterSpec::default())?;
+    if let Err(e) = cluster.pg_ctl_start() {
+        cluster.remove();
+        return Err(e);
     }
-    let initdb = bin_dir.join("initdb");
-    run(
-        as_server_user(
-            root,
-            &initdb,
-            &[
-                "-D",
-                &data_s,
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-sync",
-                "--no-instructions",
-            ],
-        ),
-        "initdb",
-    )
-    .map_err(cleanup_now)?;
-    let port = free_port().map_err(cleanup_now)?;
-    let options = format!(
-        "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={dir_s} \
-         -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200 \
-         -c shared_buffers=64MB"
-    );
-    let log = dir.join("server.log").to_string_lossy().into_owned();
-    run(
-        as_server_user(
-            root,
-            &bin_dir.join("pg_ctl"),
-            &[
-                "-D", &data_s, "-l", &log, "-o", &options, "-w", "-t", "30", "start",
-            ],
-        ),
-        "pg_ctl start",
-    )
-    .map_err(|e| {
-        let server_log = std::fs::read_to_string(&log).unwrap_or_default();
-        cleanup_now(config_error(format!("{e}\nserver log:\n{server_log}")))
-    })?;
-    spawn_reaper(&dir_s, &data_s)?;
+    spawn_reaper(&cluster.dir_str(), &cluster.data_str())?;
     let config = DatabaseConfig::builder()
-        .host(dir_s.clone())
-        .port(port)
+        .host(cluster.dir_str())
+        .port(cluster.port)
         .user("postgres")
         .database("postgres")
         .build()?;
     if std::env::var_os("PGDBM_TEST_VERBOSE").is_some() {
         eprintln!(
-            "pgdbm-testing: throwaway server in {dir_s} (port {port}) started in {:?}",
+            "pgdbm-testing: throwaway server in {} (port {}) started in {:?}",
+            cluster.dir.display(),
+            cluster.port,
             started.elapsed()
         );
     }
     Ok(TestServer {
         config,
-        source: ServerSource::Throwaway { dir, bin_dir },
+        source: ServerSource::Throwaway {
+            dir: cluster.dir,
+            bin_dir: cluster.bin_dir,
+        },
     })
 }
 
+/// What to put into a new cluster besides the defaults.
+#[derive(Default)]
+pub(crate) struct ClusterSpec {
+    /// Password of the superuser `postgres` (set by `initdb --pwfile`).
+    pub(crate) password: Option<String>,
+    /// Extra `postgresql.conf` lines (name, value), after the defaults.
+    pub(crate) settings: Vec<(String, String)>,
+    /// Lines of `pg_hba.conf` after the first (`local all all trust`); `None` = the default.
+    pub(crate) hba: Option<Vec<String>>,
+    /// Files to copy into the data directory: (file name, contents, private key?).
+    pub(crate) files: Vec<(String, Vec<u8>, bool)>,
+}
+
+/// An initialised data directory in a temporary directory, with its port chosen.
+pub(crate) struct Cluster {
+    pub(crate) dir: PathBuf,
+    pub(crate) bin_dir: PathBuf,
+    pub(crate) port: u16,
+    root: bool,
+}
+
+impl Cluster {
+    pub(crate) fn dir_str(&self) -> String {
+        self.dir.to_string_lossy().into_owned()
+    }
+
+    pub(crate) fn data_str(&self) -> String {
+        self.dir.join("data").to_string_lossy().into_owned()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("server.log")
+    }
+
+    /// The server log so far (empty when there is none).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Removes the directory (the server must be stopped).
+    pub(crate) fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// `initdb` into a new temporary directory and writes the configuration: listening on
+    /// `localhost` at a free port and on a Unix socket in the directory, durability off.
+    pub(crate) fn init(spec: &ClusterSpec) -> Result<Cluster> {
+        let bin_dir = find_postgres_binaries()?;
+        let root = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("pgdbm-test-")
+            .tempdir()
+            .map_err(|e| config_error(format!("throwaway server: temporary directory: {e}")))?
+            .keep();
+        let cluster = Cluster {
+            dir,
+            bin_dir,
+            port: 0,
+            root,
+        };
+        match cluster.init_inner(spec) {
+            Ok(port) => Ok(Cluster { port, ..cluster }),
+            Err(e) => {
+                cluster.remove();
+                Err(e)
+            }
+        }
+    }
+
+    fn init_inner(&self, spec: &ClusterSpec) -> Result<u16> {
+        let dir_s = self.dir_str();
+        let data_s = self.data_str();
+        if self.root {
+            run(
+                {
+                    let mut c = Command::new("chown");
+                    c.args(["postgres:", &dir_s]);
+                    c
+                },
+                "chown postgres (running as root: the server runs as the `postgres` OS user)",
+            )
+            .map_err(|e| {
+                config_error(format!(
+                    "{e}. Running as root, PostgreSQL must run as another OS user: create a \
+                     `postgres` user, or run the tests as a normal user, or set PGDBM_TEST_URL"
+                ))
+            })?;
+        }
+        let mut args = vec![
+            "-D".to_owned(),
+            data_s.clone(),
+            "-U".to_owned(),
+            "postgres".to_owned(),
+            "--auth=trust".to_owned(),
+            "--encoding=UTF8".to_owned(),
+            "--locale=C".to_owned(),
+            "--no-sync".to_owned(),
+            "--no-instructions".to_owned(),
+        ];
+        if let Some(password) = &spec.password {
+            let pwfile = self.dir.join("pwfile");
+            self.write_file(&pwfile, password.as_bytes(), true)?;
+            args.push(format!("--pwfile={}", pwfile.display()));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let initdb = run(
+            as_server_user(self.root, &self.bin_dir.join("initdb"), &args),
+            "initdb",
+        );
+        let _ = std::fs::remove_file(self.dir.join("pwfile"));
+        initdb?;
+
+        let data = self.dir.join("data");
+        for (name, contents, private) in &spec.files {
+            self.write_file(&data.join(name), contents, *private)?;
+        }
+        let port = free_port()?;
+        let mut conf = format!(
+            "\n# pgdbm-testing\nlisten_addresses = 'localhost'\nport = {port}\n\
+             unix_socket_directories = '{dir_s}'\nfsync = off\nfull_page_writes = off\n\
+             synchronous_commit = off\nmax_connections = 200\nshared_buffers = 64MB\n"
+        );
+        for (name, value) in &spec.settings {
+            conf.push_str(&format!("{name} = '{}'\n", value.replace('\'', "''")));
+        }
+        append(&data.join("postgresql.conf"), &conf)?;
+        if let Some(lines) = &spec.hba {
+            let mut hba = String::from("local all all trust\n");
+            for line in lines {
+                hba.push_str(line);
+                hba.push('\n');
+            }
+            std::fs::write(data.join("pg_hba.conf"), hba)
+                .map_err(|e| config_error(format!("throwaway server: pg_hba.conf: {e}")))?;
+        } else if spec.password.is_some() {
+            let hba = "local all all trust\n\
+                       host all all 127.0.0.1/32 scram-sha-256\n\
+                       host all all ::1/128 scram-sha-256\n";
+            std::fs::write(data.join("pg_hba.conf"), hba)
+                .map_err(|e| config_error(format!("throwaway server: pg_hba.conf: {e}")))?;
+        }
+        Ok(port)
+    }
+
+    /// Writes a file the server can read (owned by `postgres` when we are root; mode 0600 when
+    /// `private`).
+    fn write_file(&self, path: &Path, contents: &[u8], private: bool) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let fail = |e: std::io::Error| {
+            config_error(format!("throwaway server: writing {}: {e}", path.display()))
+        };
+        std::fs::write(path, contents).map_err(fail)?;
+        let mode = if private { 0o600 } else { 0o644 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
+        if self.root {
+            let mut c = Command::new("chown");
+            c.arg("postgres:").arg(path);
+            run(c, "chown postgres")?;
+        }
+        Ok(())
+    }
+
+    /// `pg_ctl start`, waiting until the server accepts connections.
+    pub(crate) fn pg_ctl_start(&self) -> Result<()> {
+        let data_s = self.data_str();
+        let log = self.log_path().to_string_lossy().into_owned();
+        run(
+            as_server_user(
+                self.root,
+                &self.bin_dir.join("pg_ctl"),
+                &["-D", &data_s, "-l", &log, "-w", "-t", "30", "start"],
+            ),
+            "pg_ctl start",
+        )
+        .map_err(|e| config_error(format!("{e}\nserver log:\n{}", self.log())))
+    }
+
+    /// `pg_ctl stop` in `mode` (`fast`, `immediate`), waiting until the server is down.
+    pub(crate) fn pg_ctl_stop(&self, mode: &str) -> Result<()> {
+        let data_s = self.data_str();
+        run(
+            as_server_user(
+                self.root,
+                &self.bin_dir.join("pg_ctl"),
+                &["-D", &data_s, "-m", mode, "-w", "-t", "30", "stop"],
+            ),
+            "pg_ctl stop",
+        )
+    }
+
+    /// Runs `sql` with `psql` over the Unix socket as `postgres`; returns its unaligned output.
+    pub(crate) fn psql(&self, sql: &str) -> Result<String> {
+        let dir_s = self.dir_str();
+        let port = self.port.to_string();
+        let out = as_server_user(
+            self.root,
+            &self.bin_dir.join("psql"),
+            &[
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                &dir_s,
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                sql,
+            ],
+        )
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| config_error(format!("cannot run psql: {e}")))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(config_error(format!(
+                "psql failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+}
+
+fn append(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| config_error(format!("throwaway server: {}: {e}", path.display())))
+}
+
 /// Starts the watcher that stops the server and removes its directory once this process exits.
-fn spawn_reaper(dir: &str, data: &str) -> Result<()> {
+pub(crate) fn spawn_reaper(dir: &str, data: &str) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let script = "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
         pm=$(head -n 1 \"$3/postmaster.pid\" 2>/dev/null); \
