@@ -73,6 +73,15 @@
 //! A candidate is used when a connection succeeds and its role may create databases. When
 //! nothing works, the error lists every candidate and why it failed.
 //!
+//! ## A server of the test's own
+//!
+//! [`DedicatedServer`] is for tests that must not touch the shared server: it is started for
+//! its owner with extra settings, its own `pg_hba.conf`, a superuser password and, with feature
+//! `tls`, TLS on using `TestCerts` (a CA, a `localhost` server certificate and a client
+//! certificate, generated when the test runs). Its owner may [`stop`](DedicatedServer::stop),
+//! [`start`](DedicatedServer::start) and [`restart`](DedicatedServer::restart) it; it is removed
+//! when dropped.
+//!
 //! ## Per-test databases
 //!
 //! [`TestDatabaseBuilder::build`]: the migration set (modules, [`MigrationSource`](pgdbm::MigrationSource)s,
