@@ -1,6 +1,7 @@
 //! Shared pieces for driver crates: connecting with retry and backoff, the connect error that
-//! names its target, the record of the last connect failure behind a pool timeout, and escaping
-//! for libpq's `options` string. Written once here so every driver behaves the same.
+//! names its target, the record of the last connect failure behind a pool timeout, the marker
+//! for TLS failures that are not worth a retry ([`TlsError`]), and escaping for libpq's
+//! `options` string. Written once here so every driver behaves the same.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -8,6 +9,14 @@ use std::time::Duration;
 
 use crate::config::DatabaseConfig;
 use crate::error::{BoxError, Error, ErrorKind, Result};
+
+/// A pooled connection that has been idle at least this long is checked before it is handed
+/// out, by drivers that cannot otherwise tell whether the server closed it: a round trip (sqlx's
+/// `ping`), after which a dead connection is replaced instead of failing the caller's statement.
+/// Connections in steady use skip the check, so it costs nothing on the hot path. (The
+/// tokio-postgres driver needs no round trip: its connection task notices a closed socket by
+/// itself, and checkout skips closed connections.)
+pub const VALIDATE_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Where a pool connects, for error messages (never the password).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,9 +76,54 @@ impl LastConnectError {
     }
 }
 
+/// A TLS failure at connect that retrying cannot fix: the server's certificate was refused
+/// (untrusted issuer, wrong host name, expired…), the handshake ended with a TLS alert, or the
+/// server does not support TLS where the `ssl_mode` requires it.
+///
+/// Drivers return it as the source of [`Error::Connect`], so that [`connect_with_retry`] gives
+/// up at once ([`is_permanent`]) and the message says what failed. A connection that breaks
+/// during the handshake (an I/O error) is not a `TlsError`: that may be worth a retry.
+///
+/// ```
+/// use pgdbm::BoxError;
+/// use pgdbm::connect::{TlsError, is_permanent};
+///
+/// let cause: BoxError = Box::new(TlsError::new("server certificate not trusted: unknown issuer"));
+/// assert!(is_permanent(&cause));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsError {
+    message: String,
+}
+
+impl TlsError {
+    /// A TLS failure described by `message` (a sentence saying what failed; no secrets).
+    pub fn new(message: impl Into<String>) -> Self {
+        TlsError {
+            message: message.into(),
+        }
+    }
+
+    /// What failed.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for TlsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TlsError {}
+
 /// `true` for connect failures that retrying cannot fix: authentication, an unknown database,
-/// invalid settings (the server's SQLSTATE classes 28, 3D, 42 and 22023).
+/// invalid settings (the server's SQLSTATE classes 28, 3D, 42 and 22023), and [`TlsError`]s.
 pub fn is_permanent(cause: &BoxError) -> bool {
+    if cause.is::<TlsError>() {
+        return true;
+    }
     cause.downcast_ref::<Error>().is_some_and(|e| {
         matches!(
             e.kind(),
@@ -143,8 +197,10 @@ mod tests {
             "password authentication failed",
         )));
         let refused: BoxError = "connection refused".into();
+        let tls: BoxError = Box::new(TlsError::new("unknown issuer"));
         assert!(is_permanent(&auth));
         assert!(!is_permanent(&refused));
+        assert!(is_permanent(&tls));
     }
 
     #[tokio::test]

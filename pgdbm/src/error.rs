@@ -6,7 +6,8 @@
 //!
 //! Error texts never contain passwords or bound parameter values. Server errors keep their
 //! `DETAIL` (which can quote row values, e.g. the duplicated key of a unique violation) in
-//! [`DbError::detail`], which is *not* part of the `Display` text.
+//! [`DbError::detail`], which is *not* part of the `Display` text (nor of `Debug`'s); the input
+//! a data exception (class `22`) quotes in its message is hidden the same way (see [`DbError`]).
 
 use std::time::Duration;
 
@@ -46,6 +47,20 @@ pub enum Error {
         /// The SQL text, cut to [`MAX_SQL_IN_ERROR`] characters. Never parameter values.
         sql: String,
         /// What went wrong, in a few words.
+        message: String,
+        /// The driver's error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// The connection to the server was lost (closed by the server, reset, a network failure)
+    /// before or while a statement ran. The statement may or may not have taken effect; the
+    /// connection is not reused. The cause is in `source`.
+    #[error("the connection to the server was lost: {message} (sql: {sql})")]
+    ConnectionLost {
+        /// The SQL text, cut to [`MAX_SQL_IN_ERROR`] characters. Never parameter values.
+        sql: String,
+        /// What happened, in a few words.
         message: String,
         /// The driver's error, if any.
         #[source]
@@ -291,6 +306,24 @@ impl Error {
         matches!(self, Error::PoolTimeout { .. })
     }
 
+    /// `true` when the statement failed because there is no usable connection to the server:
+    /// the connection was lost ([`Error::ConnectionLost`]), the server ended the session
+    /// ([`ErrorKind::ConnectionFailure`]: shutdown, `pg_terminate_backend`…, or
+    /// [`ErrorKind::IdleInTransactionTimeout`]), no connection could be opened
+    /// ([`Error::Connect`]), or an acquire timed out after a connect failure
+    /// ([`Error::PoolTimeout`] with a cause). Such errors are transient when the server comes
+    /// back: the pool replaces broken connections by itself.
+    pub fn is_connection_error(&self) -> bool {
+        match self {
+            Error::ConnectionLost { .. } | Error::Connect { .. } => true,
+            Error::PoolTimeout { source, .. } => source.is_some(),
+            _ => matches!(
+                self.kind(),
+                Some(ErrorKind::ConnectionFailure | ErrorKind::IdleInTransactionTimeout)
+            ),
+        }
+    }
+
     /// `true` when retrying the whole transaction may succeed (serialization failure or deadlock).
     pub fn is_retryable(&self) -> bool {
         matches!(
@@ -302,6 +335,19 @@ impl Error {
     /// Builds a [`Error::Query`] with the SQL cut to size.
     pub fn query(sql: &str, message: impl Into<String>, source: Option<BoxError>) -> Self {
         Error::Query {
+            sql: truncate_sql(sql),
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// Builds a [`Error::ConnectionLost`] with the SQL cut to size.
+    pub fn connection_lost(
+        sql: &str,
+        message: impl Into<String>,
+        source: Option<BoxError>,
+    ) -> Self {
+        Error::ConnectionLost {
             sql: truncate_sql(sql),
             message: message.into(),
             source,
@@ -341,7 +387,13 @@ impl Error {
 }
 
 /// A server error: SQLSTATE, message and the fields PostgreSQL reports with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Display` and `Debug` texts never show input values: `DETAIL` (which can quote row
+/// values) is left out of `Display` and shown only by length in `Debug`, and the double-quoted
+/// parts of the message of a data exception (class `22`, e.g. `invalid input syntax for type
+/// integer: "…"`, which quotes the value sent) are replaced by `"<hidden>"`. The fields
+/// themselves hold the server's text unchanged.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DbError {
     /// The five-character SQLSTATE, e.g. `23505`.
@@ -388,12 +440,67 @@ impl DbError {
     }
 }
 
+impl DbError {
+    /// The message as `Display` shows it: for a data exception (class `22`), every
+    /// double-quoted part is replaced by `"<hidden>"`, since the server quotes the rejected
+    /// input there (which may be a bound parameter value).
+    pub fn redacted_message(&self) -> std::borrow::Cow<'_, str> {
+        if !self.code.starts_with("22") || !self.message.contains('"') {
+            return std::borrow::Cow::Borrowed(&self.message);
+        }
+        let mut out = String::with_capacity(self.message.len());
+        let mut parts = self.message.split('"');
+        if let Some(first) = parts.next() {
+            out.push_str(first);
+        }
+        let mut quoted = true;
+        for part in parts {
+            if quoted {
+                out.push_str("\"<hidden>\"");
+            } else {
+                out.push_str(part);
+            }
+            quoted = !quoted;
+        }
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+impl std::fmt::Debug for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Hidden(usize);
+        impl std::fmt::Debug for Hidden {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "<{} characters hidden>", self.0)
+            }
+        }
+        f.debug_struct("DbError")
+            .field("code", &self.code)
+            .field("kind", &self.kind)
+            .field("severity", &self.severity)
+            .field("message", &self.redacted_message())
+            .field(
+                "detail",
+                &self.detail.as_ref().map(|d| Hidden(d.chars().count())),
+            )
+            .field("hint", &self.hint)
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("column", &self.column)
+            .field("constraint", &self.constraint)
+            .field("sql", &self.sql)
+            .finish()
+    }
+}
+
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
             "{}: {} (SQLSTATE {}",
-            self.severity, self.message, self.code
+            self.severity,
+            self.redacted_message(),
+            self.code
         )?;
         if let Some(constraint) = &self.constraint {
             write!(f, ", constraint {constraint}")?;
@@ -455,7 +562,8 @@ pub enum ErrorKind {
     InvalidAuthorization,
     /// `3D000`
     InvalidCatalogName,
-    /// Class `08` and `57P01`–`57P03`: the connection is gone or the server is shutting down.
+    /// Class `08`, `57P01`–`57P03` and `57P05` (`idle_session_timeout`): the connection is gone
+    /// or the server is shutting down.
     ConnectionFailure,
     /// Class `22`: bad data (out of range, invalid text representation…).
     DataException,
@@ -484,7 +592,7 @@ impl ErrorKind {
             "42P07" => ErrorKind::DuplicateTable,
             "42501" => ErrorKind::InsufficientPrivilege,
             "3D000" => ErrorKind::InvalidCatalogName,
-            "57P01" | "57P02" | "57P03" => ErrorKind::ConnectionFailure,
+            "57P01" | "57P02" | "57P03" | "57P05" => ErrorKind::ConnectionFailure,
             c if c.starts_with("28") => ErrorKind::InvalidAuthorization,
             c if c.starts_with("08") => ErrorKind::ConnectionFailure,
             c if c.starts_with("22") => ErrorKind::DataException,
@@ -526,6 +634,41 @@ mod tests {
         assert!(text.contains("users_email_key"), "{text}");
         assert!(!text.contains("secret@example.com"), "{text}");
         assert!(text.contains("INSERT INTO users"), "{text}");
+    }
+
+    #[test]
+    fn data_exception_values_are_hidden() {
+        let mut db = DbError::new("22P02", "invalid input syntax for type integer: \"s3cr3t\"");
+        db.detail = Some("Token \"s3cr3t\" is invalid.".into());
+        let err = Error::from(db.clone());
+        for text in [err.to_string(), format!("{err:?}"), format!("{db:?}")] {
+            assert!(!text.contains("s3cr3t"), "{text}");
+            assert!(
+                text.contains("invalid input syntax for type integer"),
+                "{text}"
+            );
+        }
+        assert!(err.to_string().contains("\"<hidden>\""), "{err}");
+        assert!(
+            db.message.contains("s3cr3t"),
+            "the field keeps the server's text"
+        );
+        let other = DbError::new("42P01", "relation \"missing\" does not exist");
+        assert_eq!(other.redacted_message(), other.message);
+    }
+
+    #[test]
+    fn connection_errors() {
+        let lost = Error::connection_lost("SELECT 1", "the connection is closed", None);
+        assert!(lost.is_connection_error());
+        assert!(Error::from(DbError::new("57P01", "terminating connection")).is_connection_error());
+        assert!(Error::from(DbError::new("25P03", "idle in transaction")).is_connection_error());
+        assert!(!Error::from(DbError::new("57014", "canceled")).is_connection_error());
+        let bare_timeout = Error::PoolTimeout {
+            waited: Duration::from_secs(1),
+            source: None,
+        };
+        assert!(!bare_timeout.is_connection_error());
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub trait Executor: Send + Sync {
     ///
     /// [`Error::Database`] for server errors, [`Error::Encode`]/[`Error::ParameterCount`] for
     /// parameters that do not fit the statement, [`Error::PoolTimeout`]/[`Error::PoolClosed`] when
-    /// no connection can be had, [`Error::Query`] when the connection fails.
+    /// no connection can be had, [`Error::ConnectionLost`] when the connection fails.
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64>;
 
     /// Runs one statement and returns all rows.

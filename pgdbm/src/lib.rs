@@ -242,8 +242,11 @@
 //! One [`Error`] enum. Server errors carry their SQLSTATE, classified by [`Error::kind`]
 //! (`is_unique_violation()`, `is_serialization_failure()`, …), with constraint and table names.
 //! Messages include the SQL (cut to 200 characters) but never parameter values or passwords; the
-//! server's `DETAIL`, which can quote row values, is kept in [`DbError::detail`] only. Causes are
-//! reached through [`std::error::Error::source`].
+//! server's `DETAIL`, which can quote row values, is kept in [`DbError::detail`] only, and the
+//! input a data exception quotes in its message is hidden ([`DbError::redacted_message`]). Causes
+//! are reached through [`std::error::Error::source`]. A lost connection is
+//! [`Error::ConnectionLost`]; [`Error::is_connection_error`] tells apart the failures a pool
+//! recovers from by itself (lost or ended sessions, refused connects) once the server is back.
 //!
 //! ## Writing a driver
 //!

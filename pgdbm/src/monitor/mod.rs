@@ -117,6 +117,7 @@ fn variant_name(e: &Error) -> &'static str {
     match e {
         Error::Database(_) => "database",
         Error::Query { .. } => "query",
+        Error::ConnectionLost { .. } => "connection_lost",
         Error::RowNotFound { .. } => "row_not_found",
         Error::ColumnNotFound { .. } => "column_not_found",
         Error::Decode { .. } => "decode",
