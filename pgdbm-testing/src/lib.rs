@@ -133,6 +133,8 @@ mod fixtures;
 mod helpers;
 mod schema;
 mod server;
+#[cfg(feature = "tls")]
+mod tls_servers;
 
 #[cfg(feature = "tls")]
 pub use certs::{CLIENT_CERT_USER, TestCerts};
@@ -145,6 +147,8 @@ pub use helpers::{
 };
 pub use schema::{SHARED_DATABASE, TestSchema};
 pub use server::{ServerSource, TestServer, find_postgres_binaries, server_config};
+#[cfg(feature = "tls")]
+pub use tls_servers::TlsTestServers;
 
 /// The guards are executors too (delegating to their [`Database`](pgdbm::Database)), so the
 /// helpers take `&db` directly.

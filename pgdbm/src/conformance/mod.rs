@@ -16,12 +16,14 @@
 //! one is named.
 
 mod errors;
+mod guardrails;
 mod migration_ledger;
 mod migrations;
 mod monitoring;
 mod pool;
 mod queries;
 mod templates;
+mod tls;
 mod transactions;
 mod values;
 
@@ -31,12 +33,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use errors::*;
+pub use guardrails::*;
 pub use migration_ledger::*;
 pub use migrations::*;
 pub use monitoring::*;
 pub use pool::*;
 pub use queries::*;
 pub use templates::*;
+pub use tls::*;
 pub use transactions::*;
 pub use values::*;
 
@@ -293,7 +297,11 @@ macro_rules! conformance_tests {
             monitor_history_bounded, monitor_errors_recorded, monitor_slow_queries,
             monitor_aggregates_and_coverage, monitor_params_masked, explain_plans,
             monitor_closed_pool, tracing_spans, health_check_fresh_pool, blocking_queries_found,
-            long_running_queries_found, table_sizes_listed, monitor_records_migrations
+            long_running_queries_found, table_sizes_listed, monitor_records_migrations,
+            statement_timeout_cancels, idle_in_transaction_timeout_recovers,
+            lock_timeout_is_typed, terminated_connections_replaced,
+            acquire_timeout_names_connect_error, max_lifetime_honoured, idle_timeout_honoured,
+            pool_stats_under_load, secrets_stay_out_of_logs_and_errors
         );
     };
     (@each $driver:ty, $caps:expr, $config:block; $($check:ident),* $(,)?) => {
