@@ -21,9 +21,10 @@
 //!    cache, `Value` conversion and row decode included).
 //!
 //! In 2 and 3, N tasks each loop over random ids (1..=1 000 000) until the slice ends;
-//! qps = completed queries / elapsed time. Both pools have min = max = N, all N connections open
-//! and `test_on_check_out(false)`, and get a short warm-up (which also prepares the statement
-//! on every connection) before they are timed. All three connect over the same transport, without
+//! qps = completed queries / elapsed time. Both pools have min = max = N, all N connections open,
+//! no round trip at checkout (raw: `test_on_check_out(false)`; pgdbm's checkout test is only
+//! `Client::is_closed()`), and get a short warm-up (which also prepares the statement on every
+//! connection) before they are timed. All three connect over the same transport, without
 //! TLS.
 //!
 //! The phases are interleaved: each phase of `<secs>` is cut into rounds of about 2 s, run as
@@ -60,7 +61,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pgdbm::prelude::*;
-use pgdbm::{DatabaseConfig, PoolProvider};
+use pgdbm::{DatabaseConfig, PoolProvider, SslMode};
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -361,6 +362,8 @@ fn run() -> Result<()> {
             let (count, elapsed) = rt.block_on(async {
                 let config = DatabaseConfig::builder()
                     .url(&bench_url)
+                    // Plain text, like the raw client (`NoTls`) and pgbench.
+                    .ssl_mode(SslMode::Disable)
                     .max_connections(n as u32)
                     .min_connections(n as u32)
                     .build()?;

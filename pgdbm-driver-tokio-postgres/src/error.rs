@@ -6,7 +6,9 @@ use pgdbm::{DbError, Error};
 
 use crate::bind::BindError;
 
-/// Maps an error of a statement (`sql` is kept, cut to size, never the parameters).
+/// Maps an error of a statement (`sql` is kept, cut to size, never the parameters): server
+/// errors to [`Error::Database`], a closed connection or an I/O failure to
+/// [`Error::ConnectionLost`].
 pub(crate) fn map(err: tokio_postgres::Error, sql: &str) -> Error {
     if let Some(db) = err.as_db_error() {
         return Error::from(db_error(db)).with_sql(sql);
@@ -18,11 +20,17 @@ pub(crate) fn map(err: tokio_postgres::Error, sql: &str) -> Error {
             message: bind.0.clone(),
         };
     }
-    let message = if err.is_closed() {
-        "the connection is closed".to_owned()
-    } else {
-        err.to_string()
-    };
+    if err.is_closed() {
+        return Error::connection_lost(sql, "the connection is closed", Some(Box::new(err)));
+    }
+    if err
+        .source()
+        .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+    {
+        let message = err.to_string();
+        return Error::connection_lost(sql, message, Some(Box::new(err)));
+    }
+    let message = err.to_string();
     Error::query(sql, message, Some(Box::new(err)))
 }
 

@@ -30,9 +30,63 @@
 //!   `int8`, an `i64` to `int4` when in range, text to `uuid`/`json`), with typed errors that never
 //!   contain the value.
 //! * **COPY** in binary format for [`Database::copy_in`](pgdbm::Database::copy_in).
+//! * **TLS** with rustls (see below).
 //!
-//! TLS (`ssl_mode` other than `disable`/`prefer`) is not supported by this version of the driver
-//! and is refused with [`Error::Config`](pgdbm::Error::Config).
+//! # TLS
+//!
+//! With the `tls` feature (on by default) the driver speaks TLS through
+//! [rustls](https://docs.rs/rustls) (ring provider) in libpq's modes, set with
+//! [`ssl_mode`](pgdbm::DatabaseConfigBuilder::ssl_mode) and the file fields, `sslmode`,
+//! `sslrootcert`, `sslcert` and `sslkey` in the connection string, or `PGSSLMODE`,
+//! `PGSSLROOTCERT`, `PGSSLCERT` and `PGSSLKEY`:
+//!
+//! | mode | TLS | server certificate |
+//! |---|---|---|
+//! | `disable` | never | — |
+//! | `allow`, `prefer` (default) | if the server offers it; plain if it does not, or if the handshake fails (as libpq) | not checked (but with `ssl_ca_file`: chain checked, as libpq does) |
+//! | `require` | always, or the connect fails | not checked (but with `ssl_ca_file`: as `verify-ca`, as libpq does) |
+//! | `verify-ca` | always | its chain must lead to a CA of `ssl_ca_file` (without one: the public webpki roots) |
+//! | `verify-full` | always | as `verify-ca`, and it must be valid for the host name (a DNS name or an IP address) |
+//!
+//! `allow` is treated as `prefer`. Like libpq's default, `prefer` negotiates TLS with every
+//! server that offers it, which costs a handshake per new connection; set
+//! [`SslMode::Disable`](pgdbm::SslMode::Disable) for plain text. Over a Unix socket there is never TLS, whatever the mode
+//! (as in libpq). A client certificate and its key (`ssl_cert_file` and `ssl_key_file`, PEM;
+//! the key PKCS#8, PKCS#1 or SEC1, unencrypted) are sent when the server asks for one, for
+//! `hostssl … cert` rules. With SCRAM authentication over TLS the session is bound to the
+//! server's certificate (`SCRAM-SHA-256-PLUS`, `tls-server-end-point`).
+//!
+//! ```no_run
+//! # async fn demo() -> pgdbm::Result<()> {
+//! use pgdbm::prelude::*;
+//! use pgdbm::{DatabaseConfig, SslMode};
+//! use pgdbm_driver_tokio_postgres::TokioPostgres;
+//!
+//! let config = DatabaseConfig::builder()
+//!     .url("postgresql://app@db.internal:5432/shop")
+//!     .ssl_mode(SslMode::VerifyFull)
+//!     .ssl_ca_file("/etc/pgdbm/root.crt")
+//!     .ssl_cert_file("/etc/pgdbm/client.crt")
+//!     .ssl_key_file("/etc/pgdbm/client.key")
+//!     .build()?;
+//! // Same as: postgresql://app@db.internal/shop?sslmode=verify-full&sslrootcert=/etc/pgdbm/root.crt&…
+//! let db = Database::connect::<TokioPostgres>(&config).await?;
+//! let tls: bool = db
+//!     .fetch_value("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+//!     .await?;
+//! assert!(tls);
+//! # Ok(()) }
+//! ```
+//!
+//! The certificate files are read once when the pool opens; an unreadable file or one without a
+//! PEM certificate or key is an [`Error::Config`](pgdbm::Error::Config) naming the field and the
+//! path. A refused server certificate ("unknown issuer", "not valid for host name …"), a TLS
+//! alert from the server, or a server without TLS where the mode requires it is an
+//! [`Error::Connect`](pgdbm::Error::Connect) whose source is a
+//! [`TlsError`](pgdbm::connect::TlsError) saying what failed; it is not retried.
+//!
+//! Without the `tls` feature, `prefer` connects in plain text and `require`, `verify-ca` and
+//! `verify-full` are refused with [`Error::Config`](pgdbm::Error::Config).
 //!
 //! The crates it wraps are re-exported: [`tokio_postgres`] and [`bb8`].
 
@@ -41,6 +95,8 @@ mod conn;
 mod decode;
 mod error;
 mod pool;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use conn::TokioPostgresConnection;
 pub use pool::{TokioPostgres, TokioPostgresPool};

@@ -6,12 +6,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bb8::{ManageConnection, RunError};
-use pgdbm::connect::{ConnectTarget, LastConnectError, connect_with_retry, escape_option};
+use pgdbm::connect::{
+    ConnectTarget, LastConnectError, TlsError, connect_with_retry, escape_option,
+};
 use pgdbm::{
     BoxError, DatabaseConfig, Driver, Error, Executor, Params, PoolProvider, PoolStats,
-    PooledConnection, Result, Row, SslMode,
+    PooledConnection, Result, Row,
 };
-use tokio_postgres::NoTls;
+
+#[cfg(feature = "tls")]
+use crate::tls::MakeRustls as Tls;
+#[cfg(not(feature = "tls"))]
+use tokio_postgres::NoTls as Tls;
 
 use crate::conn::{PgConn, TokioPostgresConnection};
 use crate::error::db_error;
@@ -40,6 +46,10 @@ struct Shared {
 /// bb8's connection manager: opens tokio-postgres connections with the configured settings.
 pub(crate) struct Manager {
     pg: tokio_postgres::Config,
+    tls: Tls,
+    /// For `prefer`/`allow`: the same settings without TLS, tried when the TLS handshake fails
+    /// (libpq does the same).
+    plain: Option<tokio_postgres::Config>,
     init_commands: Vec<String>,
     cache_capacity: usize,
     shared: Arc<Shared>,
@@ -55,7 +65,7 @@ impl std::fmt::Debug for Manager {
 
 fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Config> {
     let mut pg = tokio_postgres::Config::new();
-    if config.host().starts_with('/') {
+    if is_unix_socket(config.host()) {
         pg.host_path(config.host());
     } else {
         pg.host(config.host());
@@ -68,16 +78,7 @@ fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Config> {
     if let Some(password) = config.password() {
         pg.password(password);
     }
-    pg.ssl_mode(match config.ssl().mode {
-        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-        SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-        _ => {
-            return Err(Error::config(
-                "ssl_mode",
-                "TLS modes require, verify-ca and verify-full are not supported by this build of the tokio-postgres driver yet",
-            ));
-        }
-    });
+    pg.ssl_mode(ssl_mode(config)?);
     let options: Vec<String> = config
         .startup_settings()
         .into_iter()
@@ -88,10 +89,90 @@ fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Config> {
     Ok(pg)
 }
 
+/// tokio-postgres' TLS mode for the configuration (see `tls.rs` for the certificate checks).
+#[cfg(feature = "tls")]
+fn ssl_mode(config: &DatabaseConfig) -> Result<tokio_postgres::config::SslMode> {
+    Ok(crate::tls::ssl_mode(config.ssl().mode, config.host()))
+}
+
+/// Without the `tls` feature: `prefer` falls back to plain connections, what needs TLS is refused.
+#[cfg(not(feature = "tls"))]
+fn ssl_mode(config: &DatabaseConfig) -> Result<tokio_postgres::config::SslMode> {
+    use pgdbm::SslMode;
+    use tokio_postgres::config::SslMode as PgSslMode;
+    Ok(match config.ssl().mode {
+        _ if is_unix_socket(config.host()) => PgSslMode::Disable,
+        SslMode::Disable => PgSslMode::Disable,
+        SslMode::Allow | SslMode::Prefer => PgSslMode::Prefer,
+        mode => {
+            return Err(Error::config(
+                "ssl_mode",
+                format!(
+                    "ssl_mode {mode} needs TLS, which this build of pgdbm-driver-tokio-postgres \
+                     lacks (enable its `tls` feature)"
+                ),
+            ));
+        }
+    })
+}
+
+/// `true` when `host` is a Unix-socket directory.
+pub(crate) fn is_unix_socket(host: &str) -> bool {
+    host.starts_with('/')
+}
+
+/// The TLS connector of a pool, built once.
+#[cfg(feature = "tls")]
+fn tls(config: &DatabaseConfig) -> Result<Tls> {
+    Tls::new(config.ssl(), config.host())
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls(_config: &DatabaseConfig) -> Result<Tls> {
+    Ok(Tls)
+}
+
+/// `pg` without TLS, when a failed handshake is to be followed by a plain attempt (`prefer`).
+fn plain_fallback(pg: &tokio_postgres::Config) -> Option<tokio_postgres::Config> {
+    use tokio_postgres::config::SslMode as PgSslMode;
+    (cfg!(feature = "tls") && pg.get_ssl_mode() == PgSslMode::Prefer).then(|| {
+        let mut plain = pg.clone();
+        plain.ssl_mode(PgSslMode::Disable);
+        plain
+    })
+}
+
+/// `true` when the TLS handshake failed after the server agreed to TLS.
+fn handshake_failed(err: &tokio_postgres::Error) -> bool {
+    #[cfg(feature = "tls")]
+    return crate::tls::handshake_failed(err);
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = err;
+        false
+    }
+}
+
 impl Manager {
     /// One connect attempt, with the init commands run on the new connection.
+    #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))] // `NoTls` is `Copy`
     async fn open(&self) -> std::result::Result<PgConn, BoxError> {
-        let (client, connection) = self.pg.connect(NoTls).await.map_err(connect_cause)?;
+        let (client, connection) = match self.pg.connect(self.tls.clone()).await {
+            Ok(pair) => pair,
+            Err(e) => match &self.plain {
+                Some(plain) if handshake_failed(&e) => {
+                    tracing::debug!(
+                        error = %connect_cause(e),
+                        "pgdbm: TLS handshake failed, connecting without TLS (ssl_mode prefer)"
+                    );
+                    plain
+                        .connect(self.tls.clone())
+                        .await
+                        .map_err(connect_cause)?
+                }
+                _ => return Err(connect_cause(e)),
+            },
+        };
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "pgdbm: connection closed with an error");
@@ -108,12 +189,25 @@ impl Manager {
 }
 
 /// The cause of a failed connect: the server's own error when it sent one (an authentication
-/// failure says so), the I/O error otherwise.
+/// failure says so), a [`TlsError`] when TLS failed for good (a refused certificate, a server
+/// without TLS where it is required), the driver's error otherwise.
 fn connect_cause(err: tokio_postgres::Error) -> BoxError {
-    match err.as_db_error() {
-        Some(db) => Box::new(Error::from(db_error(db))),
-        None => Box::new(err),
+    if let Some(db) = err.as_db_error() {
+        return Box::new(Error::from(db_error(db)));
     }
+    if let Some(source) = std::error::Error::source(&err) {
+        if let Some(tls) = source.downcast_ref::<TlsError>() {
+            return Box::new(tls.clone());
+        }
+        // tokio-postgres' own words when the server answers the TLS request with "no".
+        if source.to_string() == "server does not support TLS" {
+            return Box::new(TlsError::new(
+                "the server does not support TLS, and ssl_mode (require, verify-ca or \
+                 verify-full) requires it",
+            ));
+        }
+    }
+    Box::new(err)
 }
 
 impl ManageConnection for Manager {
@@ -138,13 +232,37 @@ impl ManageConnection for Manager {
         }
     }
 
+    /// Run at every checkout (`test_on_check_out`), so it must stay free: no round trip, only
+    /// whether the connection's task has seen the socket close (a backend ended by
+    /// `pg_terminate_backend`, a server restart). Such a connection is dropped and the next idle
+    /// one (or a new one) is handed out instead, so the caller's statement does not fail on it.
     async fn is_valid(&self, conn: &mut PgConn) -> Result<()> {
-        conn.batch_execute("").await
+        if conn.is_broken() {
+            return Err(Error::connection_lost(
+                "",
+                "the pooled connection was closed while idle",
+                None,
+            ));
+        }
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
         self.shared.closed.load(Ordering::Relaxed) || conn.is_broken()
     }
+}
+
+/// How often bb8 closes idle connections past `idle_timeout` or `max_lifetime`: bb8's default
+/// (30 s) would keep a connection up to 30 s past a shorter limit, so half the shorter limit,
+/// between 10 ms and 30 s.
+fn reaper_rate(config: &DatabaseConfig) -> Duration {
+    [config.idle_timeout(), config.max_lifetime()]
+        .into_iter()
+        .flatten()
+        .map(|limit| limit / 2)
+        .min()
+        .unwrap_or(Duration::from_secs(30))
+        .clamp(Duration::from_millis(10), Duration::from_secs(30))
 }
 
 /// A bb8 pool of tokio-postgres connections, each with its own prepared-statement cache.
@@ -174,16 +292,21 @@ impl TokioPostgresPool {
     /// # Errors
     ///
     /// [`Error::Connect`] naming host, port, database and attempts made, whose source is the real
-    /// cause (an authentication failure is not retried and says so); [`Error::Config`] for
-    /// settings this driver cannot honour.
+    /// cause (an authentication failure or a refused server certificate is not retried and says
+    /// so); [`Error::Config`] for settings this driver cannot honour, and for TLS files
+    /// (`ssl_ca_file`, `ssl_cert_file`, `ssl_key_file`) that cannot be read or hold no usable
+    /// PEM certificate or key (the error names the field and the path).
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let shared = Arc::new(Shared {
             closed: AtomicBool::new(false),
             last_connect_error: LastConnectError::default(),
             target: ConnectTarget::new(config),
         });
+        let pg = pg_config(config)?;
         let manager = Manager {
-            pg: pg_config(config)?,
+            plain: plain_fallback(&pg),
+            pg,
+            tls: tls(config)?,
             init_commands: config.init_commands().to_vec(),
             cache_capacity: config.statement_cache_capacity(),
             shared: shared.clone(),
@@ -195,7 +318,9 @@ impl TokioPostgresPool {
             .connection_timeout(config.acquire_timeout())
             .idle_timeout(config.idle_timeout())
             .max_lifetime(config.max_lifetime())
-            .test_on_check_out(false)
+            // `is_valid` is a flag check, not a round trip.
+            .test_on_check_out(true)
+            .reaper_rate(reaper_rate(config))
             .retry_connection(false)
             .build_unchecked(manager);
         if pool.add(first).is_err() {
