@@ -59,9 +59,7 @@
 //!   (`test_before_acquire(false)`); init commands run in `after_connect`. The first connection
 //!   is made eagerly with the configured [`RetryPolicy`](pgdbm::RetryPolicy); authentication
 //!   failures and unknown databases are not retried, and [`pgdbm::Error::Connect`] carries the
-//!   server's error as its source (`err.kind()` works). TLS: `disable`, `allow` and `prefer` only
-//!   for now (no TLS backend is compiled in); `require`/`verify-*` are an
-//!   [`Error::Config`](pgdbm::Error::Config) naming `ssl_mode`.
+//!   server's error as its source (`err.kind()` works). TLS: see [below](#tls).
 //! * **Parameters**: sqlx binds with Rust-declared types; pgdbm binds to the *statement's*
 //!   parameter types like the tokio-postgres driver does (an `i32` into `bigint`, an `i64` into
 //!   `integer` with a range check, `NULL` into anything, text into `uuid`/`json`/enums). The
@@ -86,14 +84,104 @@
 //!   pool closed at once and closes idle connections; connections still checked out close when
 //!   returned (`close` waits at most 1 s for them).
 //!
+//! ## TLS
+//!
+//! With the `tls` feature (on by default) the driver uses sqlx's rustls backend (the `ring`
+//! provider, the Mozilla roots of `webpki-roots`; the same rustls 0.23 as the tokio-postgres
+//! driver). The settings are pgdbm's: [`SslMode`](pgdbm::SslMode) and the three files of
+//! [`SslConfig`](pgdbm::SslConfig), set with the builder, the connection string (`sslmode`,
+//! `sslrootcert`, `sslcert`, `sslkey`) or the `PGSSL*` variables
+//! ([`DatabaseConfigBuilder::env`](pgdbm::DatabaseConfigBuilder::env)).
+//!
+//! ```no_run
+//! # async fn demo() -> pgdbm::Result<()> {
+//! use pgdbm::prelude::*;
+//! use pgdbm::{DatabaseConfig, SslMode};
+//! use pgdbm_driver_sqlx::SqlxDriver;
+//!
+//! let config = DatabaseConfig::builder()
+//!     .url("postgresql://app@db.internal:5432/shop")
+//!     .ssl_mode(SslMode::VerifyFull)
+//!     .ssl_ca_file("/etc/pgdbm/root.crt")
+//!     // A client certificate and its key (mutual TLS), e.g. for `hostssl … cert`.
+//!     .ssl_cert_file("/etc/pgdbm/client.crt")
+//!     .ssl_key_file("/etc/pgdbm/client.key")
+//!     .build()?;
+//! // The same: postgresql://app@db.internal/shop?sslmode=verify-full&sslrootcert=/etc/pgdbm/root.crt&sslcert=…&sslkey=…
+//! let db = Database::connect::<SqlxDriver>(&config).await?;
+//! let tls: bool = db
+//!     .fetch_value("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+//!     .await?;
+//! assert!(tls);
+//! # Ok(()) }
+//! ```
+//!
+//! | `ssl_mode` | sqlx mode | server certificate |
+//! |---|---|---|
+//! | `disable` | `Disable` | — (no TLS) |
+//! | `allow` | `Prefer` | not checked (sqlx has no `allow`: `prefer` is the nearest) |
+//! | `prefer` | `Prefer` | not checked, **even with `ssl_ca_file`** |
+//! | `require` | `Require` | not checked |
+//! | `require` with `ssl_ca_file` | `VerifyCa` | checked as `verify-ca` (libpq's rule) |
+//! | `verify-ca` | `VerifyCa` | chain checked — and the host name, see below |
+//! | `verify-full` | `VerifyFull` | chain and host name (DNS name or IP address) checked |
+//!
+//! `ssl_ca_file` becomes sqlx's `ssl_root_cert`, `ssl_cert_file`/`ssl_key_file` its
+//! `ssl_client_cert`/`ssl_client_key` (a client certificate is sent in every mode that uses
+//! TLS). Over a Unix socket there is never TLS, whatever the mode, as in libpq.
+//!
+//! sqlx reads the files at every TLS handshake and reports a missing one without its path, so
+//! the driver reads each configured file when the pool opens: an unreadable file, a root or
+//! client certificate file without `-----BEGIN CERTIFICATE-----`, or a key file without a PEM
+//! private key (or with an encrypted one) is an [`Error::Config`](pgdbm::Error::Config) naming
+//! the field and the path. A refused server certificate ("unknown issuer", "not valid for the
+//! host name"), a TLS alert from the server (e.g. a client certificate it does not trust), or a
+//! server without TLS where the mode requires it is an [`Error::Connect`](pgdbm::Error::Connect)
+//! whose source is a [`TlsError`](pgdbm::connect::TlsError) saying what failed; it is not
+//! retried. A refusal by the server after the handshake (`pg_hba.conf`, a missing client
+//! certificate, a wrong password: SQLSTATE class 28) is an `Error::Connect` caused by the
+//! server's error (`err.kind()` is `InvalidAuthorization`), not retried either, and never a pool
+//! timeout. Passwords never appear in errors or logs.
+//!
+//! ### Where sqlx 0.8 differs from libpq
+//!
+//! * **`allow`** is `prefer` (TLS first, not plain text first).
+//! * **`prefer`** never checks the server certificate, even with `ssl_ca_file` (libpq checks the
+//!   chain then), and does not fall back to plain text when the TLS handshake fails (libpq
+//!   retries without TLS): a server whose certificate cannot be used makes `prefer` fail.
+//! * **`verify-ca` also checks the host name** (so does `require` with `ssl_ca_file`): sqlx
+//!   0.8.6 does not recognise the "not valid for name" error of rustls ≥ 0.23.24
+//!   (sqlx issue #3793, fixed after 0.8.6). Connecting by IP address or another name than the
+//!   certificate's fails with "not valid for the host name"; use the certificate's name, or
+//!   `verify-full`, which does the same. This fails closed: nothing is accepted that libpq
+//!   would refuse.
+//! * **Trusted roots**: with `ssl_ca_file`, its certificates *in addition to* the Mozilla roots
+//!   of `webpki-roots` (libpq trusts the file alone), so a certificate from a public CA for the
+//!   server's host name is accepted too. Without `ssl_ca_file`, `verify-*` trust the Mozilla
+//!   roots (libpq needs `~/.postgresql/root.crt` or `sslrootcert=system`). The tokio-postgres
+//!   driver trusts `ssl_ca_file` alone.
+//! * **No channel binding**: SCRAM authentication over TLS uses `SCRAM-SHA-256`, never
+//!   `SCRAM-SHA-256-PLUS` (libpq's default `channel_binding=prefer` binds to the certificate).
+//! * **No encrypted keys** (libpq's `sslpassword`); PEM files only (no DER).
+//! * **The environment**: sqlx reads `PGSSLROOTCERT`, `PGSSLCERT` and `PGSSLKEY` by itself,
+//!   whatever pgdbm's configuration says. The driver replaces the root certificate by the
+//!   configured one (or by none); a client certificate cannot be unset, so when the
+//!   configuration has none and `PGSSLCERT`/`PGSSLKEY` are set, sqlx sends that certificate and
+//!   the driver checks those files like its own (the error names the variable).
+//!
+//! Without the `tls` feature, `prefer` connects in plain text and `require`, `verify-ca` and
+//! `verify-full` are an [`Error::Config`](pgdbm::Error::Config) naming `ssl_mode`.
+//!
 //! ## Features
 //!
 //! * `chrono` (default): date/time values as chrono types;
+//! * `tls` (default): TLS through sqlx's rustls backend (see [above](#tls));
 //! * `decimal`: `numeric` as `rust_decimal::Decimal`.
 
 mod conn;
 mod error;
 mod pool;
+mod tls;
 mod types;
 
 pub use conn::SqlxConnection;

@@ -8,15 +8,16 @@ use async_trait::async_trait;
 use pgdbm::connect::{ConnectTarget, LastConnectError, connect_with_retry};
 use pgdbm::{
     BoxError, DatabaseConfig, Driver, Error, Executor, Params, PoolProvider, PoolStats,
-    PooledConnection, Result, Row, SslMode,
+    PooledConnection, Result, Row,
 };
 use sqlx::ConnectOptions as _;
 use sqlx::Connection as _;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
 use crate::conn::{self, SqlxConnection};
 use crate::error::connect_cause;
+use crate::tls;
 
 /// The driver marker: `Database::connect::<SqlxDriver>(&config)`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -38,28 +39,35 @@ struct Shared {
     last_connect_error: LastConnectError,
     timed_out: AtomicU64,
     created: AtomicU64,
+    /// The highest `connections_closed` reported, so the counter never goes back.
+    closed_seen: AtomicU64,
     /// `false` for a wrapped pool, whose connects pgdbm does not see.
     counts_connects: bool,
     target: ConnectTarget,
+    /// When a full pool last probed the server after a timeout.
+    last_probe: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Shared {
+    /// `true` (and the time noted) when a full pool has not probed the server for a second.
+    fn probe_due(&self) -> bool {
+        let mut last = self.last_probe.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
 }
 
 /// sqlx's connect options for `config`.
 ///
 /// # Errors
 ///
-/// [`Error::Config`] naming `ssl_mode` for `require`/`verify-ca`/`verify-full` (this build has no
-/// TLS backend).
+/// [`Error::Config`] for TLS settings this build cannot honour or certificate files that cannot
+/// be read (see [`tls::apply`]).
 pub(crate) fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions> {
-    let ssl_mode = match config.ssl().mode {
-        SslMode::Disable => PgSslMode::Disable,
-        SslMode::Allow | SslMode::Prefer => PgSslMode::Prefer,
-        _ => {
-            return Err(Error::config(
-                "ssl_mode",
-                "TLS modes require, verify-ca and verify-full are not supported by this build of the sqlx driver yet (use disable or prefer)",
-            ));
-        }
-    };
     let mut opts = PgConnectOptions::new_without_pgpass();
     opts = if config.host().starts_with('/') {
         opts.socket(config.host())
@@ -71,7 +79,6 @@ pub(crate) fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOption
         .database(config.database())
         .username(config.user())
         .application_name(config.application_name())
-        .ssl_mode(ssl_mode)
         // sqlx learns parameter types from its statement cache: keep at least one entry so that
         // no unnamed statement piles up (0 = "no cache" is treated as 1).
         .statement_cache_capacity(config.statement_cache_capacity().max(1))
@@ -87,7 +94,7 @@ pub(crate) fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOption
     if let Some(password) = config.password() {
         opts = opts.password(password);
     }
-    Ok(opts)
+    tls::apply(opts, config, &|name| std::env::var(name).ok())
 }
 
 /// Runs the init commands on a new connection.
@@ -148,8 +155,11 @@ impl SqlxPool {
     ///
     /// [`Error::Connect`] naming host, port, database and attempts made, whose source is the real
     /// cause (an authentication failure or unknown database is not retried and says so — as an
-    /// [`Error::Database`] so `err.kind()` works); [`Error::Config`] for settings this driver
-    /// cannot honour (TLS modes other than `disable`/`prefer`).
+    /// [`Error::Database`] so `err.kind()` works; a failed TLS handshake says why);
+    /// [`Error::Config`] for settings this driver cannot honour (`require`/`verify-*` without the
+    /// `tls` feature) and for certificate or key files (`ssl_ca_file`, `ssl_cert_file`,
+    /// `ssl_key_file`) that cannot be read or hold no PEM data of their kind, naming the setting
+    /// and the path.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let opts = connect_options(config)?;
         let shared = Arc::new(Shared {
@@ -157,6 +167,8 @@ impl SqlxPool {
             last_connect_error: LastConnectError::default(),
             timed_out: AtomicU64::new(0),
             created: AtomicU64::new(0),
+            closed_seen: AtomicU64::new(0),
+            last_probe: std::sync::Mutex::new(None),
             counts_connects: true,
             target: ConnectTarget::new(config),
         });
@@ -173,7 +185,24 @@ impl SqlxPool {
             .acquire_timeout(config.acquire_timeout())
             .idle_timeout(config.idle_timeout())
             .max_lifetime(config.max_lifetime())
+            // No ping at every acquire (sqlx's default): only a connection idle for a while may
+            // have been closed by the server unnoticed (sqlx reads the socket only when it
+            // runs a statement), so only such a one is pinged, and replaced if it is gone.
             .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < pgdbm::connect::VALIDATE_AFTER_IDLE {
+                        return Ok(true);
+                    }
+                    match conn.ping().await {
+                        Ok(()) => Ok(true),
+                        Err(e) => {
+                            tracing::debug!(error = %e, "pgdbm: an idle pooled connection is gone, replacing it");
+                            Ok(false)
+                        }
+                    }
+                })
+            })
             .after_connect(move |conn, _meta| {
                 let shared = hook_shared.clone();
                 let commands = hook_commands.clone();
@@ -226,6 +255,8 @@ impl SqlxPool {
             last_connect_error: LastConnectError::default(),
             timed_out: AtomicU64::new(0),
             created: AtomicU64::new(0),
+            closed_seen: AtomicU64::new(0),
+            last_probe: std::sync::Mutex::new(None),
             counts_connects: false,
             target: ConnectTarget {
                 host: opts
@@ -267,13 +298,21 @@ impl SqlxPool {
                     return Error::PoolClosed;
                 }
                 let mut last = self.shared.last_connect_error.get();
-                // sqlx retries refused connections silently until the deadline: when the pool
-                // is not full, find out why it could not connect.
-                if last.is_none() && self.pool.size() < self.pool.options().get_max_connections() {
+                // sqlx retries refused connections silently until the deadline: find out why it
+                // could not connect, when the pool is not full — or when it is, at most once a
+                // second, since sqlx counts connections it is still trying to open in its size
+                // (all of them, while the server is down). The failure is recorded until a
+                // connect succeeds.
+                if last.is_none()
+                    && (self.pool.size() < self.pool.options().get_max_connections()
+                        || self.shared.probe_due())
+                {
                     let opts = self.pool.connect_options();
                     let timeout = self.connect_timeout.min(Duration::from_secs(2));
                     if let Err(cause) = probe(&opts, &self.init_commands, timeout).await {
-                        last = Some(cause.to_string());
+                        let cause = cause.to_string();
+                        self.shared.last_connect_error.record(Some(cause.clone()));
+                        last = Some(cause);
                     }
                 }
                 Error::PoolTimeout {
@@ -316,11 +355,22 @@ impl PoolProvider for SqlxPool {
     }
 
     fn stats(&self) -> PoolStats {
+        // sqlx reads size and idle count separately: a connection opened or closed in between
+        // could make idle exceed size.
         let size = self.pool.size();
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        let idle = u32::try_from(self.pool.num_idle())
+            .unwrap_or(u32::MAX)
+            .min(size);
         let created = self.shared.created.load(Ordering::Relaxed);
+        // sqlx does not count closes. `size` includes connections being opened (not yet in
+        // `created`), so `created - size` is a lower bound of the closes, which may dip while a
+        // connection is opened: report the highest bound seen, so the counter is monotonic.
         let closed = if self.shared.counts_connects {
-            created.saturating_sub(u64::from(size))
+            let bound = created.saturating_sub(u64::from(size));
+            self.shared
+                .closed_seen
+                .fetch_max(bound, Ordering::Relaxed)
+                .max(bound)
         } else {
             0
         };
@@ -354,6 +404,7 @@ impl PoolProvider for SqlxPool {
 mod tests {
     use super::*;
 
+    #[cfg(not(feature = "tls"))]
     #[test]
     fn tls_modes_without_a_backend_are_a_config_error() {
         let config = DatabaseConfig::builder()
@@ -366,6 +417,20 @@ mod tests {
             "{err}"
         );
         assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_modes_with_the_backend() {
+        let config = DatabaseConfig::builder()
+            .url("postgresql://u:pw@db.example:5433/app?sslmode=require")
+            .build()
+            .expect("valid config");
+        let opts = connect_options(&config).expect("require is supported");
+        assert!(matches!(
+            opts.get_ssl_mode(),
+            sqlx::postgres::PgSslMode::Require
+        ));
     }
 
     #[test]
