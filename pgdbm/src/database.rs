@@ -7,13 +7,13 @@ use async_trait::async_trait;
 
 use crate::config::DatabaseConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::executor::{Executor, ExecutorExt};
+use crate::executor::{Executor, ExecutorExt, required_row};
 use crate::monitor::{Hooks, Operation, observe, observe_copy};
 use crate::pool::{Driver, PoolStats, PooledConnection, SharedPool};
 use crate::row::Row;
 use crate::template::{Templates, quote_identifier, validate_identifier};
 use crate::transaction::Transaction;
-use crate::value::{Params, ToParam, Value};
+use crate::value::{FromValue, Params, ToParam, Value};
 
 /// A handle to the database, scoped to one schema (or none).
 ///
@@ -308,9 +308,16 @@ pub(crate) fn copy_target(
     Ok((target, quoted))
 }
 
-#[async_trait]
-impl Executor for Database {
-    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+/// The hot path, unboxed: calling these on a `Database` puts their future inline in the caller's
+/// (the [`Executor`] and [`ExecutorExt`] methods box theirs, one allocation each). They behave
+/// exactly as the trait methods of the same names.
+impl Database {
+    /// [`Executor::execute`]: runs a statement and returns the number of rows it affected.
+    ///
+    /// # Errors
+    ///
+    /// As [`Executor::execute`].
+    pub async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
@@ -327,7 +334,12 @@ impl Executor for Database {
         .await
     }
 
-    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+    /// [`Executor::fetch_all`]: runs a statement and returns all its rows.
+    ///
+    /// # Errors
+    ///
+    /// As [`Executor::fetch_all`].
+    pub async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
@@ -344,7 +356,12 @@ impl Executor for Database {
         .await
     }
 
-    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+    /// [`Executor::fetch_optional`]: runs a statement and returns its first row, if any.
+    ///
+    /// # Errors
+    ///
+    /// As [`Executor::fetch_optional`].
+    pub async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
@@ -361,7 +378,12 @@ impl Executor for Database {
         .await
     }
 
-    async fn batch_execute(&self, sql: &str) -> Result<()> {
+    /// [`Executor::batch_execute`]: runs a script without parameters.
+    ///
+    /// # Errors
+    ///
+    /// As [`Executor::batch_execute`].
+    pub async fn batch_execute(&self, sql: &str) -> Result<()> {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
@@ -376,5 +398,44 @@ impl Executor for Database {
             work,
         )
         .await
+    }
+
+    /// [`ExecutorExt::fetch_one`]: runs a statement and returns its first row.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RowNotFound`] when there is no row; otherwise as [`Database::fetch_optional`].
+    pub async fn fetch_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
+        required_row(Database::fetch_optional(self, sql, params).await?, sql)
+    }
+
+    /// [`ExecutorExt::fetch_value`]: the first column of the first row as `T` (`Option<T>` to
+    /// accept `NULL`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RowNotFound`] when there is no row, [`Error::Decode`] when the value does not fit
+    /// `T`; otherwise as [`Database::fetch_optional`].
+    pub async fn fetch_value<T: FromValue>(&self, sql: &str, params: Params<'_>) -> Result<T> {
+        required_row(Database::fetch_optional(self, sql, params).await?, sql)?.get::<T>(0)
+    }
+}
+
+#[async_trait]
+impl Executor for Database {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        Database::execute(self, sql, params).await
+    }
+
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        Database::fetch_all(self, sql, params).await
+    }
+
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        Database::fetch_optional(self, sql, params).await
+    }
+
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        Database::batch_execute(self, sql).await
     }
 }

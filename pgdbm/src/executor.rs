@@ -94,11 +94,7 @@ pub trait ExecutorExt: Executor {
     ///
     /// [`Error::RowNotFound`] when there is no row; otherwise as [`Executor::fetch_optional`].
     async fn fetch_one(&self, sql: &str, params: Params<'_>) -> Result<Row> {
-        self.fetch_optional(sql, params)
-            .await?
-            .ok_or_else(|| Error::RowNotFound {
-                sql: truncate_sql(sql),
-            })
+        required_row(self.fetch_optional(sql, params).await?, sql)
     }
 
     /// Runs a statement and returns the first column of its first row as `T`
@@ -109,12 +105,7 @@ pub trait ExecutorExt: Executor {
     /// [`Error::RowNotFound`] when there is no row, [`Error::Decode`] when the value does not fit
     /// `T`; otherwise as [`Executor::fetch_optional`].
     async fn fetch_value<T: FromValue + Send>(&self, sql: &str, params: Params<'_>) -> Result<T> {
-        match self.fetch_optional(sql, params).await? {
-            Some(row) => row.get::<T>(0),
-            None => Err(Error::RowNotFound {
-                sql: truncate_sql(sql),
-            }),
-        }
+        required_row(self.fetch_optional(sql, params).await?, sql)?.get::<T>(0)
     }
 
     /// Runs a statement and maps every row onto `T` with serde (fields named like columns).
@@ -197,6 +188,13 @@ pub trait ExecutorExt: Executor {
 }
 
 impl<E: Executor + ?Sized> ExecutorExt for E {}
+
+/// The row of a statement that must return one: [`Error::RowNotFound`] naming `sql` otherwise.
+pub(crate) fn required_row(row: Option<Row>, sql: &str) -> Result<Row> {
+    row.ok_or_else(|| Error::RowNotFound {
+        sql: truncate_sql(sql),
+    })
+}
 
 fn contains_returning(sql: &str) -> bool {
     sql.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
