@@ -199,6 +199,14 @@ fn connect_cause(err: tokio_postgres::Error) -> BoxError {
         if let Some(tls) = source.downcast_ref::<TlsError>() {
             return Box::new(tls.clone());
         }
+        // tokio-postgres' own words when the server asks for a password the config lacks:
+        // a configuration error, which retrying cannot fix.
+        if source.to_string() == "password missing" {
+            return Box::new(Error::config(
+                "password",
+                "the server asks for a password and none is configured",
+            ));
+        }
         // tokio-postgres' own words when the server answers the TLS request with "no".
         if source.to_string() == "server does not support TLS" {
             return Box::new(TlsError::new(

@@ -119,18 +119,21 @@ impl std::fmt::Display for TlsError {
 impl std::error::Error for TlsError {}
 
 /// `true` for connect failures that retrying cannot fix: authentication, an unknown database,
-/// invalid settings (the server's SQLSTATE classes 28, 3D, 42 and 22023), and [`TlsError`]s.
+/// invalid settings (the server's SQLSTATE classes 28, 3D, 42 and 22023), a configuration the
+/// driver finds wanting ([`Error::Config`], e.g. no password where the server asks for one), and
+/// [`TlsError`]s.
 pub fn is_permanent(cause: &BoxError) -> bool {
     if cause.is::<TlsError>() {
         return true;
     }
     cause.downcast_ref::<Error>().is_some_and(|e| {
-        matches!(
-            e.kind(),
-            Some(ErrorKind::InvalidAuthorization | ErrorKind::InvalidCatalogName)
-        ) || e
-            .code()
-            .is_some_and(|c| c.starts_with("42") || c == "22023")
+        matches!(e, Error::Config { .. })
+            || matches!(
+                e.kind(),
+                Some(ErrorKind::InvalidAuthorization | ErrorKind::InvalidCatalogName)
+            )
+            || e.code()
+                .is_some_and(|c| c.starts_with("42") || c == "22023")
     })
 }
 

@@ -1341,6 +1341,13 @@ async fn password_failures<D: Driver>(
         .retry(retry)
         .build()?;
     let err = crate::assert_err!(D::connect(&none).await, Error::Connect { .. });
+    // Retrying cannot make a password appear: one attempt, and the error says what is missing.
+    assert!(err.to_string().contains("1 attempt"), "retried: {err}");
+    let text = error_texts(&err).to_lowercase();
+    assert!(
+        text.contains("password"),
+        "should name the password: {text}"
+    );
     errors.push(("no password", err));
 
     let pool_config = config
