@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgdbm::migrate::{MigrationNaming, MigrationState, create_migration};
-use pgdbm::prelude::*;
 use pgdbm::{Database, DatabaseConfig, MigrationSource, SharedPool, quote_identifier};
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 use serde_json::json;

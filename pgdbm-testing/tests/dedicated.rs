@@ -1,6 +1,5 @@
 //! The dedicated server: settings, password authentication, restart, TLS configuration.
 
-use pgdbm::prelude::*;
 use pgdbm::{Database, Error, RetryPolicy};
 use pgdbm_driver_tokio_postgres::TokioPostgres;
 use pgdbm_testing::DedicatedServer;
