@@ -130,6 +130,8 @@ mod certs;
 mod database;
 mod dedicated;
 mod fixtures;
+#[cfg(feature = "conformance")]
+pub mod guardrails;
 mod helpers;
 mod schema;
 mod server;

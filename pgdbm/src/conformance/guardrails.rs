@@ -103,26 +103,8 @@ struct CleanupOnDrop {
 
 impl Drop for CleanupOnDrop {
     fn drop(&mut self) {
-        let connector = self.connector.clone();
-        let config = self.config.clone();
         let sql = std::mem::take(&mut self.sql);
-        let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(pool) = connector(config).await {
-                    if let Err(e) = pool.batch_execute(&sql).await {
-                        eprintln!("conformance: cleanup `{sql}` failed: {e}");
-                    }
-                    pool.close().await;
-                }
-            });
-        });
-        let _ = cleanup.join();
+        super::run_cleanup(self.connector.clone(), self.config.clone(), sql);
     }
 }
 

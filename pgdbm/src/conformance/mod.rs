@@ -211,28 +211,31 @@ impl Ctx {
 
 impl Drop for Ctx {
     fn drop(&mut self) {
-        let connector = self.connector.clone();
-        let config = self.config.clone();
         let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema);
-        // Dropping happens in async code and on panics alike: do the cleanup on a thread of its own.
-        let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(pool) = connector(config).await {
-                    if let Err(e) = pool.batch_execute(&sql).await {
-                        eprintln!("conformance: cleanup failed: {e}");
-                    }
-                    pool.close().await;
-                }
-            });
-        });
-        let _ = cleanup.join();
+        run_cleanup(self.connector.clone(), self.config.clone(), sql);
     }
+}
+
+/// Runs a cleanup statement on a pool of its own, on a thread of its own with its own runtime:
+/// it is called from `Drop`, in async code and while a failing check unwinds alike.
+pub(crate) fn run_cleanup(connector: Connector, config: DatabaseConfig, sql: String) {
+    let cleanup = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            if let Ok(pool) = connector(config).await {
+                if let Err(e) = pool.batch_execute(&sql).await {
+                    eprintln!("conformance: cleanup `{sql}` failed: {e}");
+                }
+                pool.close().await;
+            }
+        });
+    });
+    let _ = cleanup.join();
 }
 
 /// Asserts that `result` is an error matching `pattern`, printing the error otherwise.
