@@ -82,6 +82,11 @@
 //! [`start`](DedicatedServer::start) and [`restart`](DedicatedServer::restart) it; it is removed
 //! when dropped.
 //!
+//! With feature `tls`, `TlsTestServers` sets up the two servers of the core's TLS checks (one
+//! with TLS and client certificates, one without) and runs them with any driver; with feature
+//! `conformance` (part of `tls`), `guardrails` runs the core's guardrail checks that need a
+//! server of their own (a restart under load, password failures) on a `DedicatedServer`.
+//!
 //! ## Per-test databases
 //!
 //! [`TestDatabaseBuilder::build`]: the migration set (modules, [`MigrationSource`](pgdbm::MigrationSource)s,
