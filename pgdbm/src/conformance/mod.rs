@@ -98,7 +98,7 @@ impl std::fmt::Debug for Ctx {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] when `PGDBM_TEST_URL`/`DATABASE_URL` cannot be parsed.
+/// [`Error::Config`](crate::Error::Config) when `PGDBM_TEST_URL`/`DATABASE_URL` cannot be parsed.
 pub fn test_config() -> Result<DatabaseConfig> {
     let url = std::env::var("PGDBM_TEST_URL")
         .ok()

@@ -28,7 +28,7 @@ pub struct MigrationReport {
     pub total_time: Duration,
 }
 
-/// The state of one migration file, as [`Migrator::status`] reports it.
+/// The state of one migration file, as [`Migrator::status`](crate::Migrator::status) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MigrationState {
@@ -37,7 +37,7 @@ pub enum MigrationState {
     /// In the source, not yet applied.
     Pending,
     /// Applied, but the file changed since: applying would fail with
-    /// [`Error::ChecksumMismatch`].
+    /// [`Error::ChecksumMismatch`](crate::Error::ChecksumMismatch).
     Changed {
         /// Checksum in the ledger.
         applied: String,
@@ -58,7 +58,7 @@ pub struct MigrationStatus {
     pub state: MigrationState,
 }
 
-/// A migration a run would apply, as [`Migrator::dry_run`] reports it.
+/// A migration a run would apply, as [`Migrator::dry_run`](crate::Migrator::dry_run) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PlannedMigration {
