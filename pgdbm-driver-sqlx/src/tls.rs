@@ -84,25 +84,15 @@ pub(crate) fn apply(
         }
         None => opts.ssl_root_cert_from_pem(Vec::new()),
     };
-    match (&ssl.cert_file, &ssl.key_file) {
-        (Some(cert), Some(key)) => {
-            check_pem(cert, "ssl_cert_file", Pem::Certificate)?;
-            check_pem(key, "ssl_key_file", Pem::PrivateKey)?;
-            Ok(opts.ssl_client_cert(cert).ssl_client_key(key))
-        }
-        (None, None) => {
-            check_ambient_identity(env)?;
-            Ok(opts)
-        }
-        (Some(_), None) => Err(Error::config(
-            "ssl_key_file",
-            "a client certificate (ssl_cert_file) needs its key",
-        )),
-        (None, Some(_)) => Err(Error::config(
-            "ssl_cert_file",
-            "a client key (ssl_key_file) needs its certificate",
-        )),
+    if let (Some(cert), Some(key)) = (&ssl.cert_file, &ssl.key_file) {
+        check_pem(cert, "ssl_cert_file", Pem::Certificate)?;
+        check_pem(key, "ssl_key_file", Pem::PrivateKey)?;
+        return Ok(opts.ssl_client_cert(cert).ssl_client_key(key));
     }
+    // No client certificate: `DatabaseConfigBuilder::build` refuses a certificate without its
+    // key and a key without its certificate.
+    check_ambient_identity(env)?;
+    Ok(opts)
 }
 
 /// Checks the client certificate sqlx takes from `PGSSLCERT`/`PGSSLKEY` on its own.
@@ -187,26 +177,21 @@ mod tests {
     const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
 
     /// A directory of its own for one test, removed on drop.
-    struct Dir(PathBuf);
+    struct Dir(tempfile::TempDir);
 
     impl Dir {
         fn new(name: &str) -> Self {
-            let dir =
-                std::env::temp_dir().join(format!("pgdbm-sqlx-tls-{name}-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            Dir(dir)
+            let prefix = format!("pgdbm-sqlx-tls-{name}-");
+            Dir(tempfile::Builder::new()
+                .prefix(&prefix)
+                .tempdir()
+                .expect("temp dir"))
         }
 
         fn file(&self, name: &str, content: &str) -> PathBuf {
-            let path = self.0.join(name);
+            let path = self.0.path().join(name);
             std::fs::write(&path, content).expect("write");
             path
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -347,7 +332,7 @@ mod tests {
         let dir = Dir::new("bad");
         let cert = dir.file("client.crt", CERT);
         let key = dir.file("client.key", KEY);
-        let missing = dir.0.join("missing.crt");
+        let missing = dir.0.path().join("missing.crt");
         let not_pem = dir.file("garbage.crt", "not a certificate");
         let encrypted = dir.file(
             "enc.key",
@@ -433,7 +418,7 @@ mod tests {
         let dir = Dir::new("env");
         let cert = dir.file("client.crt", CERT).display().to_string();
         let key = dir.file("client.key", KEY).display().to_string();
-        let missing = dir.0.join("gone.key").display().to_string();
+        let missing = dir.0.path().join("gone.key").display().to_string();
         let config = DatabaseConfig::builder()
             .host("db.example")
             .ssl_mode(tls_mode())

@@ -654,25 +654,23 @@ mod tests {
         }
     }
 
-    struct TempDir(PathBuf);
+    /// A directory of its own for one test, removed on drop.
+    struct TempDir(tempfile::TempDir);
 
     impl TempDir {
         fn new(name: &str) -> Self {
-            let dir =
-                std::env::temp_dir().join(format!("pgdbm-tls-test-{name}-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            TempDir(dir)
+            let prefix = format!("pgdbm-tls-test-{name}-");
+            TempDir(
+                tempfile::Builder::new()
+                    .prefix(&prefix)
+                    .tempdir()
+                    .expect("temp dir"),
+            )
         }
         fn file(&self, name: &str, text: &str) -> PathBuf {
-            let path = self.0.join(name);
+            let path = self.0.path().join(name);
             std::fs::write(&path, text).expect("write");
             path
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
