@@ -474,15 +474,12 @@ pub async fn max_lifetime_honoured(ctx: &Ctx) -> Result<()> {
     assert_ne!(second, first, "the expired connection was reused");
 
     // In use: a statement every 100 ms; the connection is still replaced.
-    let mut replaced = false;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if backend_pid(&db).await? != second {
-            replaced = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let replaced = wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async { Ok(backend_pid(&db).await? != second) },
+    )
+    .await?;
     assert!(replaced, "a busy connection outlived max_lifetime");
     let s = db.pool_stats();
     assert!(s.connections_closed >= 2, "{s:?}");
