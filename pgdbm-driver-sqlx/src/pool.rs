@@ -17,6 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
 use crate::conn::{self, SqlxConnection};
 use crate::error::connect_cause;
+use crate::statements::StatementTypes;
 use crate::tls;
 
 /// The driver marker: `Database::connect::<SqlxDriver>(&config)`.
@@ -29,6 +30,21 @@ impl Driver for SqlxDriver {
 
     async fn connect(config: &DatabaseConfig) -> Result<SqlxPool> {
         SqlxPool::connect(config).await
+    }
+}
+
+/// The `before_acquire` hook's answer for a connection used recently: keep it. Zero-sized, so
+/// boxing it does not allocate.
+struct StillValid;
+
+impl std::future::Future for StillValid {
+    type Output = std::result::Result<bool, sqlx::Error>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(true))
     }
 }
 
@@ -135,6 +151,8 @@ pub struct SqlxPool {
     shared: Arc<Shared>,
     init_commands: Arc<[String]>,
     connect_timeout: Duration,
+    /// Parameter types of the statements run through this pool.
+    types: Arc<StatementTypes>,
 }
 
 impl std::fmt::Debug for SqlxPool {
@@ -190,10 +208,12 @@ impl SqlxPool {
             // runs a statement), so only such a one is pinged, and replaced if it is gone.
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
+                if meta.idle_for < pgdbm::connect::VALIDATE_AFTER_IDLE {
+                    // The common case, at every acquire under load: a zero-sized future, so
+                    // sqlx's box for the hook's answer allocates nothing.
+                    return Box::pin(StillValid);
+                }
                 Box::pin(async move {
-                    if meta.idle_for < pgdbm::connect::VALIDATE_AFTER_IDLE {
-                        return Ok(true);
-                    }
                     match conn.ping().await {
                         Ok(()) => Ok(true),
                         Err(e) => {
@@ -235,6 +255,7 @@ impl SqlxPool {
             shared,
             init_commands,
             connect_timeout: config.connect_timeout(),
+            types: Arc::default(),
         };
         // The first pooled connection, so the pool is usable (and counted) on return.
         drop(this.get().await?);
@@ -271,6 +292,7 @@ impl SqlxPool {
             shared,
             init_commands: Arc::new([]),
             connect_timeout: Duration::from_secs(10),
+            types: Arc::default(),
         }
     }
 
@@ -334,13 +356,13 @@ impl SqlxPool {
 #[async_trait]
 impl Executor for SqlxPool {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        conn::execute(&mut *self.get().await?, sql, params).await
+        conn::execute(&mut *self.get().await?, &self.types, sql, params).await
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        conn::fetch_all(&mut *self.get().await?, sql, params).await
+        conn::fetch_all(&mut *self.get().await?, &self.types, sql, params).await
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        conn::fetch_optional(&mut *self.get().await?, sql, params).await
+        conn::fetch_optional(&mut *self.get().await?, &self.types, sql, params).await
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         conn::batch_execute(&mut *self.get().await?, sql).await
@@ -351,7 +373,7 @@ impl Executor for SqlxPool {
 impl PoolProvider for SqlxPool {
     async fn acquire(&self) -> Result<PooledConnection> {
         let conn = self.get().await?;
-        Ok(Box::new(SqlxConnection::new(conn)))
+        Ok(Box::new(SqlxConnection::new(conn, Arc::clone(&self.types))))
     }
 
     fn stats(&self) -> PoolStats {
