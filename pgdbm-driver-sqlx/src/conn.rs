@@ -16,6 +16,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgConnection, PgRow, PgTypeI
 use sqlx::{Arguments as _, Column as _, Either, Executor as _, Row as _, Statement as _};
 
 use crate::error::map;
+use crate::statements::{Learned, StatementTypes, schema_may_have_changed};
 use crate::types::{self, Reader};
 
 /// A pgdbm value bound as exactly the type the statement declares for its parameter.
@@ -44,14 +45,66 @@ impl sqlx::Encode<'_, Postgres> for Bind<'_> {
     }
 }
 
-/// Prepares `sql` (a hit in sqlx's per-connection statement cache after the first time, no
-/// round trip) to learn its parameter types, then converts every parameter to its type.
-async fn arguments(conn: &mut PgConnection, sql: &str, params: Params<'_>) -> Result<PgArguments> {
-    let stmt = conn.prepare(sql).await.map_err(|e| map(e, sql))?;
-    let types: &[PgTypeInfo] = match stmt.parameters() {
-        Some(Either::Left(types)) => types,
-        _ => &[],
+/// A statement ready to run: the text to send (the SQL and its tag, see [`crate::statements`])
+/// and its arguments, each converted to its parameter's type.
+struct Bound {
+    learned: Arc<Learned>,
+    args: PgArguments,
+}
+
+/// Converts `params` to the parameter types of `sql`, learning them first (one round trip, on
+/// this connection) when the pool does not know them yet.
+///
+/// When a value does not fit a type the pool learned earlier, the schema may have changed since
+/// (a column's type altered): the types are learned again, and if they differ the new ones
+/// replace the old and are used. A value that does not fit the current types is the caller's
+/// [`Error::Encode`].
+async fn bind(
+    conn: &mut PgConnection,
+    cache: &StatementTypes,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Bound> {
+    let (learned, fresh) = match cache.get(sql) {
+        Some(learned) => (learned, false),
+        None => {
+            let learned = learn(conn, sql).await?;
+            cache.insert(sql, Arc::clone(&learned));
+            (learned, true)
+        }
     };
+    match arguments(&learned.types, sql, params) {
+        Ok(args) => Ok(Bound { learned, args }),
+        Err(err @ Error::Encode { .. }) if !fresh => {
+            let again = learn(conn, sql).await?;
+            if again.types == learned.types {
+                return Err(err);
+            }
+            cache.replace(sql, &learned, Arc::clone(&again));
+            let args = arguments(&again.types, sql, params)?;
+            Ok(Bound {
+                learned: again,
+                args,
+            })
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Prepares `sql` under a new tag on this connection, which tells its parameter types.
+async fn learn(conn: &mut PgConnection, sql: &str) -> Result<Arc<Learned>> {
+    let tagged = Learned::tag(sql);
+    let stmt = conn.prepare(&tagged).await.map_err(|e| map(e, sql))?;
+    let types: Box<[PgTypeInfo]> = match stmt.parameters() {
+        Some(Either::Left(types)) => types.into(),
+        _ => Box::new([]),
+    };
+    drop(stmt);
+    Ok(Arc::new(Learned { tagged, types }))
+}
+
+/// Every parameter converted to its type.
+fn arguments(types: &[PgTypeInfo], sql: &str, params: Params<'_>) -> Result<PgArguments> {
     if types.len() != params.len() {
         return Err(Error::ParameterCount {
             expected: types.len(),
@@ -70,6 +123,17 @@ async fn arguments(conn: &mut PgConnection, sql: &str, params: Params<'_>) -> Re
             })?;
     }
     Ok(args)
+}
+
+/// The error of a bound statement's execution. When a changed schema may explain it, the
+/// learned types of `sql` are forgotten, so the next execution learns them again.
+fn run_error(cache: &StatementTypes, sql: &str, learned: &Arc<Learned>, err: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &err {
+        if db.code().is_some_and(|code| schema_may_have_changed(&code)) {
+            cache.forget(sql, learned);
+        }
+    }
+    map(err, sql)
 }
 
 /// The pgdbm column list of a result.
@@ -213,38 +277,45 @@ fn decode_values(
     Ok(Row::new(Arc::clone(cols), values))
 }
 
-pub(crate) async fn execute(conn: &mut PgConnection, sql: &str, params: Params<'_>) -> Result<u64> {
-    let args = arguments(conn, sql, params).await?;
-    conn.execute(sqlx::query_with(sql, args))
+pub(crate) async fn execute(
+    conn: &mut PgConnection,
+    cache: &StatementTypes,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<u64> {
+    let Bound { learned, args } = bind(conn, cache, sql, params).await?;
+    conn.execute(sqlx::query_with(&learned.tagged, args))
         .await
         .map(|r| r.rows_affected())
-        .map_err(|e| map(e, sql))
+        .map_err(|e| run_error(cache, sql, &learned, e))
 }
 
 pub(crate) async fn fetch_all(
     conn: &mut PgConnection,
+    cache: &StatementTypes,
     sql: &str,
     params: Params<'_>,
 ) -> Result<Vec<Row>> {
-    let args = arguments(conn, sql, params).await?;
+    let Bound { learned, args } = bind(conn, cache, sql, params).await?;
     let rows = conn
-        .fetch_all(sqlx::query_with(sql, args))
+        .fetch_all(sqlx::query_with(&learned.tagged, args))
         .await
-        .map_err(|e| map(e, sql))?;
+        .map_err(|e| run_error(cache, sql, &learned, e))?;
     decode_rows(rows.iter())
 }
 
 pub(crate) async fn fetch_optional(
     conn: &mut PgConnection,
+    cache: &StatementTypes,
     sql: &str,
     params: Params<'_>,
 ) -> Result<Option<Row>> {
-    let args = arguments(conn, sql, params).await?;
+    let Bound { learned, args } = bind(conn, cache, sql, params).await?;
     // sqlx reads the whole result (late errors surface) and keeps the first row.
     let row = conn
-        .fetch_optional(sqlx::query_with(sql, args))
+        .fetch_optional(sqlx::query_with(&learned.tagged, args))
         .await
-        .map_err(|e| map(e, sql))?;
+        .map_err(|e| run_error(cache, sql, &learned, e))?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -357,6 +428,7 @@ pub(crate) async fn copy_in(
 /// `tokio::sync::Mutex`: statements on one connection run one after another.
 pub struct SqlxConnection {
     conn: tokio::sync::Mutex<PoolConnection<Postgres>>,
+    types: Arc<StatementTypes>,
 }
 
 impl std::fmt::Debug for SqlxConnection {
@@ -366,9 +438,10 @@ impl std::fmt::Debug for SqlxConnection {
 }
 
 impl SqlxConnection {
-    pub(crate) fn new(conn: PoolConnection<Postgres>) -> Self {
+    pub(crate) fn new(conn: PoolConnection<Postgres>, types: Arc<StatementTypes>) -> Self {
         SqlxConnection {
             conn: tokio::sync::Mutex::new(conn),
+            types,
         }
     }
 
@@ -387,13 +460,13 @@ impl SqlxConnection {
 #[async_trait]
 impl Executor for SqlxConnection {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        execute(&mut **self.conn.lock().await, sql, params).await
+        execute(&mut **self.conn.lock().await, &self.types, sql, params).await
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        fetch_all(&mut **self.conn.lock().await, sql, params).await
+        fetch_all(&mut **self.conn.lock().await, &self.types, sql, params).await
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        fetch_optional(&mut **self.conn.lock().await, sql, params).await
+        fetch_optional(&mut **self.conn.lock().await, &self.types, sql, params).await
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         batch_execute(&mut **self.conn.lock().await, sql).await

@@ -62,15 +62,25 @@
 //!   server's error as its source (`err.kind()` works). TLS: see [below](#tls).
 //! * **Parameters**: sqlx binds with Rust-declared types; pgdbm binds to the *statement's*
 //!   parameter types like the tokio-postgres driver does (an `i32` into `bigint`, an `i64` into
-//!   `integer` with a range check, `NULL` into anything, text into `uuid`/`json`/enums). The
-//!   statement is prepared first — a hit in sqlx's per-connection statement cache after its first
-//!   use, so no extra round trip — and every value is written in the binary format of its
-//!   parameter's type. A value that does not fit is [`Error::Encode`](pgdbm::Error::Encode)
-//!   (never the value itself); a wrong count is
+//!   `integer` with a range check, `NULL` into anything, text into `uuid`/`json`/enums), and
+//!   writes every value in the binary format of its parameter's type. A value that does not fit
+//!   is [`Error::Encode`](pgdbm::Error::Encode) (never the value itself); a wrong count is
 //!   [`Error::ParameterCount`](pgdbm::Error::ParameterCount).
+//! * **Parameter types, learned once per pool**: the first execution of a SQL text prepares it
+//!   (one round trip, as any first use on a connection) and the pool keeps its parameter types,
+//!   so later executions neither ask the connection again nor wait. To keep those types right on
+//!   every connection, the text pgdbm sends is the SQL followed by a comment naming what the pool
+//!   learned, `…\n/* pgdbm:17 */`: it shows in `pg_stat_activity` and the server log, not in
+//!   pgdbm's errors; error positions and `pg_stat_statements`' query id are unchanged, and a
+//!   statement of the same SQL the application prepares itself on a wrapped `PgPool` stays
+//!   apart. The types follow schema changes: a value that does not fit a type learned before
+//!   makes the driver learn the types again at once, and a statement the server refuses because
+//!   of a changed schema (a column's type altered: SQLSTATE class 42 or 0A, or `22P03`) fails
+//!   once and is learned again at its next execution. At most 2048 SQL texts are kept per pool
+//!   (then it starts over).
 //! * **Statement cache**: sqlx's named, per-connection LRU cache, sized by
 //!   `statement_cache_capacity` (a capacity of 0 is treated as 1: the driver needs the cache to
-//!   learn parameter types without leaking statements).
+//!   keep the statement it learns the types from until it runs it).
 //! * **Rows**: the same types as the tokio-postgres driver (bool, int2/4/8, oid, float4/8,
 //!   text/varchar/bpchar/name/citext/enums, bytea, json/jsonb, uuid, date/time/timestamp/
 //!   timestamptz, numeric with feature `decimal`, void as NULL, one-dimensional arrays of the
@@ -181,6 +191,7 @@
 mod conn;
 mod error;
 mod pool;
+mod statements;
 mod tls;
 mod types;
 

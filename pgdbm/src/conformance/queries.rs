@@ -264,7 +264,9 @@ pub async fn statement_cache_prepares_once(ctx: &Ctx) -> Result<()> {
     }
     let prepared: i64 = tx
         .fetch_value(
-            "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1",
+            // A driver may append a comment to the text it prepares (the sqlx driver tags it).
+            "SELECT count(*) FROM pg_prepared_statements \
+             WHERE left(statement, length($1)) = $1",
             params![expanded.as_str()],
         )
         .await?;

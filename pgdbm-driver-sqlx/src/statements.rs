@@ -1,0 +1,180 @@
+//! The parameter types of pgdbm's statements, learned once per pool instead of asked of the
+//! connection at every execution.
+//!
+//! pgdbm binds every value as the type the statement declares for its parameter, so the driver
+//! must know those types before it encodes the arguments. sqlx tells them through
+//! `PgConnection::prepare`, which even on a hit in its per-connection statement cache costs a
+//! boxed future and a second cache lookup per execution. [`StatementTypes`] keeps them per SQL
+//! text for the whole pool instead.
+//!
+//! Types learned on one connection are only right for the *same server-side statement*: a
+//! connection that prepared the text earlier (before a DDL change, or an application statement
+//! of the same text bound with other Rust types on a wrapped pool) may hold it with other
+//! parameter types, and a value encoded for `bigint` read as `double precision` would be silently
+//! wrong. So the text sent to the server is the SQL followed by a comment naming the entry,
+//! `\n/* pgdbm:17 */`: every connection's statement of that text was prepared either by the
+//! learning `prepare` of that entry or by sqlx with the entry's types declared, never with other
+//! types. The types follow schema changes: a value that does not fit a type learned earlier makes
+//! the driver learn the types again at once (and use them if they changed), and an execution the
+//! server refuses in a way a changed schema explains (classes 42 and 0A, or bad binary data)
+//! drops the entry, so that the next execution learns them again, under a new tag. The comment does not move error positions (it comes after the SQL) and does not change
+//! `pg_stat_statements`' query id (comments are not part of it).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use sqlx::postgres::PgTypeInfo;
+
+/// Distinct SQL texts a pool keeps the types of; when full, it starts over (the hot statements
+/// are learned again at their next use, one round trip each).
+const CAPACITY: usize = 2048;
+
+/// Tags are unique in the process: two pgdbm pools wrapping one `PgPool` share its connections.
+static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
+
+/// What pgdbm knows of one SQL text.
+#[derive(Debug)]
+pub(crate) struct Learned {
+    /// The text sent to the server: the SQL and its tag comment.
+    pub(crate) tagged: Box<str>,
+    /// The statement's parameter types, in order.
+    pub(crate) types: Box<[PgTypeInfo]>,
+}
+
+impl Learned {
+    /// The text to send for `sql` under a fresh tag.
+    pub(crate) fn tag(sql: &str) -> Box<str> {
+        let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
+        // A newline first: `sql` may end in a `--` comment.
+        format!("{sql}\n/* pgdbm:{tag} */").into_boxed_str()
+    }
+}
+
+/// Parameter types per SQL text, shared by a pool's connections (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct StatementTypes {
+    map: RwLock<HashMap<Box<str>, Arc<Learned>, foldhash::fast::RandomState>>,
+}
+
+impl StatementTypes {
+    /// What is known of `sql`.
+    pub(crate) fn get(&self, sql: &str) -> Option<Arc<Learned>> {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(sql)
+            .cloned()
+    }
+
+    /// Records `learned` for `sql` unless another execution did meanwhile (either is right for
+    /// its own tag).
+    pub(crate) fn insert(&self, sql: &str, learned: Arc<Learned>) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if map.contains_key(sql) {
+            return;
+        }
+        if map.len() >= CAPACITY {
+            map.clear();
+        }
+        map.insert(Box::from(sql), learned);
+    }
+
+    /// Replaces `old` (if it is still the entry of `sql`, or there is none) with `new`.
+    pub(crate) fn replace(&self, sql: &str, old: &Arc<Learned>, new: Arc<Learned>) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        match map.get_mut(sql) {
+            Some(current) if Arc::ptr_eq(current, old) => *current = new,
+            Some(_) => {}
+            None => {
+                if map.len() >= CAPACITY {
+                    map.clear();
+                }
+                map.insert(Box::from(sql), new);
+            }
+        }
+    }
+
+    /// Forgets `learned` (if it is still the entry of `sql`), so the next execution learns the
+    /// types again under a new tag.
+    pub(crate) fn forget(&self, sql: &str, learned: &Arc<Learned>) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if map.get(sql).is_some_and(|l| Arc::ptr_eq(l, learned)) {
+            map.remove(sql);
+        }
+    }
+
+    /// Entries kept (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+/// `true` when a statement failing with `code` may have failed because its learned parameter or
+/// result types no longer match the schema: syntax or access rule violations (class 42: an
+/// operator or function missing for the parameter's type, a datatype mismatch), feature not
+/// supported (0A000, "cached plan must not change result type"), and binary data the server
+/// could not read as the parameter's type (22P03).
+pub(crate) fn schema_may_have_changed(code: &str) -> bool {
+    code.starts_with("42") || code.starts_with("0A") || code == "22P03"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_unique_and_end_the_text_safely() {
+        let a = Learned::tag("SELECT 1 -- note");
+        let b = Learned::tag("SELECT 1 -- note");
+        assert_ne!(a, b);
+        assert!(a.starts_with("SELECT 1 -- note\n/* pgdbm:"), "{a}");
+        assert!(a.ends_with(" */"), "{a}");
+    }
+
+    #[test]
+    fn entries_are_kept_replaced_only_when_forgotten_and_bounded() {
+        let cache = StatementTypes::default();
+        let first = Arc::new(Learned {
+            tagged: Learned::tag("SELECT $1"),
+            types: Box::new([]),
+        });
+        cache.insert("SELECT $1", Arc::clone(&first));
+        let second = Arc::new(Learned {
+            tagged: Learned::tag("SELECT $1"),
+            types: Box::new([]),
+        });
+        // A racing insert does not replace the entry others already use.
+        cache.insert("SELECT $1", Arc::clone(&second));
+        assert!(Arc::ptr_eq(&cache.get("SELECT $1").unwrap(), &first));
+        // Forgetting an entry that is no longer current leaves the current one.
+        cache.forget("SELECT $1", &second);
+        assert!(cache.get("SELECT $1").is_some());
+        cache.forget("SELECT $1", &first);
+        assert!(cache.get("SELECT $1").is_none());
+
+        for i in 0..CAPACITY + 10 {
+            let sql = format!("SELECT {i}");
+            let learned = Arc::new(Learned {
+                tagged: Learned::tag(&sql),
+                types: Box::new([]),
+            });
+            cache.insert(&sql, learned);
+        }
+        assert!(cache.len() <= CAPACITY, "{}", cache.len());
+    }
+
+    #[test]
+    fn schema_errors() {
+        for code in ["42883", "42804", "42P01", "0A000", "22P03"] {
+            assert!(schema_may_have_changed(code), "{code}");
+        }
+        for code in ["23505", "57014", "22012", "40001", "25P02"] {
+            assert!(!schema_may_have_changed(code), "{code}");
+        }
+    }
+}
