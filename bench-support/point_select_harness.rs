@@ -27,10 +27,13 @@
 //! connection) before they are timed. All three connect over the same transport, without TLS.
 //!
 //! The phases are interleaved: each phase of `<secs>` is cut into rounds of about 2 s, run as
-//! pgbench, raw, pgdbm, pgbench, raw, pgdbm, … and each result is the total over its rounds. On
-//! a small shared machine the throughput drifts by ±20 % within a minute; three back-to-back
-//! 10 s phases would turn that drift into a difference between the clients, interleaving spreads
-//! it over all three. The pools are opened for each slice (connecting is not timed) and closed
+//! pgbench, raw, pgdbm, pgbench, pgdbm, raw, … (raw and pgdbm swap places every round) and each
+//! result is the total over its rounds. On a small shared machine the throughput drifts by ±20 %
+//! within a minute; three back-to-back 10 s phases would turn that drift into a difference
+//! between the clients, interleaving spreads it over all three, and swapping the order cancels
+//! a drift within a round. Each round also gives one pgdbm/raw ratio of two neighbouring slices;
+//! the summary shows their median and range and a 95 % interval of their (geometric) mean, so a
+//! run says how far its pgdbm/raw figure can be trusted. The pools are opened for each slice (connecting is not timed) and closed
 //! after it, so that at most N client connections exist at a time, as with pgbench. A first 2 s
 //! warm-up fills the buffer cache.
 //!
@@ -42,7 +45,7 @@
 //!
 //! * `PGDBM_BENCH_SECS`: seconds per phase (default 10);
 //! * `PGDBM_BENCH_ROUNDS`: rounds per phase (default secs/2; 1 = one block per client, in the
-//!   order pgbench, raw, pgdbm);
+//!   order pgbench, raw, pgdbm; the interval needs 2 or more);
 //! * `PGDBM_BENCH_WARMUP_SECS`: pool warm-up before each slice (default 0.5, 0 = none);
 //! * `PGDBM_BENCH_CONCURRENCY`: e.g. `1,8,32` (the default);
 //! * `PGDBM_BENCH_WORKERS`: tokio worker threads (default 1, see [`DEFAULT_WORKERS`]);
@@ -155,7 +158,7 @@ struct Settings {
     url_source: &'static str,
     secs: u64,
     warmup_secs: f64,
-    /// Each phase is split into this many slices, run pgbench, raw, pgdbm, pgbench, raw, …
+    /// Each phase is split into this many slices, run pgbench, raw, pgdbm, pgbench, pgdbm, raw, …
     rounds: u64,
     concurrency: Vec<usize>,
     workers: usize,
@@ -408,6 +411,7 @@ fn run<D: Driver>() -> Result<()> {
         let mut pgbench_acc = pgbench.as_ref().map(|_| (0.0, 0.0));
         let mut raw_acc = (0u64, Duration::ZERO);
         let mut pgdbm_acc = (0u64, Duration::ZERO);
+        let mut round_ratios = Vec::with_capacity(rounds as usize);
         for round in 0..rounds {
             let secs = settings.secs / rounds + u64::from(round < settings.secs % rounds);
             let phase = Duration::from_secs(secs);
@@ -427,23 +431,34 @@ fn run<D: Driver>() -> Result<()> {
                 acc.1 += secs as f64;
             }
 
-            let (count, elapsed) = rt.block_on(async {
-                let pool = Arc::new(driver.open_raw(n).await?);
-                let result = measure(&tag, "raw", n, pool.clone(), warmup, phase).await;
-                pool.close().await;
-                result
-            })?;
-            raw_acc.0 += count;
-            raw_acc.1 += elapsed;
-
-            let (count, elapsed) = rt.block_on(async {
-                let pgdbm = Arc::new(PgdbmTarget::open::<D>(&bench_url, n).await?);
-                let result = measure(&tag, "pgdbm", n, pgdbm.clone(), warmup, phase).await;
-                pgdbm.close().await;
-                result
-            })?;
-            pgdbm_acc.0 += count;
-            pgdbm_acc.1 += elapsed;
+            let slice = |client: &str| -> Result<(u64, Duration)> {
+                rt.block_on(async {
+                    if client == "raw" {
+                        let pool = Arc::new(driver.open_raw(n).await?);
+                        let result = measure(&tag, "raw", n, pool.clone(), warmup, phase).await;
+                        pool.close().await;
+                        result
+                    } else {
+                        let pgdbm = Arc::new(PgdbmTarget::open::<D>(&bench_url, n).await?);
+                        let result = measure(&tag, "pgdbm", n, pgdbm.clone(), warmup, phase).await;
+                        pgdbm.close().await;
+                        result
+                    }
+                })
+            };
+            let (raw, pgdbm) = if round % 2 == 0 {
+                let raw = slice("raw")?;
+                (raw, slice("pgdbm")?)
+            } else {
+                let pgdbm = slice("pgdbm")?;
+                (slice("raw")?, pgdbm)
+            };
+            raw_acc.0 += raw.0;
+            raw_acc.1 += raw.1;
+            pgdbm_acc.0 += pgdbm.0;
+            pgdbm_acc.1 += pgdbm.1;
+            let qps = |(count, elapsed): (u64, Duration)| count as f64 / elapsed.as_secs_f64();
+            round_ratios.push(qps(pgdbm) / qps(raw));
         }
         let pgbench_tps = pgbench_acc.map(|(sum, secs)| sum / secs);
         let raw_qps = raw_acc.0 as f64 / raw_acc.1.as_secs_f64();
@@ -458,11 +473,11 @@ fn run<D: Driver>() -> Result<()> {
         } else if pgbench_tps.is_none() {
             println!("c={n}: pgbench n/a (not installed)");
         }
-        summary.push((n, pgdbm_qps, raw_qps, pgbench_tps));
+        summary.push((n, pgdbm_qps, raw_qps, pgbench_tps, round_ratios));
     }
 
     println!();
-    for &(n, pgdbm_qps, raw_qps, pgbench_tps) in &summary {
+    for (n, pgdbm_qps, raw_qps, pgbench_tps, ratios) in &summary {
         let vs = match pgbench_tps {
             Some(t) => format!(
                 "raw/pgbench {:.2}, pgdbm/raw {:.2}",
@@ -471,9 +486,12 @@ fn run<D: Driver>() -> Result<()> {
             ),
             None => format!("pgdbm/raw {:.2}", pgdbm_qps / raw_qps),
         };
-        println!("c={n}: {vs}");
+        println!(
+            "c={n}: {vs}{}",
+            RatioSpread::of(ratios).map_or_else(String::new, |r| r.describe())
+        );
     }
-    for &(n, pgdbm_qps, raw_qps, pgbench_tps) in &summary {
+    for &(n, pgdbm_qps, raw_qps, pgbench_tps, _) in &summary {
         let (tps, ratio) = match pgbench_tps {
             Some(t) => (format!("{t:.0}"), format!("{:.2}", pgdbm_qps / t)),
             None => ("n/a".to_owned(), "n/a".to_owned()),
@@ -483,6 +501,74 @@ fn run<D: Driver>() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// How the per-round pgdbm/raw ratios of one concurrency spread.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RatioSpread {
+    median: f64,
+    min: f64,
+    max: f64,
+    /// The 95 % interval of the geometric mean (Student's t on the logarithms), with 2 or more
+    /// rounds.
+    interval: Option<(f64, f64)>,
+}
+
+impl RatioSpread {
+    /// `None` without ratios.
+    fn of(ratios: &[f64]) -> Option<Self> {
+        let mut sorted: Vec<f64> = ratios.iter().copied().filter(|r| *r > 0.0).collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let k = sorted.len();
+        let median = if k % 2 == 1 {
+            sorted[k / 2]
+        } else {
+            (sorted[k / 2 - 1] + sorted[k / 2]) / 2.0
+        };
+        let interval = (k >= 2).then(|| {
+            let logs: Vec<f64> = sorted.iter().map(|r| r.ln()).collect();
+            let mean = logs.iter().sum::<f64>() / k as f64;
+            let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (k - 1) as f64;
+            let half = t_975(k - 1) * (var / k as f64).sqrt();
+            ((mean - half).exp(), (mean + half).exp())
+        });
+        Some(RatioSpread {
+            median,
+            min: sorted[0],
+            max: sorted[k - 1],
+            interval,
+        })
+    }
+
+    /// ` (per round: median 0.96, 0.90–1.01; 95 % interval 0.94–0.98)`.
+    fn describe(&self) -> String {
+        let interval = self.interval.map_or_else(String::new, |(lo, hi)| {
+            format!("; 95 % interval {lo:.2}–{hi:.2}")
+        });
+        format!(
+            " (per round: median {:.2}, {:.2}–{:.2}{interval})",
+            self.median, self.min, self.max
+        )
+    }
+}
+
+/// The 97.5 % quantile of Student's t distribution with `df` degrees of freedom.
+fn t_975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        1..=30 => TABLE[df - 1],
+        31..=60 => 2.00,
+        61..=120 => 1.98,
+        _ => 1.96,
+    }
 }
 
 /// Creates `pgdbm_bench` if missing and (re)initialises it with pgbench unless it already holds
