@@ -56,9 +56,9 @@ struct Bound {
 /// this connection) when the pool does not know them yet.
 ///
 /// When a value does not fit a type the pool learned earlier, the schema may have changed since
-/// (a column's type altered): the types are learned again, and if they differ the new ones
-/// replace the old and are used. A value that does not fit the current types is the caller's
-/// [`Error::Encode`].
+/// (a column's type altered): the types are learned again (at most once a second per SQL text),
+/// and if they differ the new ones replace the old and are used. A value that does not fit the
+/// current types is the caller's [`Error::Encode`].
 async fn bind(
     conn: &mut PgConnection,
     cache: &StatementTypes,
@@ -75,7 +75,7 @@ async fn bind(
     };
     match arguments(&learned.types, sql, params) {
         Ok(args) => Ok(Bound { learned, args }),
-        Err(err @ Error::Encode { .. }) if !fresh => {
+        Err(err @ Error::Encode { .. }) if !fresh && learned.claim_recheck() => {
             let again = learn(conn, sql).await?;
             if again.types == learned.types {
                 return Err(err);
@@ -100,7 +100,7 @@ async fn learn(conn: &mut PgConnection, sql: &str) -> Result<Arc<Learned>> {
         _ => Box::new([]),
     };
     drop(stmt);
-    Ok(Arc::new(Learned { tagged, types }))
+    Ok(Arc::new(Learned::new(tagged, types)))
 }
 
 /// Every parameter converted to its type.

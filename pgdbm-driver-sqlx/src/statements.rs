@@ -14,15 +14,22 @@
 //! wrong. So the text sent to the server is the SQL followed by a comment naming the entry,
 //! `\n/* pgdbm:17 */`: every connection's statement of that text was prepared either by the
 //! learning `prepare` of that entry or by sqlx with the entry's types declared, never with other
-//! types. The types follow schema changes: a value that does not fit a type learned earlier makes
-//! the driver learn the types again at once (and use them if they changed), and an execution the
-//! server refuses in a way a changed schema explains (classes 42 and 0A, or bad binary data)
-//! drops the entry, so that the next execution learns them again, under a new tag. The comment does not move error positions (it comes after the SQL) and does not change
+//! types. The comment does not move error positions (it comes after the SQL) and does not change
 //! `pg_stat_statements`' query id (comments are not part of it).
+//!
+//! The types follow schema changes:
+//!
+//! * a value that does not fit a type learned earlier makes the driver learn the types again at
+//!   once (at most once a second per text); it uses them if they changed, and the value is the
+//!   caller's error if they did not;
+//! * an execution the server refuses in a way a changed schema explains (classes 42 and 0A, or
+//!   bad binary data) drops the entry, so that the next execution learns the types again, under
+//!   a new tag.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgTypeInfo;
 
@@ -40,14 +47,52 @@ pub(crate) struct Learned {
     pub(crate) tagged: Box<str>,
     /// The statement's parameter types, in order.
     pub(crate) types: Box<[PgTypeInfo]>,
+    /// When the types were last checked against the server after a value did not fit them, in
+    /// milliseconds since [`epoch`] plus one (0: never).
+    rechecked: AtomicU64,
+}
+
+/// A value not fitting the learned types is checked against the server (one round trip, and one
+/// more statement in that connection's cache) at most this often per SQL text, so that a caller
+/// repeating a wrong value does not fill the statement caches.
+const RECHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The clock of [`Learned::claim_recheck`].
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 impl Learned {
+    /// What the statement prepared as `tagged` declares.
+    pub(crate) fn new(tagged: Box<str>, types: Box<[PgTypeInfo]>) -> Self {
+        Learned {
+            tagged,
+            types,
+            rechecked: AtomicU64::new(0),
+        }
+    }
+
     /// The text to send for `sql` under a fresh tag.
     pub(crate) fn tag(sql: &str) -> Box<str> {
         let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
         // A newline first: `sql` may end in a `--` comment.
         format!("{sql}\n/* pgdbm:{tag} */").into_boxed_str()
+    }
+
+    /// `true` for the one caller that may check these types against the server now (see
+    /// [`RECHECK_EVERY`]).
+    pub(crate) fn claim_recheck(&self) -> bool {
+        let now = u64::try_from(epoch().elapsed().as_millis())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1);
+        let last = self.rechecked.load(Ordering::Relaxed);
+        let every = u64::try_from(RECHECK_EVERY.as_millis()).unwrap_or(u64::MAX);
+        (last == 0 || now.saturating_sub(last) >= every)
+            && self
+                .rechecked
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 }
 
@@ -139,15 +184,9 @@ mod tests {
     #[test]
     fn entries_are_kept_replaced_only_when_forgotten_and_bounded() {
         let cache = StatementTypes::default();
-        let first = Arc::new(Learned {
-            tagged: Learned::tag("SELECT $1"),
-            types: Box::new([]),
-        });
+        let first = Arc::new(Learned::new(Learned::tag("SELECT $1"), Box::new([])));
         cache.insert("SELECT $1", Arc::clone(&first));
-        let second = Arc::new(Learned {
-            tagged: Learned::tag("SELECT $1"),
-            types: Box::new([]),
-        });
+        let second = Arc::new(Learned::new(Learned::tag("SELECT $1"), Box::new([])));
         // A racing insert does not replace the entry others already use.
         cache.insert("SELECT $1", Arc::clone(&second));
         assert!(Arc::ptr_eq(&cache.get("SELECT $1").unwrap(), &first));
@@ -159,13 +198,20 @@ mod tests {
 
         for i in 0..CAPACITY + 10 {
             let sql = format!("SELECT {i}");
-            let learned = Arc::new(Learned {
-                tagged: Learned::tag(&sql),
-                types: Box::new([]),
-            });
+            let learned = Arc::new(Learned::new(Learned::tag(&sql), Box::new([])));
             cache.insert(&sql, learned);
         }
         assert!(cache.len() <= CAPACITY, "{}", cache.len());
+    }
+
+    #[test]
+    fn rechecks_are_rate_limited() {
+        let learned = Learned::new(Learned::tag("SELECT $1"), Box::new([]));
+        assert!(learned.claim_recheck());
+        assert!(
+            !learned.claim_recheck(),
+            "a second check within RECHECK_EVERY"
+        );
     }
 
     #[test]

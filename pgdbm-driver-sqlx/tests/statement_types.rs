@@ -166,3 +166,31 @@ async fn an_application_statement_of_the_same_text_is_kept_apart() -> pgdbm::Res
     pool.close().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_wrong_value_does_not_fill_the_statement_cache() -> pgdbm::Result<()> {
+    let (ctx, pool, db) = setup("types_wrong_value", 1).await?;
+    db.batch_execute("CREATE TABLE {{tables.t}} (v integer)")
+        .await?;
+    let sql = "SELECT count(*) FROM {{tables.t}} WHERE v = $1";
+    assert_eq!(db.fetch_value::<i64>(sql, params![1i32]).await?, 0);
+    let prepared = "SELECT count(*) FROM pg_prepared_statements";
+    let before: i64 = db.fetch_value(prepared, &[]).await?;
+    for _ in 0..20 {
+        let err = db
+            .fetch_value::<i64>(sql, params!["not a number"])
+            .await
+            .expect_err("text into integer");
+        assert!(matches!(err, Error::Encode { index: 1, .. }), "{err:?}");
+    }
+    // The first wrong value checks the types against the server once (one more statement);
+    // the others, within a second, do not.
+    let after: i64 = db.fetch_value(prepared, &[]).await?;
+    assert!(
+        after <= before + 1,
+        "{before} statements before, {after} after"
+    );
+    drop(ctx);
+    pool.close().await;
+    Ok(())
+}
