@@ -24,7 +24,9 @@
 //! Expansion is cached per SQL text (each [`Templates`] belongs to one schema): after the first
 //! call, expanding the same text does no parsing and no allocation, and returns the same shared
 //! string, which in turn lets the driver's prepared-statement cache hit. SQL without `{{` is
-//! returned as is, borrowed, without touching the cache at all.
+//! returned as is, borrowed, and never cached. Each thread also keeps its 64 most recent
+//! expansions by the address of the caller's text (the text itself is compared), so a hot
+//! statement is found without hashing it or taking the shared cache's lock.
 //!
 //! ```
 //! use pgdbm::Templates;
@@ -41,8 +43,10 @@
 //! # Ok::<(), pgdbm::Error>(())
 //! ```
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::error::{Error, Result, truncate_chars};
@@ -179,9 +183,43 @@ pub struct Templates {
     /// Expansions by SQL text. Only successful expansions are stored.
     /// (Hashed with foldhash: SipHash showed in the hot path's profile; foldhash is seeded per
     /// process, and the cache is bounded, so crafted SQL cannot degrade it far.)
-    cache: RwLock<HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>>,
+    cache: RwLock<HashMap<Arc<str>, Arc<str>, foldhash::fast::RandomState>>,
     /// Most entries `cache` may hold.
     cache_capacity: usize,
+    /// Names this expander in the per-thread [`FRONT`] cache (unique in the process).
+    id: u64,
+}
+
+/// Source of [`Templates::id`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Slots of the per-thread front cache (a power of two).
+const FRONT_SLOTS: usize = 64;
+
+/// One recent expansion, in [`FRONT`].
+struct FrontEntry {
+    /// The [`Templates::id`] that expanded it.
+    owner: u64,
+    /// The SQL as written.
+    source: Arc<str>,
+    expanded: Arc<str>,
+}
+
+thread_local! {
+    /// Recent expansions by where the caller's text lives. A hot statement is usually the same
+    /// string at the same address (a literal, or a string the caller keeps), so finding it here
+    /// costs a comparison of the text instead of hashing it and taking the cache's lock. The
+    /// address only picks the slot: an entry is used only when its expander and its text are
+    /// equal to the caller's, so a stale or colliding entry is never wrong, only replaced.
+    static FRONT: RefCell<[Option<FrontEntry>; FRONT_SLOTS]> =
+        const { RefCell::new([const { None }; FRONT_SLOTS]) };
+}
+
+/// The [`FRONT`] slot of `sql` (by address and length) for expander `owner`.
+fn front_slot(owner: u64, sql: &str) -> usize {
+    let key = (sql.as_ptr() as u64) ^ (sql.len() as u64).rotate_left(40) ^ owner.rotate_left(20);
+    // Fibonacci hashing: the top bits of the product pick the slot.
+    ((key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize) & (FRONT_SLOTS - 1)
 }
 
 impl fmt::Debug for Templates {
@@ -232,6 +270,7 @@ impl Templates {
             quoted_schema: schema.map(quote_identifier),
             cache: RwLock::new(HashMap::default()),
             cache_capacity,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -259,16 +298,26 @@ impl Templates {
     /// placeholder (including one that is never closed, and one whose schema or table name is
     /// not a valid identifier). Errors are not cached.
     pub fn expand<'a>(&self, sql: &'a str) -> Result<ExpandedSql<'a>> {
+        let slot = front_slot(self.id, sql);
+        let recent = FRONT.with(|front| match &front.borrow()[slot] {
+            Some(e) if e.owner == self.id && *e.source == *sql => Some(Arc::clone(&e.expanded)),
+            _ => None,
+        });
+        if let Some(expanded) = recent {
+            return Ok(ExpandedSql::Shared(expanded));
+        }
         if !sql.contains("{{") {
             return Ok(ExpandedSql::Borrowed(sql));
         }
-        if let Some(hit) = self
+        let hit = self
             .cache
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(sql)
-        {
-            return Ok(ExpandedSql::Shared(Arc::clone(hit)));
+            .get_key_value(sql)
+            .map(|(source, expanded)| (Arc::clone(source), Arc::clone(expanded)));
+        if let Some((source, expanded)) = hit {
+            self.remember(slot, source, Arc::clone(&expanded));
+            return Ok(ExpandedSql::Shared(expanded));
         }
         let expanded: Arc<str> = Arc::from(self.expand_uncached(sql)?);
         if self.cache_capacity == 0 {
@@ -283,8 +332,22 @@ impl Templates {
         if cache.len() >= self.cache_capacity {
             cache.clear();
         }
-        cache.insert(Box::from(sql), Arc::clone(&expanded));
+        let source: Arc<str> = Arc::from(sql);
+        cache.insert(Arc::clone(&source), Arc::clone(&expanded));
+        drop(cache);
+        self.remember(slot, source, Arc::clone(&expanded));
         Ok(ExpandedSql::Shared(expanded))
+    }
+
+    /// Keeps an expansion in this thread's [`FRONT`] cache.
+    fn remember(&self, slot: usize, source: Arc<str>, expanded: Arc<str>) {
+        FRONT.with(|front| {
+            front.borrow_mut()[slot] = Some(FrontEntry {
+                owner: self.id,
+                source,
+                expanded,
+            });
+        });
     }
 
     /// `table` qualified with this handle's schema: `"schema".table`, or `table` without schema.
@@ -744,6 +807,27 @@ mod tests {
         assert_eq!(expand(&a, sql), r#"SELECT * FROM "a".t"#);
         assert_eq!(expand(&b, sql), r#"SELECT * FROM "b".t"#);
         assert_eq!(expand(&a, sql), r#"SELECT * FROM "a".t"#);
+    }
+
+    #[test]
+    fn the_front_cache_compares_the_text_not_just_its_address() {
+        let t = with_schema();
+        // The same buffer (same address and length) holding another text, as a freed and
+        // reused string would.
+        let mut sql = String::from("SELECT * FROM {{tables.aa}}");
+        assert_eq!(expand(&t, &sql), r#"SELECT * FROM "app".aa"#);
+        let address = sql.as_ptr();
+        sql.replace_range(.., "SELECT * FROM {{tables.bb}}");
+        assert_eq!(sql.as_ptr(), address);
+        assert_eq!(expand(&t, &sql), r#"SELECT * FROM "app".bb"#);
+        // Text without placeholders in that buffer now.
+        sql.replace_range(.., "SELECT * FROM plain_table_xx");
+        assert!(matches!(t.expand(&sql).unwrap(), ExpandedSql::Borrowed(_)));
+        // And another expander on the very same string.
+        let other = Templates::new(Some("other")).unwrap();
+        sql.replace_range(.., "SELECT * FROM {{tables.bb}}");
+        assert_eq!(expand(&other, &sql), r#"SELECT * FROM "other".bb"#);
+        assert_eq!(expand(&t, &sql), r#"SELECT * FROM "app".bb"#);
     }
 
     #[test]
