@@ -26,8 +26,9 @@
 //!   bad binary data) drops the entry, so that the next execution learns the types again, under
 //!   a new tag.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,36 @@ const CAPACITY: usize = 2048;
 /// Tags are unique in the process: two pgdbm pools wrapping one `PgPool` share its connections.
 static NEXT_TAG: AtomicU64 = AtomicU64::new(1);
 
+/// What comes between the SQL and the tag's number. A newline first: the SQL may end in a `--`
+/// comment.
+const TAG_START: &str = "\n/* pgdbm:";
+
+/// Source of [`StatementTypes::id`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Slots of the per-thread front cache (a power of two).
+const FRONT_SLOTS: usize = 64;
+
+/// The per-thread front cache: an entry and the [`StatementTypes::id`] of its pool per slot.
+type FrontSlots = [Option<(u64, Arc<Learned>)>; FRONT_SLOTS];
+
+thread_local! {
+    /// Recently used entries by the address of the caller's SQL text (pgdbm hands the driver the
+    /// same shared string for a repeated templated statement), tagged with their pool's
+    /// [`StatementTypes::id`]. A hit costs a comparison of the text instead of a hash and the
+    /// pool's lock; an entry is used only when its pool and text are the caller's and the pool
+    /// still keeps it, so a stale or colliding entry is never used, only replaced.
+    static FRONT: RefCell<FrontSlots> =
+        const { RefCell::new([const { None }; FRONT_SLOTS]) };
+}
+
+/// The [`FRONT`] slot of `sql` (by address and length) for pool `owner`.
+fn front_slot(owner: u64, sql: &str) -> usize {
+    let key = (sql.as_ptr() as u64) ^ (sql.len() as u64).rotate_left(40) ^ owner.rotate_left(20);
+    // Fibonacci hashing: the top bits of the product pick the slot.
+    ((key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize) & (FRONT_SLOTS - 1)
+}
+
 /// What pgdbm knows of one SQL text.
 #[derive(Debug)]
 pub(crate) struct Learned {
@@ -47,9 +78,14 @@ pub(crate) struct Learned {
     pub(crate) tagged: Box<str>,
     /// The statement's parameter types, in order.
     pub(crate) types: Box<[PgTypeInfo]>,
+    /// Length of the SQL at the start of `tagged`.
+    source_len: usize,
     /// When the types were last checked against the server after a value did not fit them, in
     /// milliseconds since [`epoch`] plus one (0: never).
     rechecked: AtomicU64,
+    /// Set when the pool no longer keeps this entry (forgotten, replaced, or the pool's map
+    /// started over), so that no thread's [`FRONT`] cache hands it out again.
+    retired: AtomicBool,
 }
 
 /// A value not fitting the learned types is checked against the server (one round trip, and one
@@ -64,20 +100,33 @@ fn epoch() -> Instant {
 }
 
 impl Learned {
-    /// What the statement prepared as `tagged` declares.
+    /// What the statement prepared as `tagged` (from [`Learned::tag`]) declares.
     pub(crate) fn new(tagged: Box<str>, types: Box<[PgTypeInfo]>) -> Self {
+        let source_len = tagged.rfind(TAG_START).unwrap_or(tagged.len());
         Learned {
             tagged,
             types,
+            source_len,
             rechecked: AtomicU64::new(0),
+            retired: AtomicBool::new(false),
         }
     }
 
     /// The text to send for `sql` under a fresh tag.
     pub(crate) fn tag(sql: &str) -> Box<str> {
         let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
-        // A newline first: `sql` may end in a `--` comment.
-        format!("{sql}\n/* pgdbm:{tag} */").into_boxed_str()
+        format!("{sql}{TAG_START}{tag} */").into_boxed_str()
+    }
+
+    /// `true` when this entry was learned for exactly `sql` and the pool still keeps it.
+    fn serves(&self, sql: &str) -> bool {
+        self.source_len == sql.len()
+            && self.tagged.as_bytes()[..self.source_len] == *sql.as_bytes()
+            && !self.retired.load(Ordering::Acquire)
+    }
+
+    fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
     }
 
     /// `true` for the one caller that may check these types against the server now (see
@@ -97,19 +146,43 @@ impl Learned {
 }
 
 /// Parameter types per SQL text, shared by a pool's connections (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StatementTypes {
     map: RwLock<HashMap<Box<str>, Arc<Learned>, foldhash::fast::RandomState>>,
+    /// Names this pool's entries in the per-thread [`FRONT`] cache (unique in the process).
+    id: u64,
+}
+
+impl Default for StatementTypes {
+    fn default() -> Self {
+        StatementTypes {
+            map: RwLock::default(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl StatementTypes {
     /// What is known of `sql`.
     pub(crate) fn get(&self, sql: &str) -> Option<Arc<Learned>> {
-        self.map
+        let slot = front_slot(self.id, sql);
+        let recent = FRONT.with(|front| match &front.borrow()[slot] {
+            Some((owner, learned)) if *owner == self.id && learned.serves(sql) => {
+                Some(Arc::clone(learned))
+            }
+            _ => None,
+        });
+        if recent.is_some() {
+            return recent;
+        }
+        let learned = self
+            .map
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(sql)
-            .cloned()
+            .cloned()?;
+        FRONT.with(|front| front.borrow_mut()[slot] = Some((self.id, Arc::clone(&learned))));
+        Some(learned)
     }
 
     /// Records `learned` for `sql` unless another execution did meanwhile (either is right for
@@ -119,9 +192,7 @@ impl StatementTypes {
         if map.contains_key(sql) {
             return;
         }
-        if map.len() >= CAPACITY {
-            map.clear();
-        }
+        Self::make_room(&mut map);
         map.insert(Box::from(sql), learned);
     }
 
@@ -129,12 +200,13 @@ impl StatementTypes {
     pub(crate) fn replace(&self, sql: &str, old: &Arc<Learned>, new: Arc<Learned>) {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         match map.get_mut(sql) {
-            Some(current) if Arc::ptr_eq(current, old) => *current = new,
+            Some(current) if Arc::ptr_eq(current, old) => {
+                current.retire();
+                *current = new;
+            }
             Some(_) => {}
             None => {
-                if map.len() >= CAPACITY {
-                    map.clear();
-                }
+                Self::make_room(&mut map);
                 map.insert(Box::from(sql), new);
             }
         }
@@ -145,7 +217,18 @@ impl StatementTypes {
     pub(crate) fn forget(&self, sql: &str, learned: &Arc<Learned>) {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         if map.get(sql).is_some_and(|l| Arc::ptr_eq(l, learned)) {
-            map.remove(sql);
+            if let Some(gone) = map.remove(sql) {
+                gone.retire();
+            }
+        }
+    }
+
+    /// Starts over when the map is full.
+    fn make_room(map: &mut HashMap<Box<str>, Arc<Learned>, foldhash::fast::RandomState>) {
+        if map.len() >= CAPACITY {
+            for (_, gone) in map.drain() {
+                gone.retire();
+            }
         }
     }
 
@@ -202,6 +285,46 @@ mod tests {
             cache.insert(&sql, learned);
         }
         assert!(cache.len() <= CAPACITY, "{}", cache.len());
+    }
+
+    fn learned(sql: &str) -> Arc<Learned> {
+        Arc::new(Learned::new(Learned::tag(sql), Box::new([])))
+    }
+
+    #[test]
+    fn the_front_cache_serves_only_the_same_pool_text_and_current_entry() {
+        let pool = StatementTypes::default();
+        let mut sql = String::from("SELECT $1::int");
+        let first = learned(&sql);
+        pool.insert(&sql, Arc::clone(&first));
+        // The second lookup is a front hit: the same entry.
+        assert!(Arc::ptr_eq(&pool.get(&sql).unwrap(), &first));
+        assert!(Arc::ptr_eq(&pool.get(&sql).unwrap(), &first));
+        // Same address and length, other text: not served.
+        let address = sql.as_ptr();
+        sql.replace_range(.., "SELECT $1::txt");
+        assert_eq!(sql.as_ptr(), address);
+        assert!(pool.get(&sql).is_none());
+        sql.replace_range(.., "SELECT $1::int");
+        assert!(pool.get(&sql).is_some());
+        // Another pool, same text at the same address: its own (empty) map.
+        let other = StatementTypes::default();
+        assert!(other.get(&sql).is_none());
+        // Forgotten: no thread's front cache hands it out again.
+        pool.forget(&sql, &first);
+        assert!(pool.get(&sql).is_none());
+        // Replaced: the new entry only.
+        let second = learned(&sql);
+        pool.insert(&sql, Arc::clone(&second));
+        assert!(Arc::ptr_eq(&pool.get(&sql).unwrap(), &second));
+        let third = learned(&sql);
+        pool.replace(&sql, &second, Arc::clone(&third));
+        assert!(Arc::ptr_eq(&pool.get(&sql).unwrap(), &third));
+        // A text containing what a tag starts with is still matched exactly.
+        let odd = "SELECT 1\n/* pgdbm:5 */";
+        pool.insert(odd, learned(odd));
+        assert!(pool.get(odd).is_some());
+        assert!(pool.get("SELECT 1").is_none());
     }
 
     #[test]
