@@ -194,3 +194,35 @@ async fn a_repeated_wrong_value_does_not_fill_the_statement_cache() -> pgdbm::Re
     pool.close().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tag_never_changes_what_the_sql_means() -> pgdbm::Result<()> {
+    let (ctx, pool, db) = setup("types_tag_text", 1).await?;
+    // A trailing semicolon, a trailing line comment, an unterminated block comment.
+    assert_eq!(
+        db.fetch_value::<i32>("SELECT $1::int;", params![5i32])
+            .await?,
+        5
+    );
+    assert_eq!(
+        db.fetch_value::<i32>("SELECT $1::int -- the end", params![6i32])
+            .await?,
+        6
+    );
+    let err = db
+        .fetch_value::<i32>("SELECT $1::int /* never closed", params![7i32])
+        .await
+        .expect_err("an unterminated comment stays an error");
+    assert_eq!(err.code(), Some("42601"), "{err}");
+    // Two statements are still refused as one prepared statement, and the error quotes the SQL
+    // as written, without the tag.
+    let err = db
+        .execute("SELECT $1::int; SELECT 2", params![8i32])
+        .await
+        .expect_err("two commands");
+    assert_eq!(err.code(), Some("42601"), "{err}");
+    assert!(!err.to_string().contains("pgdbm:"), "{err}");
+    drop(ctx);
+    pool.close().await;
+    Ok(())
+}
