@@ -106,9 +106,13 @@ async fn a_changed_result_type_fails_once_then_is_learned_again() -> pgdbm::Resu
     db.batch_execute("CREATE TABLE {{tables.t}} (v integer); INSERT INTO {{tables.t}} VALUES (7)")
         .await?;
     let sql = "SELECT v FROM {{tables.t}} WHERE v = $1";
-    for _ in 0..4 {
-        assert_eq!(db.fetch_value::<i32>(sql, params![7i32]).await?, 7);
+    // Both connections hold the statement (each in a transaction, so both are held at once).
+    let (a, b) = (db.begin().await?, db.begin().await?);
+    for tx in [&a, &b] {
+        assert_eq!(tx.fetch_value::<i32>(sql, params![7i32]).await?, 7);
     }
+    a.rollback().await?;
+    b.rollback().await?;
     db.batch_execute("ALTER TABLE {{tables.t}} ALTER COLUMN v TYPE bigint")
         .await?;
     // The server refuses the statement it planned for `integer` results; pgdbm then forgets
