@@ -17,12 +17,14 @@ use sqlx::{Arguments as _, Column as _, Either, Executor as _, Row as _, Stateme
 
 use crate::error::map;
 use crate::statements::{Learned, StatementTypes, schema_may_have_changed};
-use crate::types::{self, Reader};
+use crate::types::{self, Reader, Ty};
 
 /// A pgdbm value bound as exactly the type the statement declares for its parameter.
 struct Bind<'a> {
     value: &'a Value,
     ty: &'a PgTypeInfo,
+    /// `types::classify(ty)`.
+    kind: Ty,
 }
 
 impl sqlx::Type<Postgres> for Bind<'_> {
@@ -33,7 +35,7 @@ impl sqlx::Type<Postgres> for Bind<'_> {
 
 impl sqlx::Encode<'_, Postgres> for Bind<'_> {
     fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        match types::encode(self.value, self.ty, buf) {
+        match types::encode_as(self.value, self.ty, self.kind, buf) {
             Ok(true) => Ok(IsNull::Yes),
             Ok(false) => Ok(IsNull::No),
             Err(message) => Err(message.into()),
@@ -73,7 +75,7 @@ async fn bind(
             (learned, true)
         }
     };
-    match arguments(&learned.types, sql, params) {
+    match arguments(&learned, sql, params) {
         Ok(args) => Ok(Bound { learned, args }),
         Err(err @ Error::Encode { .. }) if !fresh && learned.claim_recheck() => {
             let again = learn(conn, sql).await?;
@@ -81,7 +83,7 @@ async fn bind(
                 return Err(err);
             }
             cache.replace(sql, &learned, Arc::clone(&again));
-            let args = arguments(&again.types, sql, params)?;
+            let args = arguments(&again, sql, params)?;
             Ok(Bound {
                 learned: again,
                 args,
@@ -104,7 +106,8 @@ async fn learn(conn: &mut PgConnection, sql: &str) -> Result<Arc<Learned>> {
 }
 
 /// Every parameter converted to its type.
-fn arguments(types: &[PgTypeInfo], sql: &str, params: Params<'_>) -> Result<PgArguments> {
+fn arguments(learned: &Learned, sql: &str, params: Params<'_>) -> Result<PgArguments> {
+    let types = &learned.types;
     if types.len() != params.len() {
         return Err(Error::ParameterCount {
             expected: types.len(),
@@ -114,13 +117,21 @@ fn arguments(types: &[PgTypeInfo], sql: &str, params: Params<'_>) -> Result<PgAr
     }
     let mut args = PgArguments::default();
     args.reserve(params.len(), params.len() * 8);
-    for (i, (param, ty)) in params.iter().zip(types).enumerate() {
+    for (i, (param, (ty, &kind))) in params
+        .iter()
+        .zip(types.iter().zip(learned.kinds.iter()))
+        .enumerate()
+    {
         let value = param.to_param();
-        args.add(Bind { value: &value, ty })
-            .map_err(|e| Error::Encode {
-                index: i + 1,
-                message: e.to_string(),
-            })?;
+        args.add(Bind {
+            value: &value,
+            ty,
+            kind,
+        })
+        .map_err(|e| Error::Encode {
+            index: i + 1,
+            message: e.to_string(),
+        })?;
     }
     Ok(args)
 }

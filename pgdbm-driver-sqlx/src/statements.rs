@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgTypeInfo;
 
+use crate::types::{self, Ty};
+
 /// Distinct SQL texts a pool keeps the types of; when full, it starts over (the hot statements
 /// are learned again at their next use, one round trip each).
 const CAPACITY: usize = 2048;
@@ -78,6 +80,8 @@ pub(crate) struct Learned {
     pub(crate) tagged: Box<str>,
     /// The statement's parameter types, in order.
     pub(crate) types: Box<[PgTypeInfo]>,
+    /// Their families, classified once here rather than at every encoding.
+    pub(crate) kinds: Box<[Ty]>,
     /// Length of the SQL at the start of `tagged`.
     source_len: usize,
     /// When the types were last checked against the server after a value did not fit them, in
@@ -103,9 +107,11 @@ impl Learned {
     /// What the statement prepared as `tagged` (from [`Learned::tag`]) declares.
     pub(crate) fn new(tagged: Box<str>, types: Box<[PgTypeInfo]>) -> Self {
         let source_len = tagged.rfind(TAG_START).unwrap_or(tagged.len());
+        let kinds = types.iter().map(types::classify).collect();
         Learned {
             tagged,
             types,
+            kinds,
             source_len,
             rechecked: AtomicU64::new(0),
             retired: AtomicBool::new(false),

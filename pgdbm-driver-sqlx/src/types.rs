@@ -200,6 +200,16 @@ fn timestamp_micros(ts: chrono::NaiveDateTime) -> Result<i64, String> {
 /// Writes `value` in the binary format of `ti` (without the length prefix). `Ok(true)` means
 /// SQL `NULL` (nothing written). The error message never contains the value.
 pub(crate) fn encode(value: &Value, ti: &PgTypeInfo, out: &mut Vec<u8>) -> Result<bool, String> {
+    encode_as(value, ti, classify(ti), out)
+}
+
+/// [`encode`] with `ti` already classified (`ty` is `classify(ti)`).
+pub(crate) fn encode_as(
+    value: &Value,
+    ti: &PgTypeInfo,
+    ty: Ty,
+    out: &mut Vec<u8>,
+) -> Result<bool, String> {
     if value.is_null() {
         return Ok(true);
     }
@@ -209,7 +219,6 @@ pub(crate) fn encode(value: &Value, ti: &PgTypeInfo, out: &mut Vec<u8>) -> Resul
             None => Err(mismatch(value, ti)),
         };
     }
-    let ty = classify(ti);
     match (value, ty) {
         (Value::Int2(_) | Value::Int4(_) | Value::Int8(_), _) => {
             let v = value.as_i64().unwrap_or_default();
