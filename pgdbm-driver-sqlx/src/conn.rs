@@ -16,7 +16,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgConnection, PgRow, PgTypeI
 use sqlx::{Arguments as _, Column as _, Either, Executor as _, Row as _, Statement as _};
 
 use crate::error::map;
-use crate::statements::{Learned, StatementTypes, schema_may_have_changed};
+use crate::statements::{self, Learned, StatementTypes, schema_may_have_changed};
 use crate::types::{self, Reader, Ty};
 
 /// A pgdbm value bound as exactly the type the statement declares for its parameter.
@@ -200,23 +200,22 @@ impl Shape {
     }
 }
 
-/// Plans kept per thread (a power of two): slot = a hash of where sqlx keeps the result's column
-/// list (its statement's metadata, shared by every execution of a cached statement).
-const SHAPE_SLOTS: usize = 64;
-
-type ShapeSlots = [Option<(usize, Arc<Shape>)>; SHAPE_SLOTS];
+/// Plans kept per thread, [`statements::SLOTS`] of them: slot = a hash of where sqlx keeps the
+/// result's column list (its statement's metadata, shared by every execution of a cached
+/// statement).
+type ShapeSlots = [Option<(usize, Arc<Shape>)>; statements::SLOTS];
 
 thread_local! {
     /// Recently used plans. A plan is used only after checking it against the row's column names
     /// and types, so a stale or colliding entry is never wrong, only replaced.
     static SHAPES: std::cell::RefCell<ShapeSlots> =
-        const { std::cell::RefCell::new([const { None }; SHAPE_SLOTS]) };
+        const { std::cell::RefCell::new([const { None }; statements::SLOTS]) };
 }
 
 /// The plan for a result whose first row is `row` (from the cache when it still fits).
 fn shape(row: &PgRow) -> Option<Arc<Shape>> {
     let key = row.columns().as_ptr() as usize;
-    let slot = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) & (SHAPE_SLOTS - 1);
+    let slot = statements::slot(key as u64);
     let cached = SHAPES.with(|slots| match &slots.borrow()[slot] {
         Some((k, shape)) if *k == key => Some(Arc::clone(shape)),
         _ => None,

@@ -50,11 +50,17 @@ const TAG_START: &str = "\n/* pgdbm:";
 /// Source of [`StatementTypes::id`].
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Slots of the per-thread front cache (a power of two).
-const FRONT_SLOTS: usize = 64;
+/// Slots of the driver's per-thread caches (a power of two): the front cache of learned types
+/// here and the row shapes of `conn.rs`.
+pub(crate) const SLOTS: usize = 64;
+
+/// The slot of `key` among [`SLOTS`]: Fibonacci hashing, the top bits of the product.
+pub(crate) fn slot(key: u64) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (u64::BITS - SLOTS.trailing_zeros())) as usize
+}
 
 /// The per-thread front cache: an entry and the [`StatementTypes::id`] of its pool per slot.
-type FrontSlots = [Option<(u64, Arc<Learned>)>; FRONT_SLOTS];
+type FrontSlots = [Option<(u64, Arc<Learned>)>; SLOTS];
 
 thread_local! {
     /// Recently used entries by the address of the caller's SQL text (pgdbm hands the driver the
@@ -63,14 +69,12 @@ thread_local! {
     /// pool's lock; an entry is used only when its pool and text are the caller's and the pool
     /// still keeps it, so a stale or colliding entry is never used, only replaced.
     static FRONT: RefCell<FrontSlots> =
-        const { RefCell::new([const { None }; FRONT_SLOTS]) };
+        const { RefCell::new([const { None }; SLOTS]) };
 }
 
 /// The [`FRONT`] slot of `sql` (by address and length) for pool `owner`.
 fn front_slot(owner: u64, sql: &str) -> usize {
-    let key = (sql.as_ptr() as u64) ^ (sql.len() as u64).rotate_left(40) ^ owner.rotate_left(20);
-    // Fibonacci hashing: the top bits of the product pick the slot.
-    ((key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize) & (FRONT_SLOTS - 1)
+    slot((sql.as_ptr() as u64) ^ (sql.len() as u64).rotate_left(40) ^ owner.rotate_left(20))
 }
 
 /// What pgdbm knows of one SQL text.
