@@ -33,9 +33,9 @@
 //! between the clients, interleaving spreads it over all three, and swapping the order cancels
 //! a drift within a round. Each round also gives one pgdbm/raw ratio of two neighbouring slices;
 //! the summary shows their median and range and a 95 % interval of their (geometric) mean, so a
-//! run says how far its pgdbm/raw figure can be trusted. The pools are opened for each slice (connecting is not timed) and closed
-//! after it, so that at most N client connections exist at a time, as with pgbench. A first 2 s
-//! warm-up fills the buffer cache.
+//! run says how far its pgdbm/raw figure can be trusted. The pools are opened for each slice
+//! (connecting is not timed) and closed after it, so that at most N client connections exist at
+//! a time, as with pgbench. A first 2 s warm-up fills the buffer cache.
 //!
 //! Each line also shows the client CPU per query (this process for raw and pgdbm, the pgbench
 //! child for pgbench, from `/proc`): on a machine where client and server share the cores, client
@@ -431,27 +431,18 @@ fn run<D: Driver>() -> Result<()> {
                 acc.1 += secs as f64;
             }
 
-            let slice = |client: &str| -> Result<(u64, Duration)> {
-                rt.block_on(async {
-                    if client == "raw" {
-                        let pool = Arc::new(driver.open_raw(n).await?);
-                        let result = measure(&tag, "raw", n, pool.clone(), warmup, phase).await;
-                        pool.close().await;
-                        result
-                    } else {
-                        let pgdbm = Arc::new(PgdbmTarget::open::<D>(&bench_url, n).await?);
-                        let result = measure(&tag, "pgdbm", n, pgdbm.clone(), warmup, phase).await;
-                        pgdbm.close().await;
-                        result
-                    }
-                })
+            let raw_slice =
+                || rt.block_on(slice(driver.open_raw(n), &tag, "raw", n, warmup, phase));
+            let pgdbm_slice = || {
+                let open = PgdbmTarget::open::<D>(&bench_url, n);
+                rt.block_on(slice(open, &tag, "pgdbm", n, warmup, phase))
             };
             let (raw, pgdbm) = if round % 2 == 0 {
-                let raw = slice("raw")?;
-                (raw, slice("pgdbm")?)
+                let raw = raw_slice()?;
+                (raw, pgdbm_slice()?)
             } else {
-                let pgdbm = slice("pgdbm")?;
-                (slice("raw")?, pgdbm)
+                let pgdbm = pgdbm_slice()?;
+                (raw_slice()?, pgdbm)
             };
             raw_acc.0 += raw.0;
             raw_acc.1 += raw.1;
@@ -709,6 +700,21 @@ fn parse_tps(output: &str) -> Option<f64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// One slice of a client: opens it with `open`, [`measure`]s it, closes it.
+async fn slice<T: PointSelect>(
+    open: impl Future<Output = Result<T>>,
+    tag: &str,
+    label: &str,
+    n: usize,
+    warmup: Duration,
+    phase: Duration,
+) -> Result<(u64, Duration)> {
+    let target = Arc::new(open.await?);
+    let result = measure(tag, label, n, target.clone(), warmup, phase).await;
+    target.close().await;
+    result
 }
 
 /// Runs `n` tasks of point selects on `target` for a warm-up, then for `phase`, and returns the
