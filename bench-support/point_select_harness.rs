@@ -1,9 +1,8 @@
 //! The driver-independent half of the `point_select` benches of `pgdbm-driver-tokio-postgres` and
-//! `pgdbm-driver-sqlx`: settings, database preparation with pgbench, the pgbench runs, the
-//! timed loops and the report. Each bench includes this file as a module
-//! (`#[path = "../../bench-support/point_select_harness.rs"] mod harness;`) and supplies a
-//! [`Driver`]: its raw baseline, pgdbm's pool on that driver, and the database checks through
-//! its own client. Not a crate: the file uses only what both benches already depend on (`pgdbm`,
+//! `pgdbm-driver-sqlx`: settings, database preparation (through pgdbm on the bench's driver, and
+//! pgbench), the pgbench runs, the timed loops and the report. Each bench includes this file as a
+//! module (`#[path = "../../bench-support/point_select_harness.rs"] mod harness;`) and supplies
+//! a [`Driver`]: its raw baseline and pgdbm's pool on that driver. Not a crate: the file uses only what both benches already depend on (`pgdbm`,
 //! `rand`, `tokio`).
 //!
 //! The database is `pgdbm_bench` at pgbench scale 10 on the server named by `PGDBM_TEST_URL`,
@@ -84,8 +83,8 @@ pub(crate) const BENCH_DB: &str = "pgdbm_bench";
 const SCALE: i64 = 10;
 /// Rows of `pgbench_accounts` at [`SCALE`]; ids are `1..=ACCOUNTS`.
 const ACCOUNTS: i64 = 100_000 * SCALE;
-/// The tables [`Driver::bench_tables`] counts: accounts, then branches.
-pub(crate) const TABLES: [&str; 2] = ["public.pgbench_accounts", "public.pgbench_branches"];
+/// The tables [`bench_tables`] counts: accounts, then branches.
+const TABLES: [&str; 2] = ["public.pgbench_accounts", "public.pgbench_branches"];
 /// The statement pgdbm runs (`{{tables.…}}` expands to `"public".pgbench_accounts`).
 const PGDBM_SQL: &str = "SELECT abalance FROM {{tables.pgbench_accounts}} WHERE aid = $1";
 /// The same statement for the raw baseline.
@@ -121,15 +120,6 @@ pub(crate) trait Driver: Sized {
     /// Returns once all `n` connections of `pool` (opened by [`Driver::connect_pgdbm`] with
     /// min = max = `n`) are open, so that no phase pays for connecting.
     fn fill_pgdbm(pool: &dyn PoolProvider, n: usize) -> impl Future<Output = Result<()>>;
-
-    /// Creates [`BENCH_DB`] from a connection to `admin_url` (database `postgres`) unless it
-    /// exists, then returns the rows of the [`TABLES`] in it (`None` for a missing table).
-    /// [`cannot_reach`] words the error when the server does not answer.
-    fn bench_tables(
-        &self,
-        admin_url: &str,
-        target: &PgbenchTarget,
-    ) -> impl Future<Output = Result<[Option<i64>; 2]>>;
 }
 
 /// Something that runs the point select.
@@ -310,8 +300,8 @@ impl PgbenchTarget {
     }
 }
 
-/// The error for a failed connection to database `postgres`, for [`Driver::bench_tables`].
-pub(crate) fn cannot_reach(target: &PgbenchTarget, err: &dyn std::error::Error) -> String {
+/// The error for a failed connection to database `postgres`, for [`bench_tables`].
+fn cannot_reach(target: &PgbenchTarget, err: &dyn std::error::Error) -> String {
     format!(
         "cannot reach PostgreSQL at {}:{} as {} (database postgres): {}. \
          Is the server running? Set PGDBM_TEST_URL or DATABASE_URL to point elsewhere.",
@@ -387,9 +377,9 @@ fn run<D: Driver>() -> Result<()> {
         settings.workers,
     );
 
-    rt.block_on(prepare_database(
-        &driver,
+    rt.block_on(prepare_database::<D>(
         &admin_url,
+        &bench_url,
         &target,
         pgbench.as_deref(),
     ))?;
@@ -565,12 +555,12 @@ fn t_975(df: usize) -> f64 {
 /// Creates `pgdbm_bench` if missing and (re)initialises it with pgbench unless it already holds
 /// the scale-10 tables.
 async fn prepare_database<D: Driver>(
-    driver: &D,
     admin_url: &str,
+    bench_url: &str,
     target: &PgbenchTarget,
     pgbench: Option<&str>,
 ) -> Result<()> {
-    let [accounts, branches] = driver.bench_tables(admin_url, target).await?;
+    let [accounts, branches] = bench_tables::<D>(admin_url, bench_url, target).await?;
     if accounts == Some(ACCOUNTS) && branches == Some(SCALE) {
         println!("point_select: {BENCH_DB} holds the pgbench tables at scale {SCALE}");
         return Ok(());
@@ -604,6 +594,69 @@ async fn prepare_database<D: Driver>(
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Creates [`BENCH_DB`] from a connection to `admin_url` (database `postgres`) unless it
+/// exists, then returns the rows of the [`TABLES`] in it (`None` for a missing table), through
+/// pgdbm on `D` (one connection at a time, plain text).
+async fn bench_tables<D: Driver>(
+    admin_url: &str,
+    bench_url: &str,
+    target: &PgbenchTarget,
+) -> Result<[Option<i64>; 2]> {
+    let one_plain_connection = |url: &str| {
+        DatabaseConfig::builder()
+            .url(url)
+            .ssl_mode(SslMode::Disable)
+            .min_connections(1)
+            .max_connections(1)
+            .build()
+    };
+    let admin = D::connect_pgdbm(&one_plain_connection(admin_url)?)
+        .await
+        .map_err(|e| cannot_reach(target, &e))?;
+    let exists: bool = admin
+        .fetch_value(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+            params![BENCH_DB],
+        )
+        .await?;
+    if !exists {
+        println!("point_select: creating database {BENCH_DB}");
+        if let Err(e) = admin
+            .batch_execute(&format!("CREATE DATABASE {BENCH_DB}"))
+            .await
+        {
+            // Someone else may have created it meanwhile.
+            if e.code() != Some("42P04") {
+                return Err(format!("cannot create database {BENCH_DB}: {e}").into());
+            }
+        }
+    }
+    admin.close().await;
+
+    let bench = D::connect_pgdbm(&one_plain_connection(bench_url)?)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot connect to database {BENCH_DB}: {}",
+                with_sources(&e)
+            )
+        })?;
+    let mut rows = [None; 2];
+    for (table, n) in TABLES.into_iter().zip(&mut rows) {
+        let present: bool = bench
+            .fetch_value("SELECT to_regclass($1) IS NOT NULL", params![table])
+            .await?;
+        if present {
+            let count: i64 = bench
+                .fetch_value(&format!("SELECT count(*) FROM {table}"), &[])
+                .await?;
+            *n = Some(count);
+        }
+    }
+    bench.close().await;
+    Ok(rows)
 }
 
 /// Runs pgbench once and returns its tps (without initial connection time) and the client CPU
@@ -804,9 +857,9 @@ fn profile<D: Driver>(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(prepare_database(
-        driver,
+    rt.block_on(prepare_database::<D>(
         admin_url,
+        bench_url,
         target,
         find_pgbench().as_deref(),
     ))?;

@@ -17,9 +17,7 @@
 //!   `sqlx::query_scalar::<_, i32>(SQL).bind(aid).fetch_one(&pool)` per query (sqlx's own
 //!   statement cache prepares it once per connection);
 //! * pgdbm: a `SqlxPool` of N connections (parameter types from pgdbm's statement cache); both
-//!   pools get all N connections opened by holding N at once before measuring;
-//! * the database checks (create `pgdbm_bench`, count the pgbench rows) over plain sqlx
-//!   connections.
+//!   pools get all N connections opened by holding N at once before measuring.
 //!
 //! The last lines are one summary per concurrency:
 //! `point_select c=<N>: pgdbm <qps> qps, raw <qps> qps, pgbench <tps> tps, pgdbm/pgbench <ratio>`.
@@ -30,11 +28,11 @@ mod harness;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use harness::{BENCH_DB, PgbenchTarget, PointSelect, RAW_SQL, Result, TABLES};
+use harness::{BENCH_DB, PointSelect, RAW_SQL, Result};
 use pgdbm::{DatabaseConfig, PoolProvider};
 use pgdbm_driver_sqlx::SqlxPool;
+use sqlx::ConnectOptions as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
-use sqlx::{ConnectOptions, Connection as _};
 
 fn main() {
     harness::main::<Sqlx>();
@@ -74,62 +72,6 @@ impl harness::Driver for Sqlx {
             return Err(format!("pgdbm pool: only {:?}", pool.stats()).into());
         }
         Ok(())
-    }
-
-    async fn bench_tables(
-        &self,
-        admin_url: &str,
-        target: &PgbenchTarget,
-    ) -> Result<[Option<i64>; 2]> {
-        let admin = PgConnectOptions::from_str(admin_url)?.ssl_mode(PgSslMode::Disable);
-        let mut client = admin
-            .connect()
-            .await
-            .map_err(|e| harness::cannot_reach(target, &e))?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(BENCH_DB)
-                .fetch_one(&mut client)
-                .await?;
-        if !exists {
-            println!("point_select: creating database {BENCH_DB}");
-            if let Err(e) = sqlx::raw_sql(&format!("CREATE DATABASE {BENCH_DB}"))
-                .execute(&mut client)
-                .await
-            {
-                // Someone else may have created it meanwhile.
-                let duplicate = e
-                    .as_database_error()
-                    .and_then(|d| d.code())
-                    .is_some_and(|c| c == "42P04");
-                if !duplicate {
-                    return Err(format!("cannot create database {BENCH_DB}: {e}").into());
-                }
-            }
-        }
-        client.close().await?;
-
-        let mut client = self.raw_config.connect().await.map_err(|e| {
-            format!(
-                "cannot connect to database {BENCH_DB}: {}",
-                harness::with_sources(&e)
-            )
-        })?;
-        let mut rows = [None; 2];
-        for (table, n) in TABLES.into_iter().zip(&mut rows) {
-            let present: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-                .bind(table)
-                .fetch_one(&mut client)
-                .await?;
-            if present {
-                let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-                    .fetch_one(&mut client)
-                    .await?;
-                *n = Some(count);
-            }
-        }
-        client.close().await?;
-        Ok(rows)
     }
 }
 

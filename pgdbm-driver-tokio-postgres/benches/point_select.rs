@@ -15,9 +15,7 @@
 //!   connection, `client.query_one(&stmt, &[&aid])`;
 //! * pgdbm: a `TokioPostgresPool` of N connections (its checkout test is only
 //!   `Client::is_closed()`); it opens one connection at once and the others in the background,
-//!   and the bench waits until all N are open;
-//! * the database checks (create `pgdbm_bench`, count the pgbench rows) over plain
-//!   tokio-postgres connections.
+//!   and the bench waits until all N are open.
 //!
 //! The last lines are one summary per concurrency:
 //! `point_select c=<N>: pgdbm <qps> qps, raw <qps> qps, pgbench <tps> tps, pgdbm/pgbench <ratio>`.
@@ -29,7 +27,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harness::{BENCH_DB, PgbenchTarget, PointSelect, RAW_SQL, Result, TABLES};
+use harness::{BENCH_DB, PointSelect, RAW_SQL, Result};
 use pgdbm::{DatabaseConfig, PoolProvider};
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 use tokio_postgres::{Client, NoTls, Statement};
@@ -71,59 +69,6 @@ impl harness::Driver for TokioPostgres {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Ok(())
-    }
-
-    async fn bench_tables(
-        &self,
-        admin_url: &str,
-        target: &PgbenchTarget,
-    ) -> Result<[Option<i64>; 2]> {
-        let mut admin = tokio_postgres::Config::from_str(admin_url)?;
-        admin.connect_timeout(Duration::from_secs(10));
-        let client = connect(&admin)
-            .await
-            .map_err(|e| harness::cannot_reach(target, &e))?;
-        let exists: bool = client
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
-                &[&BENCH_DB],
-            )
-            .await?
-            .get(0);
-        if !exists {
-            println!("point_select: creating database {BENCH_DB}");
-            if let Err(e) = client
-                .batch_execute(&format!("CREATE DATABASE {BENCH_DB}"))
-                .await
-            {
-                // Someone else may have created it meanwhile.
-                if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) {
-                    return Err(format!("cannot create database {BENCH_DB}: {e}").into());
-                }
-            }
-        }
-        drop(client);
-
-        let client = connect(&self.raw_config).await.map_err(|e| {
-            format!(
-                "cannot connect to database {BENCH_DB}: {}",
-                harness::with_sources(&e)
-            )
-        })?;
-        let mut rows = [None; 2];
-        for (table, n) in TABLES.into_iter().zip(&mut rows) {
-            let present: bool = client
-                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
-                .await?
-                .get(0);
-            if present {
-                let count = client
-                    .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-                    .await?;
-                *n = Some(count.get::<_, i64>(0));
-            }
-        }
-        Ok(rows)
     }
 }
 
