@@ -96,11 +96,11 @@ impl Transaction {
         conn: PooledConnection,
         templates: Arc<Templates>,
     ) -> Result<Self> {
-        let mut conn = conn;
-        if let Err(e) = conn.batch_execute("BEGIN").await {
-            conn.discard();
-            return Err(e);
-        }
+        // Until `BEGIN` has answered, the connection is closed rather than pooled if this future
+        // is dropped: it may be inside a transaction nobody owns.
+        let mut guard = DiscardGuard(Some(conn));
+        guard.conn().batch_execute("BEGIN").await?;
+        let conn = guard.keep();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 conn: Some(conn),
@@ -174,8 +174,9 @@ impl Transaction {
         let mut state = self.lock().await?;
         let n = shared.next_savepoint.fetch_add(1, Ordering::Relaxed);
         let sql = format!("SAVEPOINT {}", savepoint_name(n));
+        let before = state.start_statement();
         let result = state.conn().batch_execute(&sql).await;
-        state.note(result)?;
+        state.end_statement(before, result)?;
         state.open.push(n);
         Ok(Transaction {
             level: Arc::new(Level {
@@ -270,17 +271,20 @@ impl Transaction {
                 } else {
                     "ROLLBACK"
                 };
-                let mut conn = state.conn.take().expect("checked by lock");
+                // If this future is dropped before the server answers, the guard closes the
+                // connection: its transaction may still be open, and closing ends it.
+                let mut guard = DiscardGuard(state.conn.take());
                 state.open.clear();
-                let result = conn.batch_execute(sql).await;
-                if result.is_err() && !commit {
-                    conn.discard();
+                let result = guard.conn().batch_execute(sql).await;
+                if result.is_ok() || commit {
+                    // Committed, or a failed COMMIT (the server ended the transaction): reusable.
+                    drop(guard.keep());
                 }
-                drop(conn);
                 result?;
                 if commit && aborted {
                     return Err(Error::Transaction(
-                        "a statement in the transaction failed, so it was rolled back instead of committed"
+                        "a statement in the transaction failed (or was cancelled before it finished), so it \
+                         was rolled back instead of committed"
                             .into(),
                     ));
                 }
@@ -298,8 +302,9 @@ impl Transaction {
                 } else {
                     format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
                 };
+                let before = state.start_statement();
                 let result = state.conn().batch_execute(&sql).await;
-                let result = state.note(result);
+                let result = state.end_statement(before, result);
                 state.open.truncate(pos);
                 if result.is_ok() && !commit {
                     state.failed = false;
@@ -320,8 +325,9 @@ impl Transaction {
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
         let work = async {
             let mut state = self.lock().await?;
+            let before = state.start_statement();
             let result = state.conn().copy_in(&target, &cols, rows).await;
-            state.note(result)
+            state.end_statement(before, result)
         };
         observe_copy(
             &self.level.shared.hooks,
@@ -339,11 +345,19 @@ impl State {
         self.conn.as_ref().expect("checked by Transaction::lock")
     }
 
-    /// Passes `result` through, noting a failure (which aborts the transaction on the server).
-    fn note<T>(&mut self, result: Result<T>) -> Result<T> {
-        if result.is_err() {
-            self.failed = true;
-        }
+    /// Marks a statement as running, returning what [`State::end_statement`] needs. Until it
+    /// ends the transaction counts as failed: when the statement's future is dropped, nobody
+    /// knows whether it took effect or aborted the transaction on the server, so the transaction
+    /// can no longer commit (it is rolled back, or rolled back to an enclosing savepoint).
+    fn start_statement(&mut self) -> bool {
+        std::mem::replace(&mut self.failed, true)
+    }
+
+    /// Ends the statement begun with [`State::start_statement`] (which returned `before`),
+    /// passing `result` through and noting a failure (which aborts the transaction on the
+    /// server).
+    fn end_statement<T>(&mut self, before: bool, result: Result<T>) -> Result<T> {
+        self.failed = before || result.is_err();
         result
     }
 }
@@ -358,8 +372,9 @@ impl Shared {
         };
         let name = savepoint_name(state.open[pos]);
         let sql = format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}");
-        let conn = state.conn.as_ref().expect("checked by caller");
-        conn.batch_execute(&sql).await?;
+        let before = state.start_statement();
+        let result = state.conn().batch_execute(&sql).await;
+        state.end_statement(before, result)?;
         state.open.truncate(pos);
         state.failed = false;
         Ok(())
@@ -407,6 +422,17 @@ impl Drop for Shared {
 /// Closes the connection (instead of pooling it) unless it was taken out first.
 struct DiscardGuard(Option<PooledConnection>);
 
+impl DiscardGuard {
+    fn conn(&self) -> &PooledConnection {
+        self.0.as_ref().expect("taken out only by keep")
+    }
+
+    /// Takes the connection back out: it will be pooled as usual.
+    fn keep(&mut self) -> PooledConnection {
+        self.0.take().expect("kept once")
+    }
+}
+
 impl Drop for DiscardGuard {
     fn drop(&mut self) {
         if let Some(conn) = self.0.as_mut() {
@@ -421,8 +447,9 @@ impl Executor for Transaction {
         let work = async {
             let sql = self.level.shared.templates.expand(sql)?;
             let mut state = self.lock().await?;
+            let before = state.start_statement();
             let result = state.conn().execute(&sql, params).await;
-            state.note(result)
+            state.end_statement(before, result)
         };
         let hooks = &self.level.shared.hooks;
         observe(hooks, self.schema(), Operation::Execute, sql, params, work).await
@@ -432,8 +459,9 @@ impl Executor for Transaction {
         let work = async {
             let sql = self.level.shared.templates.expand(sql)?;
             let mut state = self.lock().await?;
+            let before = state.start_statement();
             let result = state.conn().fetch_all(&sql, params).await;
-            state.note(result)
+            state.end_statement(before, result)
         };
         let hooks = &self.level.shared.hooks;
         observe(hooks, self.schema(), Operation::FetchAll, sql, params, work).await
@@ -443,8 +471,9 @@ impl Executor for Transaction {
         let work = async {
             let sql = self.level.shared.templates.expand(sql)?;
             let mut state = self.lock().await?;
+            let before = state.start_statement();
             let result = state.conn().fetch_optional(&sql, params).await;
-            state.note(result)
+            state.end_statement(before, result)
         };
         let hooks = &self.level.shared.hooks;
         observe(
@@ -462,8 +491,9 @@ impl Executor for Transaction {
         let work = async {
             let sql = self.level.shared.templates.expand(sql)?;
             let mut state = self.lock().await?;
+            let before = state.start_statement();
             let result = state.conn().batch_execute(&sql).await;
-            state.note(result)
+            state.end_statement(before, result)
         };
         let hooks = &self.level.shared.hooks;
         observe(
