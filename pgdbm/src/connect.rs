@@ -1,12 +1,14 @@
 //! Shared pieces for driver crates: connecting with retry and backoff, the connect error that
 //! names its target, the record of the last connect failure behind a pool timeout, the marker
 //! for TLS failures that are not worth a retry ([`TlsError`]), and escaping for libpq's
-//! `options` string. Written once here so every driver behaves the same.
+//! `options` string; and the gate every checkout passes ([`CheckoutGate`]: tasks waiting now, woken
+//! when the pool closes). Written once here so every driver behaves the same.
 
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
+pub use crate::checkout::CheckoutGate;
 use crate::config::DatabaseConfig;
 use crate::error::{BoxError, Error, ErrorKind, Result};
 

@@ -254,6 +254,7 @@
 //! shared test suite with one line in `tests/conformance.rs`:
 //! `pgdbm::conformance_tests!(MyDriver);` (feature `conformance`).
 
+mod checkout;
 mod config;
 pub mod connect;
 mod database;
