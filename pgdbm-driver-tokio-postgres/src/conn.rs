@@ -36,6 +36,11 @@ pub(crate) struct ConnState {
     client: Client,
     cache: Option<Mutex<LruCache<String, Prepared>>>,
     broken: AtomicBool,
+    /// A statement was sent and its future has not finished: when it was dropped instead (a
+    /// timeout, a `select!`), the session may still run it or sit inside a `BEGIN` it opened,
+    /// so the pool must not hand the connection to anyone else. A later statement that finishes
+    /// clears it: the server answers in order, so the dropped one is over by then.
+    busy: AtomicBool,
 }
 
 impl std::ops::Deref for PgConn {
@@ -67,6 +72,7 @@ impl PgConn {
             client,
             cache: NonZeroUsize::new(cache_capacity).map(|n| Mutex::new(LruCache::new(n))),
             broken: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
         }))
     }
 
@@ -74,9 +80,21 @@ impl PgConn {
         &self.client
     }
 
-    /// `true` when the pool must not reuse this connection.
+    /// `true` when the pool must not reuse this connection: discarded, closed, or a statement
+    /// on it was abandoned unfinished.
     pub(crate) fn is_broken(&self) -> bool {
-        self.broken.load(Ordering::Relaxed) || self.client.is_closed()
+        self.broken.load(Ordering::Relaxed)
+            || self.busy.load(Ordering::Relaxed)
+            || self.client.is_closed()
+    }
+
+    /// Runs `work` (statements on this connection) marked busy: if its future is dropped before
+    /// it finishes, the connection stays marked and is closed instead of pooled.
+    async fn in_flight<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.busy.store(true, Ordering::Relaxed);
+        let out = work.await;
+        self.busy.store(false, Ordering::Relaxed);
+        out
     }
 
     pub(crate) fn mark_broken(&self) {
@@ -138,16 +156,40 @@ impl Executor for PgConn {
         self.fetch_optional_direct(sql, params).await
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.client
-            .batch_execute(sql)
-            .await
-            .map_err(|e| map(e, sql))
+        self.batch_execute_direct(sql).await
     }
 }
 
 impl PgConn {
     /// Unboxed bodies of the `Executor` methods, for the pool's fast path.
     pub(crate) async fn execute_direct(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        self.in_flight(self.execute_unmarked(sql, params)).await
+    }
+
+    pub(crate) async fn fetch_all_direct(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        self.in_flight(self.fetch_all_unmarked(sql, params)).await
+    }
+
+    pub(crate) async fn fetch_optional_direct(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>> {
+        self.in_flight(self.fetch_optional_unmarked(sql, params))
+            .await
+    }
+
+    pub(crate) async fn batch_execute_direct(&self, sql: &str) -> Result<()> {
+        self.in_flight(async {
+            self.client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| map(e, sql))
+        })
+        .await
+    }
+
+    async fn execute_unmarked(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         let prepared = self.prepare(sql).await?;
         Self::check_count(&prepared, sql, params)?;
         let binds = params.iter().map(|p| BindParam(*p));
@@ -157,7 +199,7 @@ impl PgConn {
         }
     }
 
-    pub(crate) async fn fetch_all_direct(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+    async fn fetch_all_unmarked(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let prepared = self.prepare(sql).await?;
         Self::check_count(&prepared, sql, params)?;
         let binds = params.iter().map(|p| BindParam(*p));
@@ -174,11 +216,7 @@ impl PgConn {
             .collect()
     }
 
-    pub(crate) async fn fetch_optional_direct(
-        &self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<Option<Row>> {
+    async fn fetch_optional_unmarked(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
         let prepared = self.prepare(sql).await?;
         Self::check_count(&prepared, sql, params)?;
         let binds = params.iter().map(|p| BindParam(*p));
@@ -204,17 +242,20 @@ impl PgConn {
             .map(|r| decode::row(&r, &prepared.columns))
             .transpose()
     }
-
-    async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.client
-            .batch_execute(sql)
-            .await
-            .map_err(|e| map(e, sql))
-    }
 }
 
 impl PgConn {
     pub(crate) async fn copy_in(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64> {
+        self.in_flight(self.copy_in_unmarked(table, columns, rows))
+            .await
+    }
+
+    async fn copy_in_unmarked(
         &self,
         table: &str,
         columns: &[&str],
@@ -291,7 +332,7 @@ impl Executor for TokioPostgresConnection {
         self.conn.fetch_optional(sql, params).await
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.conn.batch_execute(sql).await
+        self.conn.batch_execute_direct(sql).await
     }
 }
 

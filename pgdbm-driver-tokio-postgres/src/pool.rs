@@ -1,13 +1,13 @@
 //! The bb8 connection manager, the pool and the [`Driver`] implementation.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bb8::{ManageConnection, RunError};
 use pgdbm::connect::{
-    ConnectTarget, LastConnectError, TlsError, connect_with_retry, escape_option,
+    CheckoutGate, ConnectTarget, LastConnectError, TlsError, connect_with_retry, escape_option,
 };
 use pgdbm::{
     BoxError, DatabaseConfig, Driver, Error, Executor, Params, PoolProvider, PoolStats,
@@ -38,9 +38,14 @@ impl Driver for TokioPostgres {
 /// State shared by the manager and the pool.
 #[derive(Debug)]
 struct Shared {
-    closed: AtomicBool,
+    /// Closed flag and waiting checkouts.
+    gate: CheckoutGate,
     last_connect_error: LastConnectError,
     target: ConnectTarget,
+    /// Connections made outside bb8 (the first one, handed to it with `add`), and those of them
+    /// closed at once: bb8 counts neither.
+    made_outside: AtomicU64,
+    closed_outside: AtomicU64,
 }
 
 /// bb8's connection manager: opens tokio-postgres connections with the configured settings.
@@ -52,6 +57,9 @@ pub(crate) struct Manager {
     plain: Option<tokio_postgres::Config>,
     init_commands: Vec<String>,
     cache_capacity: usize,
+    /// Bounds a whole connect attempt: TCP, TLS, startup, authentication and init commands
+    /// (tokio-postgres' own `connect_timeout` covers the TCP connect only).
+    connect_timeout: Duration,
     shared: Arc<Shared>,
 }
 
@@ -154,9 +162,22 @@ fn handshake_failed(err: &tokio_postgres::Error) -> bool {
 }
 
 impl Manager {
+    /// One connect attempt, bounded as a whole by the connect timeout (as libpq's
+    /// `connect_timeout`), so a server that accepts and never answers cannot hang it.
+    async fn open(&self) -> std::result::Result<PgConn, BoxError> {
+        match tokio::time::timeout(self.connect_timeout, self.establish()).await {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "connect timed out after {:?} (TCP, TLS, startup and authentication)",
+                self.connect_timeout
+            )
+            .into()),
+        }
+    }
+
     /// One connect attempt, with the init commands run on the new connection.
     #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))] // `NoTls` is `Copy`
-    async fn open(&self) -> std::result::Result<PgConn, BoxError> {
+    async fn establish(&self) -> std::result::Result<PgConn, BoxError> {
         let (client, connection) = match self.pg.connect(self.tls.clone()).await {
             Ok(pair) => pair,
             Err(e) => match &self.plain {
@@ -223,7 +244,7 @@ impl ManageConnection for Manager {
     type Error = Error;
 
     async fn connect(&self) -> Result<PgConn> {
-        if self.shared.closed.load(Ordering::Acquire) {
+        if self.shared.gate.is_closed() {
             return Err(Error::PoolClosed);
         }
         match self.open().await {
@@ -256,7 +277,7 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        self.shared.closed.load(Ordering::Relaxed) || conn.is_broken()
+        self.shared.gate.is_closed() || conn.is_broken()
     }
 }
 
@@ -306,9 +327,11 @@ impl TokioPostgresPool {
     /// PEM certificate or key (the error names the field and the path).
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let shared = Arc::new(Shared {
-            closed: AtomicBool::new(false),
+            gate: CheckoutGate::new(),
             last_connect_error: LastConnectError::default(),
             target: ConnectTarget::new(config),
+            made_outside: AtomicU64::new(0),
+            closed_outside: AtomicU64::new(0),
         });
         let pg = pg_config(config)?;
         let manager = Manager {
@@ -317,6 +340,7 @@ impl TokioPostgresPool {
             tls: tls(config)?,
             init_commands: config.init_commands().to_vec(),
             cache_capacity: config.statement_cache_capacity(),
+            connect_timeout: config.connect_timeout(),
             shared: shared.clone(),
         };
         let first = connect_with_retry(config, || manager.open()).await?;
@@ -331,7 +355,9 @@ impl TokioPostgresPool {
             .reaper_rate(reaper_rate(config))
             .retry_connection(false)
             .build_unchecked(manager);
+        shared.made_outside.fetch_add(1, Ordering::Relaxed);
         if pool.add(first).is_err() {
+            shared.closed_outside.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("pgdbm: pool full before the first connection was added");
         }
         Ok(TokioPostgresPool {
@@ -343,17 +369,15 @@ impl TokioPostgresPool {
     }
 
     async fn get(&self) -> Result<bb8::PooledConnection<'_, Manager>> {
-        if self.shared.closed.load(Ordering::Acquire) {
-            return Err(Error::PoolClosed);
-        }
-        self.pool.get().await.map_err(|e| self.run_error(e))
+        let get = async { self.pool.get().await.map_err(|e| self.run_error(e)) };
+        self.shared.gate.checkout(get).await
     }
 
     fn run_error(&self, err: RunError<Error>) -> Error {
         match err {
             RunError::User(e) => e,
             RunError::TimedOut => {
-                if self.shared.closed.load(Ordering::Acquire) {
+                if self.shared.gate.is_closed() {
                     return Error::PoolClosed;
                 }
                 self.shared
@@ -376,17 +400,15 @@ impl Executor for TokioPostgresPool {
         self.get().await?.fetch_optional_direct(sql, params).await
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.get().await?.batch_execute(sql).await
+        self.get().await?.batch_execute_direct(sql).await
     }
 }
 
 #[async_trait]
 impl PoolProvider for TokioPostgresPool {
     async fn acquire(&self) -> Result<PooledConnection> {
-        if self.shared.closed.load(Ordering::Acquire) {
-            return Err(Error::PoolClosed);
-        }
-        let conn = self.pool.get_owned().await.map_err(|e| self.run_error(e))?;
+        let get = async { self.pool.get_owned().await.map_err(|e| self.run_error(e)) };
+        let conn = self.shared.gate.checkout(get).await?;
         Ok(Box::new(TokioPostgresConnection { conn }))
     }
 
@@ -397,13 +419,16 @@ impl PoolProvider for TokioPostgresPool {
             + s.connections_closed_invalid
             + s.connections_closed_max_lifetime
             + s.connections_closed_idle_timeout;
+        let created = s.connections_created + self.shared.made_outside.load(Ordering::Relaxed);
+        let closed = closed + self.shared.closed_outside.load(Ordering::Relaxed);
+        // bb8's `pending_gets` never forgets a cancelled checkout: the gate counts waiters.
         PoolStats::new(state.connections, state.idle_connections, self.max_size)
-            .with_waiting(u32::try_from(s.pending_gets()).unwrap_or(u32::MAX))
-            .with_counters(s.get_timed_out, s.connections_created, closed)
+            .with_waiting(self.shared.gate.waiting())
+            .with_counters(s.get_timed_out, created, closed)
     }
 
     async fn close(&self) {
-        if self.shared.closed.swap(true, Ordering::AcqRel) {
+        if !self.shared.gate.close() {
             return;
         }
         // Check out every idle connection once: returned while closed, each is closed.
@@ -417,7 +442,7 @@ impl PoolProvider for TokioPostgresPool {
     }
 
     fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire)
+        self.shared.gate.is_closed()
     }
 
     fn driver_name(&self) -> &'static str {
