@@ -432,6 +432,72 @@ pub(crate) async fn copy_in(
     copy.finish().await.map_err(|e| map(e, &copy_sql))
 }
 
+/// A pooled connection lent to one statement: unless [`Busy::finish`] is reached, it is never
+/// pooled again. A statement whose future was dropped (a timeout, a `select!`) may still be
+/// running, or may have opened a transaction (`BEGIN`) that nobody owns; sqlx would wait for it,
+/// ping it and pool it as it is.
+pub(crate) struct Busy<'c> {
+    conn: Lent<'c>,
+    finished: bool,
+}
+
+enum Lent<'c> {
+    /// The pool's own statements: an abandoned connection is detached from the pool at once
+    /// (its slot is free for a new connection) and closed in the background.
+    Owned(Option<PoolConnection<Postgres>>),
+    /// A checked-out [`SqlxConnection`]: an abandoned one is closed when it is returned.
+    Borrowed(&'c mut PoolConnection<Postgres>),
+}
+
+impl<'c> Busy<'c> {
+    pub(crate) fn owned(conn: PoolConnection<Postgres>) -> Busy<'static> {
+        Busy {
+            conn: Lent::Owned(Some(conn)),
+            finished: false,
+        }
+    }
+
+    pub(crate) fn borrowed(conn: &'c mut PoolConnection<Postgres>) -> Self {
+        Busy {
+            conn: Lent::Borrowed(conn),
+            finished: false,
+        }
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        match &mut self.conn {
+            Lent::Owned(conn) => conn.as_mut().expect("taken only on drop"),
+            Lent::Borrowed(conn) => conn,
+        }
+    }
+
+    /// The statement finished (with `result`): the connection may be pooled again.
+    pub(crate) fn finish<T>(mut self, result: T) -> T {
+        self.finished = true;
+        result
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        match &mut self.conn {
+            Lent::Borrowed(conn) => conn.close_on_drop(),
+            Lent::Owned(conn) => {
+                let Some(conn) = conn.take() else { return };
+                let raw = conn.detach();
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move {
+                        let _ = sqlx::Connection::close(raw).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// A connection checked out of a [`SqlxPool`](crate::SqlxPool).
 ///
 /// sqlx needs `&mut` access to run a statement, so the connection sits behind a
@@ -467,26 +533,43 @@ impl SqlxConnection {
     }
 }
 
+// Each statement runs under a `Busy`: a connection whose statement was abandoned is closed
+// when it goes back to the pool, even if later statements (a transaction's ROLLBACK) finish.
 #[async_trait]
 impl Executor for SqlxConnection {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        execute(&mut **self.conn.lock().await, &self.types, sql, params).await
+        let mut guard = self.conn.lock().await;
+        let mut busy = Busy::borrowed(&mut guard);
+        let result = execute(busy.conn(), &self.types, sql, params).await;
+        busy.finish(result)
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        fetch_all(&mut **self.conn.lock().await, &self.types, sql, params).await
+        let mut guard = self.conn.lock().await;
+        let mut busy = Busy::borrowed(&mut guard);
+        let result = fetch_all(busy.conn(), &self.types, sql, params).await;
+        busy.finish(result)
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        fetch_optional(&mut **self.conn.lock().await, &self.types, sql, params).await
+        let mut guard = self.conn.lock().await;
+        let mut busy = Busy::borrowed(&mut guard);
+        let result = fetch_optional(busy.conn(), &self.types, sql, params).await;
+        busy.finish(result)
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        batch_execute(&mut **self.conn.lock().await, sql).await
+        let mut guard = self.conn.lock().await;
+        let mut busy = Busy::borrowed(&mut guard);
+        let result = batch_execute(busy.conn(), sql).await;
+        busy.finish(result)
     }
 }
 
 #[async_trait]
 impl Connection for SqlxConnection {
     async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
-        copy_in(&mut **self.conn.lock().await, table, columns, rows).await
+        let mut guard = self.conn.lock().await;
+        let mut busy = Busy::borrowed(&mut guard);
+        let result = copy_in(busy.conn(), table, columns, rows).await;
+        busy.finish(result)
     }
 
     fn discard(&mut self) {

@@ -1,11 +1,11 @@
 //! The pool ([`SqlxPool`] around a `sqlx::PgPool`) and the [`Driver`] implementation.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pgdbm::connect::{ConnectTarget, LastConnectError, connect_with_retry};
+use pgdbm::connect::{CheckoutGate, ConnectTarget, LastConnectError, connect_with_retry};
 use pgdbm::{
     BoxError, DatabaseConfig, Driver, Error, Executor, Params, PoolProvider, PoolStats,
     PooledConnection, Result, Row,
@@ -15,7 +15,7 @@ use sqlx::Connection as _;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
-use crate::conn::{self, SqlxConnection};
+use crate::conn::{self, Busy, SqlxConnection};
 use crate::error::connect_cause;
 use crate::statements::StatementTypes;
 use crate::tls;
@@ -51,7 +51,8 @@ impl std::future::Future for StillValid {
 /// State shared by the pool and its `after_connect` hook.
 #[derive(Debug)]
 struct Shared {
-    closed: AtomicBool,
+    /// Closed flag and waiting checkouts.
+    gate: CheckoutGate,
     last_connect_error: LastConnectError,
     timed_out: AtomicU64,
     created: AtomicU64,
@@ -181,7 +182,7 @@ impl SqlxPool {
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let opts = connect_options(config)?;
         let shared = Arc::new(Shared {
-            closed: AtomicBool::new(false),
+            gate: CheckoutGate::new(),
             last_connect_error: LastConnectError::default(),
             timed_out: AtomicU64::new(0),
             created: AtomicU64::new(0),
@@ -271,8 +272,12 @@ impl SqlxPool {
     /// [`PoolProvider::stats`] that sqlx does not expose (`connections_created`/`closed`) stay 0.
     pub fn from_pool(pool: PgPool) -> Self {
         let opts = pool.connect_options();
+        let gate = CheckoutGate::new();
+        if pool.is_closed() {
+            gate.close();
+        }
         let shared = Arc::new(Shared {
-            closed: AtomicBool::new(pool.is_closed()),
+            gate,
             last_connect_error: LastConnectError::default(),
             timed_out: AtomicU64::new(0),
             created: AtomicU64::new(0),
@@ -302,13 +307,13 @@ impl SqlxPool {
     }
 
     async fn get(&self) -> Result<PoolConnection<Postgres>> {
-        if self.shared.closed.load(Ordering::Acquire) {
-            return Err(Error::PoolClosed);
-        }
-        match self.pool.acquire().await {
-            Ok(conn) => Ok(conn),
-            Err(e) => Err(self.acquire_error(e).await),
-        }
+        let acquire = async {
+            match self.pool.acquire().await {
+                Ok(conn) => Ok(conn),
+                Err(e) => Err(self.acquire_error(e).await),
+            }
+        };
+        self.shared.gate.checkout(acquire).await
     }
 
     async fn acquire_error(&self, err: sqlx::Error) -> Error {
@@ -356,16 +361,24 @@ impl SqlxPool {
 #[async_trait]
 impl Executor for SqlxPool {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        conn::execute(&mut *self.get().await?, &self.types, sql, params).await
+        let mut busy = Busy::owned(self.get().await?);
+        let result = conn::execute(busy.conn(), &self.types, sql, params).await;
+        busy.finish(result)
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        conn::fetch_all(&mut *self.get().await?, &self.types, sql, params).await
+        let mut busy = Busy::owned(self.get().await?);
+        let result = conn::fetch_all(busy.conn(), &self.types, sql, params).await;
+        busy.finish(result)
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        conn::fetch_optional(&mut *self.get().await?, &self.types, sql, params).await
+        let mut busy = Busy::owned(self.get().await?);
+        let result = conn::fetch_optional(busy.conn(), &self.types, sql, params).await;
+        busy.finish(result)
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        conn::batch_execute(&mut *self.get().await?, sql).await
+        let mut busy = Busy::owned(self.get().await?);
+        let result = conn::batch_execute(busy.conn(), sql).await;
+        busy.finish(result)
     }
 }
 
@@ -396,15 +409,17 @@ impl PoolProvider for SqlxPool {
         } else {
             0
         };
-        PoolStats::new(size, idle, self.pool.options().get_max_connections()).with_counters(
-            self.shared.timed_out.load(Ordering::Relaxed),
-            created,
-            closed,
-        )
+        PoolStats::new(size, idle, self.pool.options().get_max_connections())
+            .with_waiting(self.shared.gate.waiting())
+            .with_counters(
+                self.shared.timed_out.load(Ordering::Relaxed),
+                created,
+                closed,
+            )
     }
 
     async fn close(&self) {
-        if self.shared.closed.swap(true, Ordering::AcqRel) {
+        if !self.shared.gate.close() {
             return;
         }
         // sqlx marks the pool closed at once and closes idle connections; its future then waits
@@ -414,7 +429,7 @@ impl PoolProvider for SqlxPool {
     }
 
     fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire) || self.pool.is_closed()
+        self.shared.gate.is_closed() || self.pool.is_closed()
     }
 
     fn driver_name(&self) -> &'static str {
