@@ -249,29 +249,25 @@ impl Database {
         }
     }
 
-    /// `true` when `table` exists in this handle's schema (or in `current_schema()` without
-    /// one). `table` may also be written `schema.table`.
+    /// `true` when the table (or view) that `{{tables.<table>}}` names exists: in this handle's
+    /// schema, or found on the `search_path` without one. `table` may also be written
+    /// `schema.table`. Names resolve as in the expanded SQL: unquoted, so `MixedCase` is the table
+    /// `mixedcase` that `CREATE TABLE {{tables.MixedCase}}` made.
     ///
     /// # Errors
     ///
     /// [`Error::Identifier`] for an invalid name; query errors.
     pub async fn table_exists(&self, table: &str) -> Result<bool> {
-        let (schema, name) = match table.split_once('.') {
-            Some((s, t)) => (Some(s), t),
-            None => (self.schema(), table),
-        };
-        if let Some(s) = schema {
-            validate_identifier("schema", s)?;
-        }
-        validate_identifier("table", name)?;
+        // The name `{{tables.<table>}}` expands to, resolved by the server as that SQL would
+        // resolve it: an unquoted `MixedCase` is the table `mixedcase`.
+        let qualified = self.inner.templates.qualify(table)?;
         self.inner
             .pool
             .fetch_value::<bool>(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = COALESCE($1, current_schema()) AND c.relname = $2 \
-                 AND c.relkind IN ('r', 'p', 'v', 'm', 'f'))",
-                crate::params![schema, name],
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class \
+                 WHERE oid = pg_catalog.to_regclass($1) \
+                 AND relkind IN ('r', 'p', 'v', 'm', 'f'))",
+                crate::params![qualified],
             )
             .await
     }
