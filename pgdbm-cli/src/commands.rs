@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgdbm::migrate::{MigrationNaming, MigrationState, create_migration};
-use pgdbm::{Database, DatabaseConfig, MigrationSource, SharedPool, quote_identifier};
+use pgdbm::{
+    Database, DatabaseConfig, Executor as _, MigrationSource, SharedPool, quote_identifier,
+};
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 use serde_json::json;
 
@@ -21,6 +23,14 @@ async fn connect(config: &DatabaseConfig) -> CliResult<SharedPool> {
         err
     })?;
     Ok(Arc::new(pool))
+}
+
+/// Runs administrative SQL built from quoted identifiers (`CREATE DATABASE "…"`) on the pool
+/// itself: never through a [`Database`] handle, whose template expansion would rewrite a name
+/// that happens to contain `{{…}}`.
+async fn admin(pool: &SharedPool, sql: &str) -> CliResult<()> {
+    pool.batch_execute(sql).await?;
+    Ok(())
 }
 
 fn ms(d: Duration) -> String {
@@ -416,17 +426,13 @@ pub(crate) async fn db(ctx: &Ctx, command: DbCommand) -> CliResult<()> {
         DbCommand::Create { yes } => {
             confirm(yes, &format!("create database {name} on {place}"))?;
             let pool = connect(&maintenance(target)?).await?;
-            Database::new(pool, None)?
-                .execute(&format!("CREATE DATABASE {quoted}"), &[])
-                .await?;
+            admin(&pool, &format!("CREATE DATABASE {quoted}")).await?;
             ctx.say(format!("created database {name}"));
         }
         DbCommand::Drop { yes } => {
             confirm(yes, &format!("drop database {name} on {place}"))?;
             let pool = connect(&maintenance(target)?).await?;
-            Database::new(pool, None)?
-                .execute(&format!("DROP DATABASE {quoted} WITH (FORCE)"), &[])
-                .await?;
+            admin(&pool, &format!("DROP DATABASE {quoted} WITH (FORCE)")).await?;
             ctx.say(format!("dropped database {name}"));
         }
         DbCommand::Reset { yes } => {
@@ -435,14 +441,12 @@ pub(crate) async fn db(ctx: &Ctx, command: DbCommand) -> CliResult<()> {
                 &format!("drop and recreate database {name} on {place} (all data is lost)"),
             )?;
             let pool = connect(&maintenance(target)?).await?;
-            let db = Database::new(pool, None)?;
-            db.execute(
+            admin(
+                &pool,
                 &format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"),
-                &[],
             )
             .await?;
-            db.execute(&format!("CREATE DATABASE {quoted}"), &[])
-                .await?;
+            admin(&pool, &format!("CREATE DATABASE {quoted}")).await?;
             ctx.say(format!(
                 "reset database {name}: it is empty; run `pgdbm migrate apply` next"
             ));
@@ -643,12 +647,11 @@ pub(crate) async fn schema(ctx: &Ctx, command: SchemaCommand) -> CliResult<()> {
             }
             confirm(yes, &format!("drop schema {schema} and everything in it"))?;
             let pool = connect(r.database()?).await?;
-            Database::new(pool, None)?
-                .execute(
-                    &format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_identifier(schema)),
-                    &[],
-                )
-                .await?;
+            admin(
+                &pool,
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_identifier(schema)),
+            )
+            .await?;
             ctx.say(format!("dropped schema {schema} (module {})", m.name));
         }
     }

@@ -223,6 +223,36 @@ fn db_create_drop_reset() {
     assert!(err.contains("does not exist"), "{err}");
 }
 
+/// Administrative SQL is built from the exact name: a database name that looks like a template
+/// is created and dropped as written, and a database named like its expansion is left alone.
+#[test]
+fn db_commands_never_expand_templates() {
+    let pid = std::process::id();
+    let decoy = TestDb::new(&format!("xy_{pid}"));
+    let name = format!("pgdbm_cli_x{{{{tables.y}}}}_{pid}_{pid}");
+    assert_eq!(
+        name.replace("{{tables.y}}", "y"),
+        decoy.name,
+        "the decoy is the name's expansion"
+    );
+    let url = url_for(&name);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = ok(pgdbm(dir.path()).args(["--database-url", &url, "db", "create", "--yes"]));
+    assert!(out.contains(&format!("created database {name}")), "{out}");
+    let out = ok(pgdbm(dir.path()).args(["--database-url", &url, "db", "test-connection"]));
+    assert!(out.contains(&name), "{out}");
+    let out = ok(pgdbm(dir.path()).args(["--database-url", &url, "db", "drop", "--yes"]));
+    assert!(out.contains(&format!("dropped database {name}")), "{out}");
+    // The decoy survived both commands.
+    let out = ok(decoy.cmd().args(["db", "test-connection"]));
+    assert!(out.contains(&decoy.name), "{out}");
+    let (_, err) = fails(
+        pgdbm(dir.path()).args(["--database-url", &url, "db", "test-connection"]),
+        1,
+    );
+    assert!(err.contains("does not exist"), "{err}");
+}
+
 #[test]
 fn migrate_lifecycle_without_config_file() {
     let db = TestDb::new("lifecycle");
