@@ -15,8 +15,10 @@
 //! variables and defaults (`localhost:5432`, the current OS user), with database `postgres` unless
 //! one is named.
 
+mod cancellation;
 mod errors;
 mod guardrails;
+mod load;
 mod migration_ledger;
 mod migrations;
 mod monitoring;
@@ -32,8 +34,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub use cancellation::*;
 pub use errors::*;
 pub use guardrails::*;
+pub use load::*;
 pub use migration_ledger::*;
 pub use migrations::*;
 pub use monitoring::*;
@@ -304,7 +308,12 @@ macro_rules! conformance_tests {
             statement_timeout_cancels, idle_in_transaction_timeout_recovers,
             lock_timeout_is_typed, terminated_connections_replaced,
             acquire_timeout_names_connect_error, max_lifetime_honoured, idle_timeout_honoured,
-            pool_stats_under_load, secrets_stay_out_of_logs_and_errors
+            pool_stats_under_load, secrets_stay_out_of_logs_and_errors,
+            cancelled_begin_leaks_nothing, cancelled_finish_leaks_nothing,
+            cancelled_statement_in_transaction_aborts_it, cancelled_statement_is_not_reused_busy,
+            cancellation_under_load, close_wakes_waiters, waiting_counts_only_waiters,
+            pool_counters_add_up, connect_timeout_bounds_the_handshake,
+            table_exists_resolves_like_templates
         );
     };
     (@each $driver:ty, $caps:expr, $config:block; $($check:ident),* $(,)?) => {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::prelude::*;
-use crate::{Database, Error, Result, RetryPolicy};
+use crate::{Database, Error, Result, RetryPolicy, SharedPool};
 
 use super::Ctx;
 
@@ -178,5 +178,191 @@ pub async fn unreachable_host_error(ctx: &Ctx) -> Result<()> {
         !format!("{err:?}").contains("s3cret-pw"),
         "password leaked in Debug"
     );
+    Ok(())
+}
+
+/// A pool with every connection checked out, `n` tasks waiting for one (each with a long
+/// acquire timeout). Returns the held connection and the waiters' handles, which finish with
+/// the acquire's outcome and when it came.
+async fn waiters(
+    ctx: &Ctx,
+    n: usize,
+) -> Result<(
+    SharedPool,
+    crate::PooledConnection,
+    Vec<tokio::task::JoinHandle<(Result<()>, Instant)>>,
+)> {
+    let config = ctx.config_with(|b| {
+        b.max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+    })?;
+    let pool = ctx.connect(config).await?;
+    let held = pool.acquire().await?;
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let result = pool.acquire().await.map(drop);
+            (result, Instant::now())
+        }));
+    }
+    Ok((pool, held, tasks))
+}
+
+/// `close` wakes the tasks waiting for a connection at once: they get [`Error::PoolClosed`]
+/// well under a second later, not when their acquire timeout ends.
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn close_wakes_waiters(ctx: &Ctx) -> Result<()> {
+    let (pool, held, tasks) = waiters(ctx, 3).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(pool.stats().waiting, 3, "{:?}", pool.stats());
+    let closing = Instant::now();
+    let close = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.close().await })
+    };
+    for task in tasks {
+        let (result, at) = task.await.expect("waiter task");
+        crate::assert_err!(result, Error::PoolClosed);
+        let after = at.duration_since(closing);
+        assert!(
+            after < Duration::from_millis(500),
+            "a waiter learned of the close {after:?} later"
+        );
+    }
+    drop(held);
+    close.await.expect("close task");
+    assert_eq!(pool.stats().waiting, 0);
+    Ok(())
+}
+
+/// `PoolStats::waiting` counts the tasks waiting now: a cancelled acquire stops counting, so
+/// after ten of them nobody is waiting and the health check does not report waiters.
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn waiting_counts_only_waiters(ctx: &Ctx) -> Result<()> {
+    let (pool, held, tasks) = waiters(ctx, 2).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(pool.stats().waiting, 2, "{:?}", pool.stats());
+    for task in &tasks {
+        task.abort();
+    }
+    for _ in 0..10 {
+        let cut = tokio::time::timeout(Duration::from_millis(5), pool.acquire()).await;
+        assert!(cut.is_err(), "the pool had no connection to give");
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    assert_eq!(pool.stats().waiting, 0, "{:?}", pool.stats());
+    drop(held);
+    let db = Database::new(pool.clone(), Some(&ctx.schema))?;
+    let report = db.health_check().await;
+    assert_eq!(report.pool.waiting, 0, "{report:?}");
+    assert!(
+        !report
+            .reasons
+            .iter()
+            .any(|r| r.contains("waiting for a connection")),
+        "health check reports waiters: {:?}",
+        report.reasons
+    );
+    pool.close().await;
+    Ok(())
+}
+
+/// `connections_created - connections_closed` is the number of open connections, from the first
+/// connection on, also after connections were discarded.
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn pool_counters_add_up(ctx: &Ctx) -> Result<()> {
+    let config = ctx.config_with(|b| b.max_connections(3).min_connections(1))?;
+    let pool = ctx.connect(config).await?;
+    let adds_up = |pool: &SharedPool| {
+        let s = pool.stats();
+        (
+            s.connections_created.checked_sub(s.connections_closed) == Some(u64::from(s.size)),
+            s,
+        )
+    };
+    let mut last = adds_up(&pool);
+    for _ in 0..100 {
+        if last.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        last = adds_up(&pool);
+    }
+    assert!(last.0, "fresh pool: created - closed != size: {:?}", last.1);
+    let held: Vec<_> = futures_util::future::try_join_all((0..3).map(|_| pool.acquire())).await?;
+    let mut held = held.into_iter();
+    let mut discarded = held.next().expect("three connections");
+    discarded.discard();
+    drop(discarded);
+    drop(held);
+    let mut last = adds_up(&pool);
+    for _ in 0..100 {
+        if last.0 && last.1.in_use == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        last = adds_up(&pool);
+    }
+    assert!(
+        last.0,
+        "after a discard: created - closed != size: {:?}",
+        last.1
+    );
+    assert!(last.1.connections_created >= 3, "{:?}", last.1);
+    assert!(last.1.connections_closed >= 1, "{:?}", last.1);
+    pool.close().await;
+    Ok(())
+}
+
+/// The connect timeout bounds a whole connect attempt, as libpq's does: against a server that
+/// accepts the TCP connection and never answers, `connect` gives up after the configured
+/// attempts instead of hanging.
+///
+/// # Errors
+///
+/// Any unexpected error.
+pub async fn connect_timeout_bounds_the_handshake(ctx: &Ctx) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| Error::config("test", format!("cannot listen: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Error::config("test", e.to_string()))?
+        .port();
+    // Accepts and holds every connection without a byte of answer.
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let retry = RetryPolicy::new(2, Duration::from_millis(10), 2.0, Duration::from_secs(1));
+    let config = ctx.config_with(|b| {
+        b.host("127.0.0.1")
+            .port(port)
+            .connect_timeout(Duration::from_millis(700))
+            .retry(retry)
+    })?;
+    let start = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), ctx.connect(config)).await;
+    let took = start.elapsed();
+    silent.abort();
+    let result = outcome.unwrap_or_else(|_| panic!("connect still hanging after {took:?}"));
+    let err = crate::assert_err!(result, Error::Connect { .. });
+    assert!(err.to_string().contains("2 attempt"), "{err}");
+    assert!(took < Duration::from_secs(4), "took {took:?}");
     Ok(())
 }

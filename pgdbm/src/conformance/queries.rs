@@ -342,3 +342,34 @@ pub async fn dyn_executors(ctx: &Ctx) -> Result<()> {
     assert_eq!(count_rows(&*ctx.pool, &qualified).await?, 1);
     Ok(())
 }
+
+/// `table_exists` resolves a name exactly as `{{tables.<name>}}` does: `MixedCase`, unquoted in
+/// the expanded SQL, is the table `mixedcase`; a quoted mixed-case table is not that name.
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn table_exists_resolves_like_templates(ctx: &Ctx) -> Result<()> {
+    let db = &ctx.db;
+    assert!(!db.table_exists("MixedCase").await?);
+    db.batch_execute("CREATE TABLE {{tables.MixedCase}} (x int)")
+        .await?;
+    db.copy_in("MixedCase", &["x"], &[vec![Value::Int4(1)]])
+        .await?;
+    assert!(db.table_exists("MixedCase").await?);
+    assert!(db.table_exists("mixedcase").await?);
+    assert!(
+        db.table_exists(&format!("{}.MIXEDCASE", ctx.schema))
+            .await?
+    );
+    // A table whose name really has capitals is not what the unquoted template names.
+    db.batch_execute("CREATE TABLE {{schema}}.\"Quoted\" (x int)")
+        .await?;
+    assert!(!db.table_exists("Quoted").await?);
+    assert!(
+        crate::assert_err!(db.table_exists("a;b").await, Error::Identifier { .. })
+            .to_string()
+            .contains("a;b")
+    );
+    Ok(())
+}
