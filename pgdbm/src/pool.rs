@@ -16,6 +16,13 @@ use crate::value::Value;
 /// was [discarded](Connection::discard)).
 ///
 /// Drivers implement it; the core builds transactions, migrations' advisory locks and COPY on it.
+///
+/// Cancellation contract for driver authors: when the future of a statement run on a connection
+/// (through this trait or the pool's own [`Executor`] methods) is dropped before it finishes,
+/// the connection must not be handed to another caller while the server may still run that
+/// statement or hold a transaction it opened: close it when it is returned (or, once a later
+/// statement on it has finished, pool it again). The conformance checks in
+/// `conformance::cancelled_*` hold every driver to it.
 #[async_trait]
 pub trait Connection: Executor + Debug {
     /// Bulk-loads `rows` into `table` (an already quoted, possibly schema-qualified name) with
