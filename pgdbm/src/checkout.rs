@@ -16,7 +16,12 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 
-/// The closed flag and the waiting tasks of one pool (see the [module docs](self)).
+/// The closed flag and the waiting tasks of one pool.
+///
+/// A driver wraps its own checkout future in [`CheckoutGate::checkout`]. A checkout that is ready
+/// at its first poll costs one branch; one that has to wait counts in
+/// [`CheckoutGate::waiting`] until it gets a connection, fails, or is dropped, and ends with
+/// [`Error::PoolClosed`] as soon as [`CheckoutGate::close`] is called.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -67,7 +72,8 @@ impl CheckoutGate {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Runs a driver's checkout future `checkout` (see the [module docs](self)).
+    /// Runs a driver's checkout future `checkout`, counted as waiting from its second poll on
+    /// and ended by [`close`](CheckoutGate::close).
     ///
     /// # Errors
     ///

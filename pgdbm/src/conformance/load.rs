@@ -113,7 +113,9 @@ async fn operation(db: &Database, ids: &AtomicI64, out: &Outcomes, rng: &mut Jit
     statements
 }
 
-/// See the [module docs](self).
+/// 32 tasks, about 10 000 statements, random cancellations; then nothing acknowledged is lost,
+/// nothing rolled back is visible, no session is left in a transaction or holding an advisory
+/// lock, the pool's counters add up and it still works.
 ///
 /// # Errors
 ///
