@@ -615,10 +615,11 @@ impl DatabaseConfig {
                     format!("{dedicated} has its own setting; set it with .{dedicated}(…)"),
                 ));
             }
+            // The name is valid from here on, so it may be shown; the value never is.
             if value.contains('\0') {
                 return Err(Error::config(
-                    "server_settings",
-                    format!("the value of {name} contains a NUL character"),
+                    format!("server_settings.{name}"),
+                    "must not contain a NUL character",
                 ));
             }
         }
@@ -1708,7 +1709,8 @@ fn parse_options(options: &str) -> std::result::Result<Vec<(String, String)>, St
                 }
                 in_word = true;
             }
-            c if c.is_whitespace() => {
+            // The server's own rule (`pg_split_opts`): only C's `isspace` ends a word.
+            c if crate::connect::OPTION_WHITESPACE.contains(&c) => {
                 if in_word {
                     words.push(std::mem::take(&mut word));
                     in_word = false;
@@ -2471,7 +2473,10 @@ mod tests {
                 "server_settings",
                 b().server_setting("application_name", "x"),
             ),
-            ("server_settings", b().server_setting("work_mem", "a\0")),
+            (
+                "server_settings.work_mem",
+                b().server_setting("work_mem", "a\0"),
+            ),
             ("init_commands", b().init_command("  ")),
             ("init_commands", b().init_command("SELECT '\0'")),
             (
@@ -2512,6 +2517,47 @@ mod tests {
         ] {
             assert!(build(builder.clone()).is_ok(), "{builder:?}");
         }
+    }
+
+    #[test]
+    fn nul_in_a_setting_value_names_the_setting_not_the_value() {
+        let err = DatabaseConfig::builder()
+            .server_setting("app.note", "sEcReT\0value")
+            .build()
+            .expect_err("a NUL cannot travel in the startup packet");
+        let Error::Config { field, .. } = &err else {
+            panic!("expected a config error, got {err:?}");
+        };
+        assert_eq!(field, "server_settings.app.note");
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains("sEcReT"), "{text}");
+        }
+        // Also when it comes through `options`.
+        let err = DatabaseConfig::builder()
+            .url("host=h options='-c app.note=sEcReT\\\0'")
+            .build()
+            .expect_err("a NUL cannot travel in the startup packet");
+        assert!(
+            matches!(&err, Error::Config { field, .. } if field == "server_settings.app.note"),
+            "{err:?}"
+        );
+        assert!(!format!("{err} {err:?}").contains("sEcReT"), "{err:?}");
+    }
+
+    #[test]
+    fn options_split_only_at_c_whitespace() {
+        // The server keeps a no-break space or a line separator inside a word.
+        let c = DatabaseConfig::builder()
+            .url("host=h options='-c app.a=x\u{a0}y -c\u{0b}app.b=z\u{2028}'")
+            .build()
+            .expect("valid options");
+        assert_eq!(
+            c.server_settings(),
+            [
+                ("app.a".to_owned(), "x\u{a0}y".to_owned()),
+                ("app.b".to_owned(), "z\u{2028}".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -170,12 +170,27 @@ where
     }
 }
 
-/// Escapes a value for libpq's `options` string (`-c name=value`): spaces and backslashes get a
-/// backslash.
+/// The characters PostgreSQL splits a startup `options` string at: C's `isspace` in the C
+/// locale (space, `\t`, `\n`, `\v`, `\f`, `\r`). The server's `pg_split_opts` (postinit.c)
+/// ends a word at any of them unless it is escaped with a backslash.
+pub(crate) const OPTION_WHITESPACE: [char; 6] = [' ', '\t', '\n', '\u{0b}', '\u{0c}', '\r'];
+
+/// Escapes a value for libpq's `options` string (`-c name=value`): every character the server
+/// splits words at (C's `isspace`: space, `\t`, `\n`, `\v`, `\f`, `\r`) and the backslash
+/// get a backslash, so the value arrives whole and can never add a setting of its own. (A NUL cannot travel in the startup
+/// packet at all: [`DatabaseConfigBuilder::build`](crate::DatabaseConfigBuilder::build) refuses
+/// it.)
+///
+/// ```
+/// use pgdbm::connect::escape_option;
+///
+/// assert_eq!(escape_option("a\t-c\tx=1"), "a\\\t-c\\\tx=1");
+/// assert_eq!(escape_option(r"C:\dir name"), r"C:\\dir\ name");
+/// ```
 pub fn escape_option(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
-        if c == ' ' || c == '\\' {
+        if c == '\\' || OPTION_WHITESPACE.contains(&c) {
             out.push('\\');
         }
         out.push(c);
@@ -191,6 +206,16 @@ mod tests {
     #[test]
     fn escaping() {
         assert_eq!(escape_option(r"a b\c"), r"a\ b\\c");
+        // Every character the server splits `options` at, not just the space.
+        assert_eq!(
+            escape_option("v\t-c\tstatement_timeout=7"),
+            "v\\\t-c\\\tstatement_timeout=7"
+        );
+        for ws in [' ', '\t', '\n', '\u{0b}', '\u{0c}', '\r'] {
+            assert_eq!(escape_option(&format!("a{ws}b")), format!("a\\{ws}b"));
+        }
+        // Not C whitespace: left alone.
+        assert_eq!(escape_option("a\u{a0}b\u{2028}"), "a\u{a0}b\u{2028}");
     }
 
     #[test]
