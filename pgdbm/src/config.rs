@@ -1419,7 +1419,8 @@ fn parse_uri(s: &str, origin: Origin) -> Result<Vec<Param>> {
             ));
         };
         let key = decode(origin.whole(), key)?;
-        let value = decode(&key, value)?;
+        // Right after a password, the "key" may be the rest of it: not a field to name.
+        let value = decode(if after_password { "password" } else { &key }, value)?;
         let is_password = key == "password";
         params.push(Param {
             key,
@@ -2561,6 +2562,7 @@ mod tests {
             "password=PWa PWb=c PWd",
             "password=PWa PWb=c PWd='x",
             "host=h password=PWa PWb PWc",
+            "postgresql://u@h/db?password=PWa&PWb=%aa",
         ] {
             let err = DatabaseConfig::from_url(s).expect_err("not a valid string");
             let shown = format!("{err} {err:?}");

@@ -350,7 +350,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #![proptest_config(ProptestConfig::with_cases(2048))]
 
         /// How both drivers write the options string (`-c name=value`, joined by spaces).
         #[test]
