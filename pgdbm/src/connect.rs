@@ -172,12 +172,27 @@ where
     }
 }
 
-/// Escapes a value for libpq's `options` string (`-c name=value`): spaces and backslashes get a
-/// backslash.
+/// The characters PostgreSQL splits a startup `options` string at: C's `isspace` in the C
+/// locale (space, `\t`, `\n`, `\v`, `\f`, `\r`). The server's `pg_split_opts` (postinit.c)
+/// ends a word at any of them unless it is escaped with a backslash.
+pub(crate) const OPTION_WHITESPACE: [char; 6] = [' ', '\t', '\n', '\u{0b}', '\u{0c}', '\r'];
+
+/// Escapes a value for libpq's `options` string (`-c name=value`): every character the server
+/// splits words at (C's `isspace`: space, `\t`, `\n`, `\v`, `\f`, `\r`) and the backslash
+/// get a backslash, so the value arrives whole and can never add a setting of its own. (A NUL cannot travel in the startup
+/// packet at all: [`DatabaseConfigBuilder::build`](crate::DatabaseConfigBuilder::build) refuses
+/// it.)
+///
+/// ```
+/// use pgdbm::connect::escape_option;
+///
+/// assert_eq!(escape_option("a\t-c\tx=1"), "a\\\t-c\\\tx=1");
+/// assert_eq!(escape_option(r"C:\dir name"), r"C:\\dir\ name");
+/// ```
 pub fn escape_option(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
-        if c == ' ' || c == '\\' {
+        if c == '\\' || OPTION_WHITESPACE.contains(&c) {
             out.push('\\');
         }
         out.push(c);
@@ -193,6 +208,16 @@ mod tests {
     #[test]
     fn escaping() {
         assert_eq!(escape_option(r"a b\c"), r"a\ b\\c");
+        // Every character the server splits `options` at, not just the space.
+        assert_eq!(
+            escape_option("v\t-c\tstatement_timeout=7"),
+            "v\\\t-c\\\tstatement_timeout=7"
+        );
+        for ws in [' ', '\t', '\n', '\u{0b}', '\u{0c}', '\r'] {
+            assert_eq!(escape_option(&format!("a{ws}b")), format!("a\\{ws}b"));
+        }
+        // Not C whitespace: left alone.
+        assert_eq!(escape_option("a\u{a0}b\u{2028}"), "a\u{a0}b\u{2028}");
     }
 
     #[test]
@@ -247,5 +272,110 @@ mod tests {
         .expect_err("auth fails");
         assert_eq!(calls, 1, "authentication failures are not retried");
         assert_eq!(err.kind(), Some(ErrorKind::InvalidAuthorization));
+    }
+}
+
+/// Property: whatever a value holds, the server's own split of the `options` string gives back
+/// exactly the settings that were written.
+#[cfg(test)]
+mod properties {
+    use super::escape_option;
+    use proptest::prelude::*;
+
+    /// C's `isspace` in the C locale.
+    fn c_isspace(b: u8) -> bool {
+        matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+    }
+
+    /// A model of PostgreSQL's `pg_split_opts` (src/backend/utils/init/postinit.c), byte by
+    /// byte: skip leading spaces; a word runs to the next unescaped space; a backslash escapes
+    /// the next byte and is dropped.
+    fn pg_split_opts(opts: &[u8]) -> Vec<Vec<u8>> {
+        let mut words = Vec::new();
+        let mut i = 0;
+        while i < opts.len() {
+            while i < opts.len() && c_isspace(opts[i]) {
+                i += 1;
+            }
+            if i == opts.len() {
+                break;
+            }
+            let mut word = Vec::new();
+            let mut last_was_escape = false;
+            while i < opts.len() {
+                let b = opts[i];
+                if c_isspace(b) && !last_was_escape {
+                    break;
+                }
+                if !last_was_escape && b == b'\\' {
+                    last_was_escape = true;
+                } else {
+                    last_was_escape = false;
+                    word.push(b);
+                }
+                i += 1;
+            }
+            words.push(word);
+        }
+        words
+    }
+
+    /// What the server makes of the words: `-c` then `name=value`, split at the first `=`.
+    fn settings_of(words: Vec<Vec<u8>>) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut words = words.into_iter();
+        while let Some(word) = words.next() {
+            assert_eq!(word, b"-c", "every word pair starts with -c");
+            let item = words.next().expect("-c is followed by name=value");
+            let eq = item.iter().position(|&b| b == b'=').expect("name=value");
+            out.push((
+                String::from_utf8(item[..eq].to_vec()).expect("utf-8 name"),
+                String::from_utf8(item[eq + 1..].to_vec()).expect("utf-8 value"),
+            ));
+        }
+        out
+    }
+
+    /// Values rich in what matters (every C space, backslashes, `=`, `-c`), plus any other
+    /// character except NUL (refused when the config is built).
+    fn value() -> impl Strategy<Value = String> {
+        let special = prop::sample::select(vec![
+            ' ', '\t', '\n', '\u{0b}', '\u{0c}', '\r', '\\', '=', '-', 'c', '\u{a0}', '\u{85}',
+        ]);
+        let any_char = any::<char>().prop_filter("no NUL", |c| *c != '\0');
+        prop::collection::vec(prop_oneof![3 => special, 1 => any_char], 0..24)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    fn settings() -> impl Strategy<Value = Vec<(String, String)>> {
+        prop::collection::vec(("[A-Za-z_][A-Za-z0-9_.]{0,12}", value()), 1..5)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// How both drivers write the options string (`-c name=value`, joined by spaces).
+        #[test]
+        fn server_split_gives_back_the_settings(settings in settings()) {
+            let options = settings
+                .iter()
+                .map(|(k, v)| format!("-c {}={}", k, escape_option(v)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            prop_assert_eq!(settings_of(pg_split_opts(options.as_bytes())), settings);
+        }
+    }
+
+    /// The model itself splits where the server does (so the property above can fail).
+    #[test]
+    fn model_splits_at_every_c_space() {
+        assert_eq!(
+            settings_of(pg_split_opts(b"-c a=v\t-c\tb=7\x0b-c\x0cc=\\ x\\\\")),
+            [
+                ("a".to_owned(), "v".to_owned()),
+                ("b".to_owned(), "7".to_owned()),
+                ("c".to_owned(), " x\\".to_owned())
+            ]
+        );
     }
 }

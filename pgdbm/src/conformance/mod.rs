@@ -24,6 +24,7 @@ mod migrations;
 mod monitoring;
 mod pool;
 mod queries;
+mod startup_options;
 mod templates;
 mod tls;
 mod transactions;
@@ -43,6 +44,7 @@ pub use migrations::*;
 pub use monitoring::*;
 pub use pool::*;
 pub use queries::*;
+pub use startup_options::*;
 pub use templates::*;
 pub use tls::*;
 pub use transactions::*;
@@ -313,7 +315,8 @@ macro_rules! conformance_tests {
             cancelled_statement_in_transaction_aborts_it, cancelled_statement_is_not_reused_busy,
             cancellation_under_load, close_wakes_waiters, waiting_counts_only_waiters,
             pool_counters_add_up, connect_timeout_bounds_the_handshake,
-            table_exists_resolves_like_templates
+            table_exists_resolves_like_templates,
+            server_setting_cannot_add_settings, server_setting_values_arrive_verbatim
         );
     };
     (@each $driver:ty, $caps:expr, $config:block; $($check:ident),* $(,)?) => {
