@@ -32,6 +32,7 @@
 
 mod create;
 mod ledger;
+mod lock;
 mod report;
 mod runner;
 mod source;
