@@ -30,6 +30,7 @@
 //!     ON "schema".schema_migrations (module_name, filename);
 //! ```
 
+mod cic;
 mod create;
 mod ledger;
 mod lock;

@@ -10,6 +10,7 @@ use crate::executor::Executor;
 use crate::module::{Module, order_modules};
 use crate::monitor::Monitored;
 
+use super::cic::ConcurrentIndex;
 use super::ledger::{DEFAULT_LEDGER_TABLE, HistoryEntry, Ledger};
 use super::lock::LockedConnection;
 use super::report::{
@@ -107,7 +108,11 @@ impl Migrator {
     /// ends it with `57014` unless a shorter `lock_timeout` is set (a wait ended by `lock_timeout`
     /// was retried). Each migration runs in its own transaction together with its ledger row; a
     /// file with a line starting `-- pgdbm:no-transaction` runs statement by statement in
-    /// autocommit and is recorded after its last statement. Templates (`{{tables.x}}`, `{{schema}}`) are expanded
+    /// autocommit and is recorded after its last statement. When a `CREATE [UNIQUE] INDEX
+    /// CONCURRENTLY name ON table` statement of such a file fails, the INVALID index it left
+    /// (that name, on that table, not valid, not being built by another session) is dropped with
+    /// `DROP INDEX CONCURRENTLY` and the error says so; without a name, the error names the
+    /// invalid index left and how to drop it. Templates (`{{tables.x}}`, `{{schema}}`) are expanded
     /// for the handle's schema. Migrations are subject to the connection's `statement_timeout`
     /// (raise it in the config, or `SET LOCAL statement_timeout = 0` in a long migration).
     ///
@@ -200,12 +205,20 @@ impl Migrator {
         let millis = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
         if m.no_transaction() {
             for (i, statement) in split_statements(&sql).into_iter().enumerate() {
+                let index = ConcurrentIndex::parse(statement);
+                let before = match &index {
+                    Some(index) => index.indexes_before(conn).await,
+                    None => None,
+                };
                 if let Err(e) = conn.batch_execute(statement).await {
-                    let message = format!(
+                    let mut message = format!(
                         "statement {} ({}) failed: {e}",
                         i + 1,
                         truncate_chars(statement, 80)
                     );
+                    if let Some(index) = &index {
+                        message.push_str(&index.clean_up(conn, module, file, before).await);
+                    }
                     return Err(fail(message, e));
                 }
             }
