@@ -18,6 +18,7 @@
 mod errors;
 mod guardrails;
 mod migration_ledger;
+mod migration_lock;
 mod migrations;
 mod monitoring;
 mod pool;
@@ -35,6 +36,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub use errors::*;
 pub use guardrails::*;
 pub use migration_ledger::*;
+pub use migration_lock::*;
 pub use migrations::*;
 pub use monitoring::*;
 pub use pool::*;
@@ -304,7 +306,8 @@ macro_rules! conformance_tests {
             statement_timeout_cancels, idle_in_transaction_timeout_recovers,
             lock_timeout_is_typed, terminated_connections_replaced,
             acquire_timeout_names_connect_error, max_lifetime_honoured, idle_timeout_honoured,
-            pool_stats_under_load, secrets_stay_out_of_logs_and_errors
+            pool_stats_under_load, secrets_stay_out_of_logs_and_errors,
+            migrate_concurrent_runs_with_concurrent_index, migrate_failed_concurrent_index_leaves_no_invalid_index, migrate_lock_waiter_holds_no_snapshot, migrate_lock_wait_bounded_and_cancellable
         );
     };
     (@each $driver:ty, $caps:expr, $config:block; $($check:ident),* $(,)?) => {
