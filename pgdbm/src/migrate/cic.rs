@@ -268,10 +268,11 @@ impl ConcurrentIndex {
             Err(e) => {
                 return format!(
                     "; could not check whether it left an INVALID index {} on {} ({e}): if \
-                     `SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('…{}')` \
-                     says false, drop it with DROP INDEX CONCURRENTLY",
+                     `SELECT indisvalid FROM pg_index WHERE indexrelid = '<schema>.{}'::regclass` \
+                     says false, drop it with `DROP INDEX CONCURRENTLY IF EXISTS <schema>.{};`",
                     quote_identifier(name),
                     self.table,
+                    quote_identifier(name),
                     quote_identifier(name),
                 );
             }
