@@ -20,6 +20,7 @@ mod errors;
 mod guardrails;
 mod load;
 mod migration_ledger;
+mod migration_lock;
 mod migrations;
 mod monitoring;
 mod pool;
@@ -40,6 +41,7 @@ pub use errors::*;
 pub use guardrails::*;
 pub use load::*;
 pub use migration_ledger::*;
+pub use migration_lock::*;
 pub use migrations::*;
 pub use monitoring::*;
 pub use pool::*;
@@ -316,7 +318,8 @@ macro_rules! conformance_tests {
             cancellation_under_load, close_wakes_waiters, waiting_counts_only_waiters,
             pool_counters_add_up, connect_timeout_bounds_the_handshake,
             table_exists_resolves_like_templates,
-            server_setting_cannot_add_settings, server_setting_values_arrive_verbatim
+            server_setting_cannot_add_settings, server_setting_values_arrive_verbatim,
+            migrate_concurrent_runs_with_concurrent_index, migrate_failed_concurrent_index_leaves_no_invalid_index, migrate_lock_waiter_holds_no_snapshot, migrate_lock_wait_bounded_and_cancellable
         );
     };
     (@each $driver:ty, $caps:expr, $config:block; $($check:ident),* $(,)?) => {

@@ -30,8 +30,10 @@
 //!     ON "schema".schema_migrations (module_name, filename);
 //! ```
 
+mod cic;
 mod create;
 mod ledger;
+mod lock;
 mod report;
 mod runner;
 mod source;

@@ -9,20 +9,15 @@ use crate::error::{Error, Result, truncate_chars};
 use crate::executor::Executor;
 use crate::module::{Module, order_modules};
 use crate::monitor::Monitored;
-use crate::params;
-use crate::pool::PooledConnection;
 
+use super::cic::ConcurrentIndex;
 use super::ledger::{DEFAULT_LEDGER_TABLE, HistoryEntry, Ledger};
+use super::lock::LockedConnection;
 use super::report::{
     AppliedMigration, MigrationReport, MigrationState, MigrationStatus, PlannedMigration,
 };
 use super::source::{Migration, MigrationSource};
 use super::split::split_statements;
-
-const LOCK_SQL: &str = "SELECT pg_advisory_lock(hashtext('pgdbm_migration_' || $1))";
-const UNLOCK_SQL: &str = "SELECT pg_advisory_unlock(hashtext('pgdbm_migration_' || $1))";
-/// `lock_not_available`: the session's `lock_timeout` ended the wait for the advisory lock.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// Applies and inspects migrations in one [`Database`] handle's schema.
 ///
@@ -33,35 +28,6 @@ const LOCK_NOT_AVAILABLE: &str = "55P03";
 pub struct Migrator {
     db: Database,
     ledger: Ledger,
-}
-
-/// A dedicated connection holding the advisory lock. Unless it was unlocked, dropping it
-/// (an error, a panic, a cancelled future) closes the connection instead of pooling it, which
-/// ends the session and so releases the lock.
-struct LockedConnection(Option<PooledConnection>);
-
-impl LockedConnection {
-    fn conn(&self) -> &dyn Executor {
-        self.0.as_deref().expect("present until unlocked")
-    }
-
-    async fn unlock(mut self, module: &str) {
-        let Some(conn) = self.0.as_ref() else { return };
-        match conn.fetch_optional(UNLOCK_SQL, params![module]).await {
-            Ok(Some(row)) if row.get::<bool>(0).unwrap_or(false) => drop(self.0.take()),
-            other => {
-                tracing::warn!(module, result = ?other.map(|_| ()), "advisory unlock failed; closing the connection");
-            }
-        }
-    }
-}
-
-impl Drop for LockedConnection {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.as_mut() {
-            conn.discard();
-        }
-    }
 }
 
 fn check_module_name(module: &str) -> Result<()> {
@@ -133,12 +99,20 @@ impl Migrator {
     /// Applies the pending migrations of `source` for `module`, creating the schema and the
     /// ledger if needed.
     ///
-    /// The whole run holds `pg_advisory_lock(hashtext('pgdbm_migration_' || module))` on one
-    /// dedicated connection (a wait ended by the session's `lock_timeout` is retried), so
-    /// concurrent runs — other tasks, processes, or pgdbm for Python — apply each file once. Each
-    /// migration runs in its own transaction together with its ledger row; a file with a line
-    /// starting `-- pgdbm:no-transaction` runs statement by statement in autocommit and is
-    /// recorded after its last statement. Templates (`{{tables.x}}`, `{{schema}}`) are expanded
+    /// The whole run holds the advisory lock `hashtext('pgdbm_migration_' || module)` on one
+    /// dedicated connection, so concurrent runs — other tasks, processes, or pgdbm for Python —
+    /// apply each file once. A run waiting for the lock polls `pg_try_advisory_lock` in autocommit
+    /// (10 ms pauses doubling to 500 ms, jittered), so it holds no snapshot while it waits and a
+    /// `CREATE INDEX CONCURRENTLY` in the run holding the lock does not wait for it. The wait is
+    /// bounded as a blocking `pg_advisory_lock` statement was: the session's `statement_timeout`
+    /// ends it with `57014` unless a shorter `lock_timeout` is set (a wait ended by `lock_timeout`
+    /// was retried). Each migration runs in its own transaction together with its ledger row; a
+    /// file with a line starting `-- pgdbm:no-transaction` runs statement by statement in
+    /// autocommit and is recorded after its last statement. When a `CREATE [UNIQUE] INDEX
+    /// CONCURRENTLY name ON table` statement of such a file fails, the INVALID index it left
+    /// (that name, on that table, not valid, not being built by another session) is dropped with
+    /// `DROP INDEX CONCURRENTLY` and the error says so; without a name, the error names the
+    /// invalid index left and how to drop it. Templates (`{{tables.x}}`, `{{schema}}`) are expanded
     /// for the handle's schema. Migrations are subject to the connection's `statement_timeout`
     /// (raise it in the config, or `SET LOCAL statement_timeout = 0` in a long migration).
     ///
@@ -158,18 +132,7 @@ impl Migrator {
         check_module_name(module)?;
         let started = Instant::now();
         self.db.ensure_schema().await?;
-        let locked = LockedConnection(Some(self.db.acquire().await?));
-        loop {
-            match locked.conn().execute(LOCK_SQL, params![module]).await {
-                Err(e) if e.code() == Some(LOCK_NOT_AVAILABLE) => {
-                    tracing::debug!(module, "still waiting for the migration lock");
-                }
-                other => {
-                    other?;
-                    break;
-                }
-            }
-        }
+        let locked = LockedConnection::acquire(self.db.acquire().await?, module).await?;
         // A monitored handle records its migrations' statements too.
         let monitored;
         let conn: &dyn Executor = match self.db.monitor() {
@@ -242,12 +205,20 @@ impl Migrator {
         let millis = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
         if m.no_transaction() {
             for (i, statement) in split_statements(&sql).into_iter().enumerate() {
+                let index = ConcurrentIndex::parse(statement);
+                let before = match &index {
+                    Some(index) => index.indexes_before(conn).await,
+                    None => None,
+                };
                 if let Err(e) = conn.batch_execute(statement).await {
-                    let message = format!(
+                    let mut message = format!(
                         "statement {} ({}) failed: {e}",
                         i + 1,
                         truncate_chars(statement, 80)
                     );
+                    if let Some(index) = &index {
+                        message.push_str(&index.clean_up(conn, module, file, before).await);
+                    }
                     return Err(fail(message, e));
                 }
             }
