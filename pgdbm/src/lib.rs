@@ -263,6 +263,7 @@ pub mod migrate;
 mod module;
 pub mod monitor;
 mod pool;
+mod redact;
 mod row;
 mod template;
 mod transaction;
