@@ -257,6 +257,7 @@
 mod config;
 pub mod connect;
 mod database;
+mod de;
 mod error;
 mod executor;
 pub mod migrate;
