@@ -22,6 +22,7 @@ mod migrations;
 mod monitoring;
 mod pool;
 mod queries;
+mod redaction;
 mod templates;
 mod tls;
 mod transactions;
@@ -39,6 +40,7 @@ pub use migrations::*;
 pub use monitoring::*;
 pub use pool::*;
 pub use queries::*;
+pub use redaction::*;
 pub use templates::*;
 pub use tls::*;
 pub use transactions::*;
@@ -304,7 +306,8 @@ macro_rules! conformance_tests {
             statement_timeout_cancels, idle_in_transaction_timeout_recovers,
             lock_timeout_is_typed, terminated_connections_replaced,
             acquire_timeout_names_connect_error, max_lifetime_honoured, idle_timeout_honoured,
-            pool_stats_under_load, secrets_stay_out_of_logs_and_errors
+            pool_stats_under_load, secrets_stay_out_of_logs_and_errors,
+            redaction_hides_quoted_values, redaction_hides_values_in_every_class, redaction_row_mapping_names_types_not_values, redaction_monitor_and_logs
         );
     };
     (@each $driver:ty, $caps:expr, $config:block; $($check:ident),* $(,)?) => {
