@@ -12,8 +12,9 @@
 //!   the driver hides the text of every bound value (and of every row of a `copy_in`) in all the
 //!   text fields of the [`DbError`] — message, detail, hint, schema, table, column, constraint —
 //!   before the error is returned, with [`Error::redact_params`] (see there for how values are
-//!   found). The fields therefore never hold a bound value; they hold the rest of the server's
-//!   text unchanged (identifiers stay: `relation "todo.events" does not exist`).
+//!   found: by their text, so a non-text value the server writes differently from the client —
+//!   a `timestamptz` in another time zone — may not be recognised). The fields then hold the rest
+//!   of the server's text unchanged (identifiers stay: `relation "todo.events" does not exist`).
 //! * `DETAIL` can also quote row values that were not parameters (`INSERT … SELECT`), so it is
 //!   *not* part of the `Display` text (`Debug` shows only its length); the quoted input of a data
 //!   exception (class `22`, which can be a value read from a table) is hidden from `Display` and
@@ -21,10 +22,12 @@
 //! * A row that cannot be mapped onto a Rust type ([`Row::get`](crate::Row::get),
 //!   [`Row::deserialize`](crate::Row::deserialize), `fetch_*_as`, [`Json<T>`](crate::Json))
 //!   gives an [`Error::Decode`] naming the column (and the field inside it) and the expected and
-//!   found types, never the value: serde's own messages, which quote values, are not used.
+//!   found types, never the value: serde's own messages, which quote values, are not used, and
+//!   the message of a custom `Deserialize` implementation has the row's values hidden.
 //!
-//! [`Error::Database`] has no `source`; the other variants' sources are the drivers' errors for
-//! failures that are not server errors (no values there either).
+//! [`Error::Database`] has no `source`; the sources of the other variants are the drivers' errors
+//! for failures that are not server errors, or a pgdbm [`Error`] (a pool timeout's connect
+//! failure).
 
 use std::time::Duration;
 
