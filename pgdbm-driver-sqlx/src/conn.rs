@@ -136,15 +136,22 @@ fn arguments(learned: &Learned, sql: &str, params: Params<'_>) -> Result<PgArgum
     Ok(args)
 }
 
-/// The error of a bound statement's execution. When a changed schema may explain it, the
-/// learned types of `sql` are forgotten, so the next execution learns them again.
-fn run_error(cache: &StatementTypes, sql: &str, learned: &Arc<Learned>, err: sqlx::Error) -> Error {
+/// The error of a bound statement's execution, the parameters' values hidden in its text. When a
+/// changed schema may explain it, the learned types of `sql` are forgotten, so the next execution
+/// learns them again.
+fn run_error(
+    cache: &StatementTypes,
+    sql: &str,
+    params: Params<'_>,
+    learned: &Arc<Learned>,
+    err: sqlx::Error,
+) -> Error {
     if let sqlx::Error::Database(db) = &err {
         if db.code().is_some_and(|code| schema_may_have_changed(&code)) {
             cache.forget(sql, learned);
         }
     }
-    map(err, sql)
+    map(err, sql).redact_params(params)
 }
 
 /// The pgdbm column list of a result.
@@ -297,7 +304,7 @@ pub(crate) async fn execute(
     conn.execute(sqlx::query_with(&learned.tagged, args))
         .await
         .map(|r| r.rows_affected())
-        .map_err(|e| run_error(cache, sql, &learned, e))
+        .map_err(|e| run_error(cache, sql, params, &learned, e))
 }
 
 pub(crate) async fn fetch_all(
@@ -310,7 +317,7 @@ pub(crate) async fn fetch_all(
     let rows = conn
         .fetch_all(sqlx::query_with(&learned.tagged, args))
         .await
-        .map_err(|e| run_error(cache, sql, &learned, e))?;
+        .map_err(|e| run_error(cache, sql, params, &learned, e))?;
     decode_rows(rows.iter())
 }
 
@@ -325,7 +332,7 @@ pub(crate) async fn fetch_optional(
     let row = conn
         .fetch_optional(sqlx::query_with(&learned.tagged, args))
         .await
-        .map_err(|e| run_error(cache, sql, &learned, e))?;
+        .map_err(|e| run_error(cache, sql, params, &learned, e))?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -414,7 +421,7 @@ pub(crate) async fn copy_in(
         }
         if buf.len() >= COPY_CHUNK {
             if let Err(e) = copy.send(std::mem::take(&mut buf)).await {
-                result = Err(map(e, &copy_sql));
+                result = Err(map(e, &copy_sql).redact_values(rows.iter().flatten()));
                 break;
             }
         }
@@ -427,9 +434,11 @@ pub(crate) async fn copy_in(
     buf.extend_from_slice(&(-1i16).to_be_bytes());
     if let Err(e) = copy.send(buf).await {
         let _ = copy.abort("pgdbm: COPY aborted by the client").await;
-        return Err(map(e, &copy_sql));
+        return Err(map(e, &copy_sql).redact_values(rows.iter().flatten()));
     }
-    copy.finish().await.map_err(|e| map(e, &copy_sql))
+    copy.finish()
+        .await
+        .map_err(|e| map(e, &copy_sql).redact_values(rows.iter().flatten()))
 }
 
 /// A pooled connection lent to one statement: unless [`Busy::finish`] is reached, it is never

@@ -138,9 +138,10 @@ impl PgConn {
         Ok(())
     }
 
-    fn failed<T>(&self, sql: &str, err: tokio_postgres::Error) -> Result<T> {
+    /// The error of a bound statement, the parameters' values hidden in its text.
+    fn failed<T>(&self, sql: &str, params: Params<'_>, err: tokio_postgres::Error) -> Result<T> {
         self.forget(sql);
-        Err(map(err, sql))
+        Err(map(err, sql).redact_params(params))
     }
 }
 
@@ -195,7 +196,7 @@ impl PgConn {
         let binds = params.iter().map(|p| BindParam(*p));
         match self.client.execute_raw(&prepared.stmt, binds).await {
             Ok(n) => Ok(n),
-            Err(e) => self.failed(sql, e),
+            Err(e) => self.failed(sql, params, e),
         }
     }
 
@@ -207,9 +208,9 @@ impl PgConn {
             match self.client.query_raw(&prepared.stmt, binds).await {
                 Ok(stream) => match stream.try_collect().await {
                     Ok(rows) => rows,
-                    Err(e) => return self.failed(sql, e),
+                    Err(e) => return self.failed(sql, params, e),
                 },
-                Err(e) => return self.failed(sql, e),
+                Err(e) => return self.failed(sql, params, e),
             };
         rows.iter()
             .map(|r| decode::row(r, &prepared.columns))
@@ -222,12 +223,12 @@ impl PgConn {
         let binds = params.iter().map(|p| BindParam(*p));
         let stream = match self.client.query_raw(&prepared.stmt, binds).await {
             Ok(stream) => stream,
-            Err(e) => return self.failed(sql, e),
+            Err(e) => return self.failed(sql, params, e),
         };
         pin_mut!(stream);
         let first = match stream.try_next().await {
             Ok(first) => first,
-            Err(e) => return self.failed(sql, e),
+            Err(e) => return self.failed(sql, params, e),
         };
         // Drain the rest so the statement's own errors (raised after the first row) surface.
         // (A finished stream must not be polled again: it would report a closed connection.)
@@ -235,7 +236,7 @@ impl PgConn {
             match stream.try_next().await {
                 Ok(Some(_)) => {}
                 Ok(None) => break,
-                Err(e) => return self.failed(sql, e),
+                Err(e) => return self.failed(sql, params, e),
             }
         }
         first
@@ -294,9 +295,13 @@ impl PgConn {
                 .as_mut()
                 .write_raw(binds)
                 .await
-                .map_err(|e| map(e, &copy))?;
+                .map_err(|e| map(e, &copy).redact_values(rows.iter().flatten()))?;
         }
-        writer.as_mut().finish().await.map_err(|e| map(e, &copy))
+        writer
+            .as_mut()
+            .finish()
+            .await
+            .map_err(|e| map(e, &copy).redact_values(rows.iter().flatten()))
     }
 }
 

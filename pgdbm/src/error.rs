@@ -4,10 +4,30 @@
 //! error's own sentence; the underlying cause (a driver error, an I/O error, the last connect
 //! failure behind a pool timeout) is reached through [`std::error::Error::source`].
 //!
-//! Error texts never contain passwords or bound parameter values. Server errors keep their
-//! `DETAIL` (which can quote row values, e.g. the duplicated key of a unique violation) in
-//! [`DbError::detail`], which is *not* part of the `Display` text (nor of `Debug`'s); the input
-//! a data exception (class `22`) quotes in its message is hidden the same way (see [`DbError`]).
+//! Error texts never contain passwords, bound parameter values or row values:
+//!
+//! * The server quotes its input in many messages, whatever the SQLSTATE class (`invalid input
+//!   syntax for type integer: "…"`, `relation "…" does not exist` from a `nextval($1)`, the
+//!   duplicated key in a unique violation's `DETAIL`…). When a statement with parameters fails,
+//!   the driver hides the text of every bound value (and of every row of a `copy_in`) in all the
+//!   text fields of the [`DbError`] — message, detail, hint, schema, table, column, constraint —
+//!   before the error is returned, with [`Error::redact_params`] (see there for how values are
+//!   found: by their text, so a non-text value the server writes differently from the client —
+//!   a `timestamptz` in another time zone — may not be recognised). The fields then hold the rest
+//!   of the server's text unchanged (identifiers stay: `relation "todo.events" does not exist`).
+//! * `DETAIL` can also quote row values that were not parameters (`INSERT … SELECT`), so it is
+//!   *not* part of the `Display` text (`Debug` shows only its length); the quoted input of a data
+//!   exception (class `22`, which can be a value read from a table) is hidden from `Display` and
+//!   `Debug` too (see [`DbError::redacted_message`]).
+//! * A row that cannot be mapped onto a Rust type ([`Row::get`](crate::Row::get),
+//!   [`Row::deserialize`](crate::Row::deserialize), `fetch_*_as`, [`Json<T>`](crate::Json))
+//!   gives an [`Error::Decode`] naming the column (and the field inside it) and the expected and
+//!   found types, never the value: serde's own messages, which quote values, are not used, and
+//!   the message of a custom `Deserialize` implementation has the row's values hidden.
+//!
+//! [`Error::Database`] has no `source`; the sources of the other variants are the drivers' errors
+//! for failures that are not server errors, or a pgdbm [`Error`] (a pool timeout's connect
+//! failure).
 
 use std::time::Duration;
 
@@ -375,6 +395,72 @@ impl Error {
         }
     }
 
+    /// Hides the text of each bound parameter wherever it appears in the error: in every text
+    /// field of a server error (message, detail, hint, schema, table, column, constraint — not
+    /// the SQL, which is the caller's) and in the message of [`Error::Query`] and
+    /// [`Error::ConnectionLost`]. Other errors pass through. Drivers call this on every error of
+    /// a statement run with parameters, before returning it.
+    ///
+    /// A value is looked for as its text rendering (strings as they are, numbers, dates,
+    /// UUIDs, `\x…` hex for bytea, each array element, each string and number inside JSON), also
+    /// trimmed and without double quotes, ignoring ASCII case (the server folds identifiers); a
+    /// value of fewer than 8 characters only where it stands as a whole word (so a value `1` does
+    /// not hide every `1` of the message), a longer one wherever it appears, also cut short (the
+    /// server cuts long values in some `DETAIL`s). Each occurrence becomes `<hidden>`.
+    ///
+    /// ```
+    /// use pgdbm::{DbError, Error, params};
+    /// let err = Error::from(DbError::new("42P01", "relation \"secret_seq\" does not exist"));
+    /// let err = err.redact_params(params!["SECRET_SEQ"]);
+    /// assert_eq!(err.as_database().unwrap().message, "relation \"<hidden>\" does not exist");
+    /// ```
+    #[must_use]
+    pub fn redact_params(self, params: crate::value::Params<'_>) -> Self {
+        if params.is_empty() || !self.has_redactable_text() {
+            return self;
+        }
+        let mut secrets = crate::redact::Secrets::default();
+        for param in params {
+            secrets.add_value(&param.to_param());
+        }
+        self.redact_with(&secrets)
+    }
+
+    /// As [`Error::redact_params`], for values given as [`Value`](crate::Value)s (e.g. the rows of
+    /// a `copy_in`).
+    #[must_use]
+    pub fn redact_values<'v>(self, values: impl IntoIterator<Item = &'v crate::Value>) -> Self {
+        if !self.has_redactable_text() {
+            return self;
+        }
+        let mut secrets = crate::redact::Secrets::default();
+        for value in values {
+            secrets.add_value(value);
+        }
+        self.redact_with(&secrets)
+    }
+
+    fn has_redactable_text(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(_) | Error::Query { .. } | Error::ConnectionLost { .. }
+        )
+    }
+
+    fn redact_with(mut self, secrets: &crate::redact::Secrets) -> Self {
+        if secrets.is_empty() {
+            return self;
+        }
+        match &mut self {
+            Error::Database(db) => db.hide(secrets),
+            Error::Query { message, .. } | Error::ConnectionLost { message, .. } => {
+                secrets.hide_in(message);
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// Adds the SQL text to a server error that has none yet; other errors pass through.
     pub fn with_sql(mut self, sql: &str) -> Self {
         if let Error::Database(db) = &mut self {
@@ -388,11 +474,13 @@ impl Error {
 
 /// A server error: SQLSTATE, message and the fields PostgreSQL reports with it.
 ///
-/// Its `Display` and `Debug` texts never show input values: `DETAIL` (which can quote row
-/// values) is left out of `Display` and shown only by length in `Debug`, and the double-quoted
-/// parts of the message of a data exception (class `22`, e.g. `invalid input syntax for type
-/// integer: "…"`, which quotes the value sent) are replaced by `"<hidden>"`. The fields
-/// themselves hold the server's text unchanged.
+/// Its `Display` and `Debug` texts never show input values: the values bound to the statement are
+/// hidden in every field by the driver ([`Error::redact_params`]); `DETAIL` (which can also quote
+/// row values that were not parameters) is left out of `Display` and shown only by length in
+/// `Debug`; and the quoted input in the message of a data exception (class `22`, e.g. `invalid
+/// input syntax for type integer: "…"`, possibly a value read from a table) is replaced by
+/// `"<hidden>"` ([`DbError::redacted_message`]). Apart from the hidden parameter values, the
+/// fields hold the server's text.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DbError {
@@ -441,28 +529,38 @@ impl DbError {
 }
 
 impl DbError {
-    /// The message as `Display` shows it: for a data exception (class `22`), every
-    /// double-quoted part is replaced by `"<hidden>"`, since the server quotes the rejected
-    /// input there (which may be a bound parameter value).
+    /// The message as `Display` shows it: for a data exception (class `22`), everything from the
+    /// first double quote to the last one is replaced by `"<hidden>"` (to the end of the message
+    /// when there is only one), since the server quotes the rejected input there — which may be
+    /// a value read from a table, and may itself contain double quotes.
     pub fn redacted_message(&self) -> std::borrow::Cow<'_, str> {
-        if !self.code.starts_with("22") || !self.message.contains('"') {
+        if !self.code.starts_with("22") {
             return std::borrow::Cow::Borrowed(&self.message);
         }
-        let mut out = String::with_capacity(self.message.len());
-        let mut parts = self.message.split('"');
-        if let Some(first) = parts.next() {
-            out.push_str(first);
-        }
-        let mut quoted = true;
-        for part in parts {
-            if quoted {
-                out.push_str("\"<hidden>\"");
-            } else {
-                out.push_str(part);
-            }
-            quoted = !quoted;
-        }
-        std::borrow::Cow::Owned(out)
+        let (Some(first), Some(last)) = (self.message.find('"'), self.message.rfind('"')) else {
+            return std::borrow::Cow::Borrowed(&self.message);
+        };
+        let rest = if last > first {
+            &self.message[last + 1..]
+        } else {
+            ""
+        };
+        std::borrow::Cow::Owned(format!(
+            "{}\"{}\"{rest}",
+            &self.message[..first],
+            crate::redact::HIDDEN
+        ))
+    }
+
+    /// Hides `secrets` in every text field (not the SQL).
+    fn hide(&mut self, secrets: &crate::redact::Secrets) {
+        secrets.hide_in(&mut self.message);
+        secrets.hide_in_opt(&mut self.detail);
+        secrets.hide_in_opt(&mut self.hint);
+        secrets.hide_in_opt(&mut self.schema);
+        secrets.hide_in_opt(&mut self.table);
+        secrets.hide_in_opt(&mut self.column);
+        secrets.hide_in_opt(&mut self.constraint);
     }
 }
 
@@ -655,6 +753,103 @@ mod tests {
         );
         let other = DbError::new("42P01", "relation \"missing\" does not exist");
         assert_eq!(other.redacted_message(), other.message);
+    }
+
+    /// The texts an error shows: `Display`, `Debug`, and every `source()` in its chain.
+    fn shown(err: &Error) -> Vec<String> {
+        let mut texts = vec![err.to_string(), format!("{err:?}")];
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            texts.push(s.to_string());
+            texts.push(format!("{s:?}"));
+            source = s.source();
+        }
+        texts
+    }
+
+    #[test]
+    fn data_exception_quotes_inside_the_value() {
+        let db = DbError::new(
+            "22P02",
+            "invalid input syntax for type integer: \"x\"SECRET\"y\"",
+        );
+        assert_eq!(
+            db.redacted_message(),
+            "invalid input syntax for type integer: \"<hidden>\""
+        );
+        let one = DbError::new("22P02", "invalid input: \"SECRET");
+        assert_eq!(one.redacted_message(), "invalid input: \"<hidden>\"");
+        let none = DbError::new("22012", "division by zero");
+        assert_eq!(none.redacted_message(), "division by zero");
+        for text in shown(&Error::from(db)) {
+            assert!(!text.contains("SECRET"), "{text}");
+        }
+    }
+
+    #[test]
+    fn bound_values_are_hidden_in_every_class_and_field() {
+        let mut db = DbError::new("42P01", "relation \"secret_seq_name\" does not exist");
+        db.hint = Some("Is \"secret_seq_name\" right?".into());
+        let err = Error::from(db)
+            .with_sql("SELECT nextval($1::text)")
+            .redact_params(crate::params!["SECRET_SEQ_NAME", 5i32]);
+        let db = err.as_database().unwrap();
+        assert_eq!(db.message, "relation \"<hidden>\" does not exist");
+        assert_eq!(db.hint.as_deref(), Some("Is \"<hidden>\" right?"));
+        assert_eq!(db.sql.as_deref(), Some("SELECT nextval($1::text)"));
+        for text in shown(&err) {
+            assert!(!text.to_lowercase().contains("secret"), "{text}");
+        }
+
+        let mut db = DbError::new(
+            "23505",
+            "duplicate key value violates unique constraint \"u\"",
+        );
+        db.detail = Some("Key (email)=(alice@secret.example) already exists.".into());
+        db.constraint = Some("u".into());
+        let err = Error::from(db).redact_params(crate::params![1i64, "alice@secret.example"]);
+        let db = err.as_database().unwrap();
+        assert_eq!(
+            db.detail.as_deref(),
+            Some("Key (email)=(<hidden>) already exists.")
+        );
+        assert_eq!(
+            db.constraint.as_deref(),
+            Some("u"),
+            "a one-letter name stays"
+        );
+
+        let err = Error::query("SELECT $1", "failed near s3cr3t-value", None)
+            .redact_params(crate::params!["s3cr3t-value"]);
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+
+        let rows = [vec![crate::Value::Text("copy-secret-1".into())]];
+        let err = Error::from(DbError::new("23514", "row (copy-secret-1) fails"))
+            .redact_values(rows.iter().flatten());
+        assert!(!err.to_string().contains("copy-secret"), "{err}");
+    }
+
+    #[test]
+    fn short_values_and_no_params_keep_the_message() {
+        let message = "value too long for type character varying(10) in \"todo.events\"";
+        let err =
+            Error::from(DbError::new("22001", message)).redact_params(crate::params![1i32, "e"]);
+        assert_eq!(err.as_database().unwrap().message, message);
+        let missing = "relation \"todo.events\" does not exist";
+        let err = Error::from(DbError::new("42P01", missing)).redact_params(crate::params![]);
+        assert_eq!(err.as_database().unwrap().message, missing);
+        assert!(err.to_string().contains("todo.events"), "{err}");
+        let err = Error::from(DbError::new("42P01", missing)).redact_params(crate::params!["x"]);
+        assert!(err.to_string().contains("todo.events"), "{err}");
+        let err = Error::Encode {
+            index: 1,
+            message: "text is not a valid uuid".into(),
+        }
+        .redact_params(crate::params!["text"]);
+        assert_eq!(
+            err.to_string(),
+            "cannot bind parameter $1: text is not a valid uuid"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::redact::Secrets;
 use crate::value::{FromValue, Value};
 
 /// A result column: its name and the name of its PostgreSQL type.
@@ -153,17 +154,32 @@ impl Row {
         serde_json::Value::Object(map)
     }
 
-    /// Maps the row onto any `serde::Deserialize` type whose fields are named like the columns.
+    /// Maps the row onto any `serde::Deserialize` type whose fields are named like the columns
+    /// (the row is seen as a JSON object, see [`Row::to_json`]).
     ///
     /// # Errors
     ///
-    /// [`Error::Decode`] with serde's message when a field is missing or has the wrong type.
+    /// [`Error::Decode`] when a field is missing or a value does not fit. It names the column
+    /// (and the path inside it, e.g. `doc.items[2]`) with the expected and found types —
+    /// `cannot decode column n: expected i64, found a string` — never the value itself.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_value(self.to_json()).map_err(|e| {
+        crate::de::from_json(self.to_json(), true).map_err(|e| {
+            let path = e.path();
+            if let (Some((expected, found)), false) = (e.mismatch(), path.is_empty()) {
+                return Error::decode(path, expected, found);
+            }
+            let mut secrets = Secrets::default();
+            for value in &self.values {
+                secrets.add_value(value);
+            }
             Error::decode(
-                "(row)",
+                if path.is_empty() {
+                    "(row)".to_owned()
+                } else {
+                    path
+                },
                 std::any::type_name::<T>(),
-                format!("a row that does not match: {e}"),
+                format!("a row that does not match: {}", e.message(&secrets)),
             )
         })
     }
@@ -231,5 +247,46 @@ mod tests {
             row().deserialize::<Bad>(),
             Err(Error::Decode { .. })
         ));
+    }
+
+    #[test]
+    fn mapping_errors_name_the_column_not_the_value() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct N {
+            n: i64,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Doc {
+            level: u8,
+        }
+        let r = Row::new(
+            vec![Column::new("n", "text"), Column::new("doc", "jsonb")].into(),
+            vec![
+                Value::Text("SECRET".into()),
+                Value::Json(serde_json::json!({"level": "SECRET-json"})),
+            ],
+        );
+        let err = r.deserialize::<N>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot decode column n: expected i64, found a string"
+        );
+        assert!(!format!("{err:?}").contains("SECRET"), "{err:?}");
+        let err = r.get::<crate::Json<Doc>>("doc").unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(
+            text.contains("column doc") && text.contains("at `level`: expected u8, found a string"),
+            "{text}"
+        );
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Missing {
+            other: i64,
+        }
+        let err = r.deserialize::<Missing>().unwrap_err().to_string();
+        assert!(err.contains("missing field `other`"), "{err}");
     }
 }

@@ -480,9 +480,18 @@ impl<T: DeserializeOwned> FromValue for Json<T> {
     }
     fn from_value(value: &Value) -> Result<Self, String> {
         match value {
-            Value::Json(v) => serde_json::from_value(v.clone())
+            // Not serde_json's own deserializer: its messages quote the value.
+            Value::Json(v) => crate::de::from_json(v.clone(), false)
                 .map(Json)
-                .map_err(|e| format!("json that does not match: {e}")),
+                .map_err(|e| {
+                    let mut secrets = crate::redact::Secrets::default();
+                    secrets.add_json(v);
+                    let message = e.message(&secrets);
+                    match e.path() {
+                        path if path.is_empty() => format!("json that does not match ({message})"),
+                        path => format!("json that does not match (at `{path}`: {message})"),
+                    }
+                }),
             other => Err(other.type_description()),
         }
     }

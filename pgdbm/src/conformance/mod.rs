@@ -25,7 +25,8 @@ mod migrations;
 mod monitoring;
 mod pool;
 mod queries;
-mod startup_options;
+mod startup_options;,
+mod redaction;
 mod templates;
 mod tls;
 mod transactions;
@@ -46,7 +47,8 @@ pub use migrations::*;
 pub use monitoring::*;
 pub use pool::*;
 pub use queries::*;
-pub use startup_options::*;
+pub use startup_options::*;,
+pub use redaction::*;
 pub use templates::*;
 pub use tls::*;
 pub use transactions::*;
@@ -319,7 +321,8 @@ macro_rules! conformance_tests {
             pool_counters_add_up, connect_timeout_bounds_the_handshake,
             table_exists_resolves_like_templates,
             server_setting_cannot_add_settings, server_setting_values_arrive_verbatim,
-            migrate_concurrent_runs_with_concurrent_index, migrate_failed_concurrent_index_leaves_no_invalid_index, migrate_lock_waiter_holds_no_snapshot, migrate_lock_wait_bounded_and_cancellable
+            migrate_concurrent_runs_with_concurrent_index, migrate_failed_concurrent_index_leaves_no_invalid_index, migrate_lock_waiter_holds_no_snapshot, migrate_lock_wait_bounded_and_cancellable,
+            redaction_hides_quoted_values, redaction_hides_values_in_every_class, redaction_row_mapping_names_types_not_values, redaction_monitor_and_logs
         );
     };
     (@each $driver:ty, $caps:expr, $config:block; $($check:ident),* $(,)?) => {
