@@ -25,8 +25,8 @@ mod migrations;
 mod monitoring;
 mod pool;
 mod queries;
-mod startup_options;,
 mod redaction;
+mod startup_options;
 mod templates;
 mod tls;
 mod transactions;
@@ -47,8 +47,8 @@ pub use migrations::*;
 pub use monitoring::*;
 pub use pool::*;
 pub use queries::*;
-pub use startup_options::*;,
 pub use redaction::*;
+pub use startup_options::*;
 pub use templates::*;
 pub use tls::*;
 pub use transactions::*;
