@@ -102,21 +102,15 @@ pub(in crate::config) fn apply_param(
     };
     let path = || Some(Some(PathBuf::from(value)));
     match key {
-        "host" => {
-            if value.contains(',') {
-                return err("multiple hosts are not supported".to_owned());
-            }
-            layer.host = Some(value.to_owned());
+        // A list of hosts, or of ports (one per host), is libpq's multi-host form.
+        "host" | "port" if value.contains(',') => {
+            return err("multiple hosts are not supported".to_owned());
         }
-        "port" => {
-            if value.contains(',') {
-                return err("multiple hosts are not supported".to_owned());
-            }
-            match value.trim().parse::<u16>() {
-                Ok(port) => layer.port = Some(port),
-                Err(_) => return err(format!("invalid port number {}", quoted(value))),
-            }
-        }
+        "host" => layer.host = Some(value.to_owned()),
+        "port" => match value.trim().parse::<u16>() {
+            Ok(port) => layer.port = Some(port),
+            Err(_) => return err(format!("invalid port number {}", quoted(value))),
+        },
         "dbname" => layer.database = Some(value.to_owned()),
         "user" => layer.user = Some(value.to_owned()),
         "password" => layer.password = Some(Some(Secret(value.to_owned()))),
