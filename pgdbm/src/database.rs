@@ -165,12 +165,13 @@ impl Database {
         self.inner.pool.stats()
     }
 
-    /// Expands `{{tables.…}}`/`{{schema}}` placeholders for this handle's schema.
+    /// The SQL this handle would send for `sql`: `{{tables.…}}`/`{{schema}}` placeholders expanded
+    /// for its schema (nothing is prepared or sent). Formerly `prepare_sql`.
     ///
     /// # Errors
     ///
     /// [`Error::Template`] for a malformed placeholder.
-    pub fn prepare_sql(&self, sql: &str) -> Result<String> {
+    pub fn expand_sql(&self, sql: &str) -> Result<String> {
         Ok(self.inner.templates.expand(sql)?.to_string())
     }
 
