@@ -235,14 +235,18 @@ impl Database {
         tx.run(f).await
     }
 
-    /// Runs `sql` once per parameter set inside one transaction: all sets apply or none does.
+    /// Runs `sql` once per parameter set inside one transaction of its own: all sets apply or
+    /// none does. Returns the total rows affected.
+    ///
+    /// [`ExecutorExt::execute_each`] is the plain loop on any executor (not atomic on a pool;
+    /// inside a [`Transaction`], that transaction makes it all-or-nothing).
     ///
     /// # Errors
     ///
     /// The first failing execution's error; nothing is applied then.
     pub async fn execute_many(&self, sql: &str, param_sets: &[&[&dyn ToParam]]) -> Result<u64> {
         let tx = self.begin().await?;
-        let total = ExecutorExt::execute_many(&tx, sql, param_sets).await?;
+        let total = ExecutorExt::execute_each(&tx, sql, param_sets).await?;
         tx.commit().await?;
         Ok(total)
     }

@@ -76,8 +76,10 @@
 //!
 //! Import [`prelude`] for the [`Executor`] methods (`execute`, `fetch_all`, `fetch_optional`,
 //! `batch_execute`) and the [`ExecutorExt`] conveniences (`fetch_one`, `fetch_value`,
-//! `fetch_all_as`, `execute_many`, `execute_and_return_id`). Parameters are positional (`$1`) and
-//! given with [`params!`]:
+//! `fetch_all_as`, `execute_each`, `execute_and_return_id`). Parameters are positional (`$1`) and
+//! given with [`params!`]. [`Database::execute_many`] runs a statement once per parameter set in
+//! a transaction of its own (all or nothing); `execute_each`, on any executor, is the plain loop
+//! (atomic only inside a [`Transaction`]):
 //!
 //! ```no_run
 //! # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
