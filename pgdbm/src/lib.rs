@@ -264,7 +264,6 @@ mod de;
 mod error;
 mod executor;
 pub mod migrate;
-mod module;
 pub mod monitor;
 mod pool;
 mod redact;
@@ -278,7 +277,7 @@ pub use database::Database;
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
 pub use executor::{Executor, ExecutorExt};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};
-pub use module::{Module, order_modules};
+pub use migrate::module::{Module, order_modules};
 pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
 /// Embeds a directory of `*.sql` migrations into the crate at compile time; see
 /// [the migrations section](crate#migrations).

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::migrate::MigrationSource;
+use super::MigrationSource;
 
 /// A reusable piece of an application that owns tables and ships their migrations.
 ///
