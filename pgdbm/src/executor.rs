@@ -259,7 +259,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 2);
-        let sets = [crate::params![3i32], crate::params![0i32], crate::params![4i32]];
+        let sets = [
+            crate::params![3i32],
+            crate::params![0i32],
+            crate::params![4i32],
+        ];
         exec.execute_each(sql, &sets).await.expect_err("refused");
         assert_eq!(*exec.applied.lock().unwrap(), [1, 2, 3]);
     }

@@ -276,8 +276,8 @@ pub use config::{DatabaseConfig, DatabaseConfigBuilder, RetryPolicy, SslConfig, 
 pub use database::Database;
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
 pub use executor::{Executor, ExecutorExt};
-pub use migrate::{MigrationReport, MigrationSource, Migrator};
 pub use migrate::module::{Module, order_modules};
+pub use migrate::{MigrationReport, MigrationSource, Migrator};
 pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
 /// Embeds a directory of `*.sql` migrations into the crate at compile time; see
 /// [the migrations section](crate#migrations).

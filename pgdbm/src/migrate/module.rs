@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::error::{Error, Result};
 use super::MigrationSource;
+use crate::error::{Error, Result};
 
 /// A reusable piece of an application that owns tables and ships their migrations.
 ///
