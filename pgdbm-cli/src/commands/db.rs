@@ -188,4 +188,3 @@ async fn info(ctx: &Ctx, r: &Resolved, target: &DatabaseConfig) -> CliResult<()>
     }
     Ok(())
 }
-

@@ -315,4 +315,3 @@ async fn history(
     }
     Ok(())
 }
-
