@@ -46,7 +46,7 @@
 //!   order pgbench, raw, pgdbm; the interval needs 2 or more);
 //! * `PGDBM_BENCH_WARMUP_SECS`: pool warm-up before each slice (default 0.5, 0 = none);
 //! * `PGDBM_BENCH_CONCURRENCY`: e.g. `1,8,32` (the default);
-//! * `PGDBM_BENCH_WORKERS`: tokio worker threads (default 1, see [`DEFAULT_WORKERS`]);
+//! * `PGDBM_BENCH_WORKERS`: tokio worker threads (default 1, see `DEFAULT_WORKERS`);
 //! * `PGBENCH`: the pgbench executable (default `pgbench` on `PATH`). Without it the pgbench
 //!   results are `n/a`;
 //! * `PGDBM_BENCH_PROFILE=raw|pgdbm`: instead of the benchmark, one client on one connection
