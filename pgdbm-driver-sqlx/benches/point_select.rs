@@ -9,8 +9,8 @@
 //! workload, the database (`pgdbm_bench` at pgbench scale 10, created and initialised when
 //! missing), the interleaved rounds, the environment (`PGDBM_BENCH_SECS`, `PGDBM_BENCH_ROUNDS`,
 //! `PGDBM_BENCH_WARMUP_SECS`, `PGDBM_BENCH_CONCURRENCY`, `PGDBM_BENCH_WORKERS`, `PGBENCH`) and
-//! the output come from the shared harness, `bench-support/point_select_harness.rs`. This file
-//! holds the sqlx parts:
+//! the output come from the shared harness, `pgdbm_bench_support::point_select`
+//! (`bench-support/src/point_select.rs`). This file holds the sqlx parts:
 //!
 //! * raw: a `sqlx::PgPool` of N connections (`test_before_acquire(false)`, TLS off, statement
 //!   logging off: pgdbm makes its tracing spans in the core),
@@ -22,14 +22,12 @@
 //! The last lines are one summary per concurrency:
 //! `point_select c=<N>: pgdbm <qps> qps, raw <qps> qps, pgbench <tps> tps, pgdbm/pgbench <ratio>`.
 
-#[path = "../../bench-support/point_select_harness.rs"]
-mod harness;
-
 use std::str::FromStr;
 use std::sync::Arc;
 
 use harness::{BENCH_DB, PointSelect, RAW_SQL, Result};
 use pgdbm::{DatabaseConfig, PoolProvider};
+use pgdbm_bench_support::point_select as harness;
 use pgdbm_driver_sqlx::SqlxPool;
 use sqlx::ConnectOptions as _;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};

@@ -134,7 +134,7 @@ async fn an_application_statement_of_the_same_text_is_kept_apart() -> pgdbm::Res
     db.batch_execute("CREATE TABLE {{tables.t}} (v bigint); INSERT INTO {{tables.t}} VALUES (3)")
         .await?;
     let template = "SELECT count(*) FROM {{tables.t}} WHERE v = $1";
-    let sql = db.prepare_sql(template)?;
+    let sql = db.expand_sql(template)?;
     let app = pool.inner();
 
     // The application prepares the text on connection A with a `double precision` parameter.

@@ -7,8 +7,9 @@
 //! The workload, the database (`pgdbm_bench` at pgbench scale 10, created and initialised when
 //! missing), the interleaved rounds, the environment (`PGDBM_BENCH_SECS`, `PGDBM_BENCH_ROUNDS`,
 //! `PGDBM_BENCH_WARMUP_SECS`, `PGDBM_BENCH_CONCURRENCY`, `PGDBM_BENCH_WORKERS`, `PGBENCH`) and
-//! the output are those of the shared harness, `bench-support/point_select_harness.rs` (also
-//! used by the sqlx driver's `point_select` bench). This file holds the tokio-postgres parts:
+//! the output are those of the shared harness, `pgdbm_bench_support::point_select`
+//! (`bench-support/src/point_select.rs`, also used by the sqlx driver's `point_select` bench).
+//! This file holds the tokio-postgres parts:
 //!
 //! * raw: a bb8 pool of N tokio-postgres clients (`NoTls`, `test_on_check_out(false)`, so no
 //!   round trip at checkout), one `pool.get()` per query and a statement prepared once per
@@ -20,15 +21,13 @@
 //! The last lines are one summary per concurrency:
 //! `point_select c=<N>: pgdbm <qps> qps, raw <qps> qps, pgbench <tps> tps, pgdbm/pgbench <ratio>`.
 
-#[path = "../../bench-support/point_select_harness.rs"]
-mod harness;
-
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use harness::{BENCH_DB, PointSelect, RAW_SQL, Result};
 use pgdbm::{DatabaseConfig, PoolProvider};
+use pgdbm_bench_support::point_select as harness;
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 use tokio_postgres::{Client, NoTls, Statement};
 

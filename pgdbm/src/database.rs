@@ -60,11 +60,11 @@ impl Database {
     pub async fn connect<D: Driver>(config: &DatabaseConfig) -> Result<Self> {
         let templates = Templates::new(config.schema())?;
         let pool = D::connect(config).await?;
-        let mut db = Self::build(Arc::new(pool), true, templates);
-        if let Some(inner) = Arc::get_mut(&mut db.inner) {
-            inner.hooks.database = Some(Arc::from(config.database()));
-        }
-        Ok(db)
+        let hooks = Hooks {
+            database: Some(Arc::from(config.database())),
+            ..Hooks::default()
+        };
+        Ok(Self::build(Arc::new(pool), true, templates, hooks))
     }
 
     /// A handle on a shared pool, scoped to `schema`. Closing it does not close the pool.
@@ -73,7 +73,12 @@ impl Database {
     ///
     /// [`Error::Identifier`] when `schema` is not a valid identifier.
     pub fn new(pool: SharedPool, schema: Option<&str>) -> Result<Self> {
-        Ok(Self::build(pool, false, Templates::new(schema)?))
+        Ok(Self::build(
+            pool,
+            false,
+            Templates::new(schema)?,
+            Hooks::default(),
+        ))
     }
 
     /// A handle that owns `pool` (closes it on [`close`](Database::close)), scoped to `schema`.
@@ -82,16 +87,23 @@ impl Database {
     ///
     /// [`Error::Identifier`] when `schema` is not a valid identifier.
     pub fn owning(pool: SharedPool, schema: Option<&str>) -> Result<Self> {
-        Ok(Self::build(pool, true, Templates::new(schema)?))
+        Ok(Self::build(
+            pool,
+            true,
+            Templates::new(schema)?,
+            Hooks::default(),
+        ))
     }
 
-    fn build(pool: SharedPool, owned: bool, templates: Templates) -> Self {
+    /// The one constructor: everything a handle carries, hooks included, is fixed here (a shared
+    /// `Inner` cannot be changed afterwards).
+    fn build(pool: SharedPool, owned: bool, templates: Templates, hooks: Hooks) -> Self {
         Database {
             inner: Arc::new(Inner {
                 pool,
                 owned,
                 templates: Arc::new(templates),
-                hooks: Hooks::default(),
+                hooks,
             }),
         }
     }
@@ -120,7 +132,12 @@ impl Database {
     ///
     /// [`Error::Identifier`] when `schema` is not a valid identifier.
     pub fn with_schema(&self, schema: Option<&str>) -> Result<Self> {
-        Ok(Self::new(self.inner.pool.clone(), schema)?.with_hooks(self.inner.hooks.clone()))
+        Ok(Self::build(
+            self.inner.pool.clone(),
+            false,
+            Templates::new(schema)?,
+            self.inner.hooks.clone(),
+        ))
     }
 
     /// The schema of this handle.
@@ -148,12 +165,13 @@ impl Database {
         self.inner.pool.stats()
     }
 
-    /// Expands `{{tables.…}}`/`{{schema}}` placeholders for this handle's schema.
+    /// The SQL this handle would send for `sql`: `{{tables.…}}`/`{{schema}}` placeholders expanded
+    /// for its schema (nothing is prepared or sent). Formerly `prepare_sql`.
     ///
     /// # Errors
     ///
     /// [`Error::Template`] for a malformed placeholder.
-    pub fn prepare_sql(&self, sql: &str) -> Result<String> {
+    pub fn expand_sql(&self, sql: &str) -> Result<String> {
         Ok(self.inner.templates.expand(sql)?.to_string())
     }
 
@@ -182,8 +200,7 @@ impl Database {
     /// `BEGIN`.
     pub async fn begin(&self) -> Result<Transaction> {
         let conn = self.inner.pool.acquire().await?;
-        let tx = Transaction::begin_on(conn, self.inner.templates.clone()).await?;
-        Ok(tx.with_hooks(self.inner.hooks.clone()))
+        Transaction::begin_on(conn, self.inner.templates.clone(), self.inner.hooks.clone()).await
     }
 
     /// Runs `f` in a transaction: committed when `f` returns `Ok`, rolled back when it returns
@@ -218,14 +235,18 @@ impl Database {
         tx.run(f).await
     }
 
-    /// Runs `sql` once per parameter set inside one transaction: all sets apply or none does.
+    /// Runs `sql` once per parameter set inside one transaction of its own: all sets apply or
+    /// none does. Returns the total rows affected.
+    ///
+    /// [`ExecutorExt::execute_each`] is the plain loop on any executor (not atomic on a pool;
+    /// inside a [`Transaction`], that transaction makes it all-or-nothing).
     ///
     /// # Errors
     ///
     /// The first failing execution's error; nothing is applied then.
     pub async fn execute_many(&self, sql: &str, param_sets: &[&[&dyn ToParam]]) -> Result<u64> {
         let tx = self.begin().await?;
-        let total = ExecutorExt::execute_many(&tx, sql, param_sets).await?;
+        let total = ExecutorExt::execute_each(&tx, sql, param_sets).await?;
         tx.commit().await?;
         Ok(total)
     }

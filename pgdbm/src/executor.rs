@@ -154,16 +154,22 @@ pub trait ExecutorExt: Executor {
         }
     }
 
-    /// Runs the same statement once per parameter set and returns the total rows affected.
+    /// Runs the same statement once per parameter set, one after another, and returns the total
+    /// rows affected. **Not atomic by itself**: it stops at the first failure and the sets before
+    /// it stay applied, unless this executor is a [`Transaction`](crate::Transaction) (whose
+    /// rollback then undoes them).
     ///
-    /// The statement is prepared once (statement cache). It is not wrapped in a transaction: call
-    /// it on a [`Transaction`](crate::Transaction) to make the batch all-or-nothing, as
-    /// [`Database::execute_many`](crate::Database::execute_many) does.
+    /// For an all-or-nothing batch on a [`Database`](crate::Database), use
+    /// [`Database::execute_many`](crate::Database::execute_many), which runs this inside a
+    /// transaction of its own. (An `Executor` cannot begin a transaction, so this method cannot
+    /// be atomic on a plain pool or connection; hence the different name.)
+    ///
+    /// The statement is prepared once (statement cache).
     ///
     /// # Errors
     ///
     /// The first failing execution's error; the sets before it have run.
-    async fn execute_many(&self, sql: &str, param_sets: &[&[&dyn ToParam]]) -> Result<u64> {
+    async fn execute_each(&self, sql: &str, param_sets: &[&[&dyn ToParam]]) -> Result<u64> {
         let mut total = 0;
         for params in param_sets {
             total += self.execute(sql, params).await?;
@@ -203,7 +209,64 @@ fn contains_returning(sql: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::contains_returning;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::{Executor, ExecutorExt, contains_returning};
+    use crate::error::{Error, Result};
+    use crate::row::Row;
+    use crate::value::{Params, Value};
+
+    /// Applies each `execute` at once (no transaction), refusing the parameter `0`.
+    #[derive(Default)]
+    struct Autocommit {
+        applied: Mutex<Vec<i32>>,
+    }
+
+    #[async_trait]
+    impl Executor for Autocommit {
+        async fn execute(&self, _sql: &str, params: Params<'_>) -> Result<u64> {
+            let Value::Int4(v) = *params[0].to_param() else {
+                panic!("an int4 parameter");
+            };
+            if v == 0 {
+                return Err(Error::Transaction("refused".into()));
+            }
+            self.applied.lock().unwrap().push(v);
+            Ok(1)
+        }
+        async fn fetch_all(&self, _: &str, _: Params<'_>) -> Result<Vec<Row>> {
+            unreachable!()
+        }
+        async fn fetch_optional(&self, _: &str, _: Params<'_>) -> Result<Option<Row>> {
+            unreachable!()
+        }
+        async fn batch_execute(&self, _: &str) -> Result<()> {
+            unreachable!()
+        }
+    }
+
+    /// `execute_each` is a plain loop: it stops at the first failure and keeps what ran before
+    /// (the all-or-nothing `Database::execute_many` is checked by the conformance suite,
+    /// `execute_many_is_atomic`).
+    #[tokio::test]
+    async fn execute_each_is_not_atomic() {
+        let exec = Autocommit::default();
+        let sql = "INSERT INTO t VALUES ($1)";
+        let n = exec
+            .execute_each(sql, &[crate::params![1i32], crate::params![2i32]])
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        let sets = [
+            crate::params![3i32],
+            crate::params![0i32],
+            crate::params![4i32],
+        ];
+        exec.execute_each(sql, &sets).await.expect_err("refused");
+        assert_eq!(*exec.applied.lock().unwrap(), [1, 2, 3]);
+    }
 
     #[test]
     fn returning_detection() {

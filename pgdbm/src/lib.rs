@@ -76,8 +76,10 @@
 //!
 //! Import [`prelude`] for the [`Executor`] methods (`execute`, `fetch_all`, `fetch_optional`,
 //! `batch_execute`) and the [`ExecutorExt`] conveniences (`fetch_one`, `fetch_value`,
-//! `fetch_all_as`, `execute_many`, `execute_and_return_id`). Parameters are positional (`$1`) and
-//! given with [`params!`]:
+//! `fetch_all_as`, `execute_each`, `execute_and_return_id`). Parameters are positional (`$1`) and
+//! given with [`params!`]. [`Database::execute_many`] runs a statement once per parameter set in
+//! a transaction of its own (all or nothing); `execute_each`, on any executor, is the plain loop
+//! (atomic only inside a [`Transaction`]):
 //!
 //! ```no_run
 //! # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
@@ -262,7 +264,6 @@ mod de;
 mod error;
 mod executor;
 pub mod migrate;
-mod module;
 pub mod monitor;
 mod pool;
 mod redact;
@@ -275,8 +276,8 @@ pub use config::{DatabaseConfig, DatabaseConfigBuilder, RetryPolicy, SslConfig, 
 pub use database::Database;
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
 pub use executor::{Executor, ExecutorExt};
+pub use migrate::module::{Module, order_modules};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};
-pub use module::{Module, order_modules};
 pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
 /// Embeds a directory of `*.sql` migrations into the crate at compile time; see
 /// [the migrations section](crate#migrations).

@@ -92,9 +92,13 @@ fn savepoint_name(n: u32) -> String {
 }
 
 impl Transaction {
+    /// Sends `BEGIN` on `conn`; the transaction expands with `templates` and records its
+    /// statements with `hooks` (monitor, spans) — given here, as nothing of a begun transaction
+    /// can be changed once its state is shared.
     pub(crate) async fn begin_on(
         conn: PooledConnection,
         templates: Arc<Templates>,
+        hooks: Hooks,
     ) -> Result<Self> {
         // Until `BEGIN` has answered, the connection is closed rather than pooled if this future
         // is dropped: it may be inside a transaction nobody owns.
@@ -110,7 +114,7 @@ impl Transaction {
             abandoned: StdMutex::new(Vec::new()),
             next_savepoint: AtomicU32::new(1),
             templates,
-            hooks: Hooks::default(),
+            hooks,
         });
         Ok(Transaction {
             level: Arc::new(Level {
@@ -120,16 +124,6 @@ impl Transaction {
                 finished: AtomicBool::new(false),
             }),
         })
-    }
-
-    /// Records this (freshly begun) transaction's statements with `hooks` (monitor, spans).
-    pub(crate) fn with_hooks(mut self, hooks: Hooks) -> Self {
-        if let Some(level) = Arc::get_mut(&mut self.level) {
-            if let Some(shared) = Arc::get_mut(&mut level.shared) {
-                shared.hooks = hooks;
-            }
-        }
-        self
     }
 
     /// Nesting depth: 0 for the top level, 1 for a savepoint in it, and so on.

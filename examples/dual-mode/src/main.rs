@@ -80,7 +80,7 @@ async fn run() -> Result<(), Error> {
     println!(
         "  {} user(s) in {}",
         users.count().await?,
-        db.prepare_sql("{{tables.users}}")?
+        db.expand_sql("{{tables.users}}")?
     );
     db.close().await;
 
@@ -115,8 +115,8 @@ async fn run() -> Result<(), Error> {
     println!(
         "  {} user(s) in {}, {events} audit event(s) in {}",
         users.count().await?,
-        users_db.prepare_sql("{{tables.users}}")?,
-        audit_db.prepare_sql("{{tables.audit_log}}")?
+        users_db.expand_sql("{{tables.users}}")?,
+        audit_db.expand_sql("{{tables.audit_log}}")?
     );
     let stats = pool.stats();
     println!(

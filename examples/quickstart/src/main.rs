@@ -46,7 +46,7 @@ async fn run() -> Result<(), Error> {
              created_at timestamptz NOT NULL DEFAULT now())",
     )
     .await?;
-    println!("table {} exists", db.prepare_sql("{{tables.notes}}")?);
+    println!("table {} exists", db.expand_sql("{{tables.notes}}")?);
 
     let id = db
         .execute_and_return_id(
@@ -92,7 +92,7 @@ async fn run() -> Result<(), Error> {
     let total: i64 = db
         .fetch_value("SELECT count(*) FROM {{tables.notes}}", &[])
         .await?;
-    println!("{total} note(s) in {}", db.prepare_sql("{{tables.notes}}")?);
+    println!("{total} note(s) in {}", db.expand_sql("{{tables.notes}}")?);
     let stats = db.pool_stats();
     println!(
         "pool: {} open, {} idle, max {}",

@@ -257,7 +257,7 @@ pub async fn statement_cache_prepares_once(ctx: &Ctx) -> Result<()> {
         .batch_execute("CREATE TABLE {{tables.t}} (id int)")
         .await?;
     let sql = "SELECT count(*) FROM {{tables.t}} WHERE id = $1";
-    let expanded = ctx.db.prepare_sql(sql)?;
+    let expanded = ctx.db.expand_sql(sql)?;
     let tx = ctx.db.begin().await?; // one connection for the whole check
     for i in 0..20i32 {
         tx.fetch_value::<i64>(sql, params![i]).await?;
@@ -338,7 +338,7 @@ pub async fn dyn_executors(ctx: &Ctx) -> Result<()> {
     assert_eq!(count_rows(&*tx_dyn, "{{tables.t}}").await?, 2);
     drop(tx_dyn);
     tx.rollback().await?;
-    let qualified = ctx.db.prepare_sql("{{tables.t}}")?;
+    let qualified = ctx.db.expand_sql("{{tables.t}}")?;
     assert_eq!(count_rows(&*ctx.pool, &qualified).await?, 1);
     Ok(())
 }

@@ -47,12 +47,12 @@ pub async fn templates_isolate_schemas(ctx: &Ctx) -> Result<()> {
         assert_eq!(n, 1);
         b.batch_execute("CREATE INDEX items_name ON {{tables.items}} (name); ALTER TABLE {{schema}}.items ADD COLUMN extra int")
             .await?;
-        assert_eq!(b.prepare_sql("SELECT * FROM {{schema}}.t")?, format!("SELECT * FROM \"{b_schema}\".t"));
+        assert_eq!(b.expand_sql("SELECT * FROM {{schema}}.t")?, format!("SELECT * FROM \"{b_schema}\".t"));
         let unscoped = ctx.db.with_schema(None)?;
-        assert_eq!(unscoped.prepare_sql("SELECT * FROM {{tables.t}} JOIN {{schema}}.u ON true")?, "SELECT * FROM t JOIN u ON true");
-        assert_eq!(unscoped.prepare_sql("SELECT '{{schema}}'")?, "SELECT 'public'");
+        assert_eq!(unscoped.expand_sql("SELECT * FROM {{tables.t}} JOIN {{schema}}.u ON true")?, "SELECT * FROM t JOIN u ON true");
+        assert_eq!(unscoped.expand_sql("SELECT '{{schema}}'")?, "SELECT 'public'");
         assert_eq!(
-            a.prepare_sql(r#"SELECT '{"a": {"b": 1}}'::jsonb"#)?,
+            a.expand_sql(r#"SELECT '{"a": {"b": 1}}'::jsonb"#)?,
             r#"SELECT '{"a": {"b": 1}}'::jsonb"#
         );
         Ok::<_, Error>(())

@@ -34,6 +34,8 @@ mod cic;
 mod create;
 mod ledger;
 mod lock;
+/// `Module` and `order_modules`, re-exported at the crate root (`pgdbm::Module`).
+pub(crate) mod module;
 mod report;
 mod runner;
 mod source;

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use crate::database::Database;
 use crate::error::{Error, Result, truncate_chars};
 use crate::executor::Executor;
-use crate::module::{Module, order_modules};
 use crate::monitor::Monitored;
 
 use super::cic::ConcurrentIndex;
 use super::ledger::{DEFAULT_LEDGER_TABLE, HistoryEntry, Ledger};
 use super::lock::LockedConnection;
+use super::module::{Module, order_modules};
 use super::report::{
     AppliedMigration, MigrationReport, MigrationState, MigrationStatus, PlannedMigration,
 };

@@ -1,4 +1,5 @@
-//! The monitoring side of [`Database`]: making monitored handles and reading their metrics.
+//! The `impl Database` extensions for monitoring: making monitored handles and reading their
+//! metrics. The per-statement hook they install is in `hook.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;

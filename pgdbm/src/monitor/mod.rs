@@ -10,9 +10,9 @@
 mod explain;
 mod handle;
 mod health;
+mod hook;
 mod params;
 mod stats;
-mod trace;
 mod wrapper;
 
 use std::collections::VecDeque;
@@ -23,10 +23,10 @@ pub use explain::{Explain, explain_on};
 pub use health::{
     BlockingQuery, HealthOptions, HealthReport, HealthStatus, LongRunningQuery, TableSize,
 };
+pub use hook::Operation;
+pub(crate) use hook::{Hooks, observe, observe_copy};
 pub use params::mask_value;
 pub use stats::StatementStats;
-pub use trace::Operation;
-pub(crate) use trace::{Hooks, observe, observe_copy};
 pub use wrapper::Monitored;
 
 use crate::error::{Error, ErrorKind};

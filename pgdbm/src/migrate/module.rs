@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use super::MigrationSource;
 use crate::error::{Error, Result};
-use crate::migrate::MigrationSource;
 
 /// A reusable piece of an application that owns tables and ships their migrations.
 ///

@@ -1,9 +1,8 @@
 //! The driver-independent half of the `point_select` benches of `pgdbm-driver-tokio-postgres` and
 //! `pgdbm-driver-sqlx`: settings, database preparation (through pgdbm on the bench's driver, and
-//! pgbench), the pgbench runs, the timed loops and the report. Each bench includes this file as a
-//! module (`#[path = "../../bench-support/point_select_harness.rs"] mod harness;`) and supplies
-//! a [`Driver`]: its raw baseline and pgdbm's pool on that driver. Not a crate: the file uses only what both benches already depend on (`pgdbm`,
-//! `rand`, `tokio`).
+//! pgbench), the pgbench runs, the timed loops and the report. Each bench depends on this crate
+//! (a dev-dependency), calls [`main`] and supplies a [`Driver`]: its raw baseline and pgdbm's
+//! pool on that driver.
 //!
 //! The database is `pgdbm_bench` at pgbench scale 10 on the server named by `PGDBM_TEST_URL`,
 //! else `DATABASE_URL`, else `postgresql://$USER@localhost:5432/`. It is created (from a plain
@@ -47,7 +46,7 @@
 //!   order pgbench, raw, pgdbm; the interval needs 2 or more);
 //! * `PGDBM_BENCH_WARMUP_SECS`: pool warm-up before each slice (default 0.5, 0 = none);
 //! * `PGDBM_BENCH_CONCURRENCY`: e.g. `1,8,32` (the default);
-//! * `PGDBM_BENCH_WORKERS`: tokio worker threads (default 1, see [`DEFAULT_WORKERS`]);
+//! * `PGDBM_BENCH_WORKERS`: tokio worker threads (default 1, see `DEFAULT_WORKERS`);
 //! * `PGBENCH`: the pgbench executable (default `pgbench` on `PATH`). Without it the pgbench
 //!   results are `n/a`;
 //! * `PGDBM_BENCH_PROFILE=raw|pgdbm`: instead of the benchmark, one client on one connection
@@ -78,7 +77,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 /// The database the benchmark owns.
-pub(crate) const BENCH_DB: &str = "pgdbm_bench";
+pub const BENCH_DB: &str = "pgdbm_bench";
 /// pgbench scale factor.
 const SCALE: i64 = 10;
 /// Rows of `pgbench_accounts` at [`SCALE`]; ids are `1..=ACCOUNTS`.
@@ -88,7 +87,7 @@ const TABLES: [&str; 2] = ["public.pgbench_accounts", "public.pgbench_branches"]
 /// The statement pgdbm runs (`{{tables.…}}` expands to `"public".pgbench_accounts`).
 const PGDBM_SQL: &str = "SELECT abalance FROM {{tables.pgbench_accounts}} WHERE aid = $1";
 /// The same statement for the raw baseline.
-pub(crate) const RAW_SQL: &str = "SELECT abalance FROM \"public\".pgbench_accounts WHERE aid = $1";
+pub const RAW_SQL: &str = "SELECT abalance FROM \"public\".pgbench_accounts WHERE aid = $1";
 
 /// Tokio worker threads. Measured on the 2-core machine this was written on, where PostgreSQL
 /// shares the cores: one and two workers give the same throughput within noise (±3 %), but two
@@ -97,11 +96,13 @@ pub(crate) const RAW_SQL: &str = "SELECT abalance FROM \"public\".pgbench_accoun
 /// the machine is busy. Override with `PGDBM_BENCH_WORKERS`.
 const DEFAULT_WORKERS: usize = 1;
 
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub(crate) type Result<T, E = BoxError> = std::result::Result<T, E>;
+/// Any error of the bench.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The bench's result type.
+pub type Result<T, E = BoxError> = std::result::Result<T, E>;
 
 /// What a bench supplies for its driver.
-pub(crate) trait Driver: Sized {
+pub trait Driver: Sized {
     /// The raw baseline: the driver's own pool, without pgdbm.
     type Raw: PointSelect;
 
@@ -123,7 +124,8 @@ pub(crate) trait Driver: Sized {
 }
 
 /// Something that runs the point select.
-pub(crate) trait PointSelect: Send + Sync + 'static {
+pub trait PointSelect: Send + Sync + 'static {
+    /// The balance of account `aid`.
     fn select(&self, aid: i32) -> impl Future<Output = Result<i32>> + Send;
 
     /// Closes the connections after the slice (default: when dropped).
@@ -133,7 +135,7 @@ pub(crate) trait PointSelect: Send + Sync + 'static {
 }
 
 /// Runs the bench with driver `D` and exits with status 1 on an error.
-pub(crate) fn main<D: Driver>() {
+pub fn main<D: Driver>() {
     if let Err(e) = run::<D>() {
         eprintln!("point_select: error: {}", with_sources(&*e));
         std::process::exit(1);
@@ -263,7 +265,7 @@ fn with_database(url: &str, db: &str) -> Result<String> {
 }
 
 /// Host, port, user and password for pgbench (`-h -p -U`, `PGPASSWORD`), from the URL.
-pub(crate) struct PgbenchTarget {
+struct PgbenchTarget {
     host: String,
     port: u16,
     user: String,
@@ -313,7 +315,7 @@ fn cannot_reach(target: &PgbenchTarget, err: &dyn std::error::Error) -> String {
 }
 
 /// An error and its causes: `error connecting to server: Connection refused (os error 111)`.
-pub(crate) fn with_sources(err: &dyn std::error::Error) -> String {
+fn with_sources(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -1,4 +1,6 @@
-//! The per-statement hook of [`Database`](crate::Database) and [`Transaction`](crate::Transaction):
+//! The per-statement hook ([`observe`], with the [`Hooks`] each handle carries) of
+//! [`Database`](crate::Database), [`Transaction`](crate::Transaction) and
+//! [`Monitored`](super::Monitored):
 //! a `tracing` span following OpenTelemetry's database conventions, and the [`Monitor`] record.
 //!
 //! Spans are named `pgdbm.query`, target `pgdbm::query`, level `DEBUG`, with fields
