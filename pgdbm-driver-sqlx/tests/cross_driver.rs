@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use pgdbm::conformance::{Capabilities, Ctx};
 use pgdbm::prelude::*;
 use pgdbm::{Kind, MigrationSource, Module, Row, SharedPool, ToParam, Value};
+use pgdbm_conformance::{Capabilities, Ctx};
 use pgdbm_driver_sqlx::SqlxDriver;
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 
@@ -253,6 +253,5 @@ async fn a_module_migrated_through_one_driver_is_up_to_date_through_the_other() 
 
 /// A check context on the server pgdbm-testing finds (or starts).
 async fn context(name: &str) -> pgdbm::Result<Ctx> {
-    let config = pgdbm_testing::server_config::<SqlxDriver>().await?;
-    Ctx::with_config::<SqlxDriver>(name, Capabilities::default(), config).await
+    Ctx::with_capabilities::<SqlxDriver>(name, Capabilities::default()).await
 }

@@ -6,16 +6,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pgdbm::conformance::{Capabilities, Ctx};
 use pgdbm::prelude::*;
 use pgdbm::{Error, PoolProvider, Value};
+use pgdbm_conformance::{Capabilities, Ctx};
 use pgdbm_driver_sqlx::{SqlxDriver, SqlxPool, sqlx};
 
 /// A check context on the server pgdbm-testing finds (or starts), and a pgdbm handle on a pool of
 /// exactly `n` connections scoped to the context's schema.
 async fn setup(name: &str, n: u32) -> pgdbm::Result<(Ctx, Arc<SqlxPool>, Database)> {
-    let config = pgdbm_testing::server_config::<SqlxDriver>().await?;
-    let ctx = Ctx::with_config::<SqlxDriver>(name, Capabilities::default(), config).await?;
+    let ctx = Ctx::with_capabilities::<SqlxDriver>(name, Capabilities::default()).await?;
     let config = ctx.config_with(|b| b.min_connections(n).max_connections(n))?;
     let pool = Arc::new(SqlxPool::connect(&config).await?);
     let db = Database::new(pool.clone(), Some(&ctx.schema))?;

@@ -1,6 +1,6 @@
-//! The core's TLS checks (`pgdbm::conformance::tls`) with the sqlx driver, against two private
-//! servers, one with TLS and one without (`pgdbm_testing::TlsTestServers`), stopped and removed
-//! at the end.
+//! The TLS checks of pgdbm-conformance with the sqlx driver, one test each, against two private
+//! servers shared by this test binary, one with TLS and one without
+//! (`pgdbm_testing::TlsTestServers::shared`), stopped and removed once it exits.
 //!
 //! Two capabilities are declared off, for documented gaps of sqlx 0.8 (see the crate docs,
 //! "Where sqlx 0.8 differs from libpq"); the checks then assert what sqlx does instead, which is
@@ -10,16 +10,14 @@
 
 #![cfg(feature = "tls")]
 
-use pgdbm::conformance::TlsCapabilities;
-use pgdbm_driver_sqlx::SqlxDriver;
-use pgdbm_testing::TlsTestServers;
+use pgdbm_conformance::TlsCapabilities;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_checks() -> pgdbm::Result<()> {
-    let servers = TlsTestServers::start().await?;
+/// sqlx's TLS capabilities.
+fn sqlx_caps() -> TlsCapabilities {
     let mut caps = TlsCapabilities::default();
     caps.verify_ca_skips_host_name = false;
     caps.prefer_verifies_and_falls_back = false;
-    servers.run_checks::<SqlxDriver>(caps).await;
-    Ok(())
+    caps
 }
+
+pgdbm_conformance::tls_tests!(pgdbm_driver_sqlx::SqlxDriver, sqlx_caps());

@@ -1,8 +1,4 @@
-//! The whole pgdbm conformance suite against a real server, through `Arc<dyn PoolProvider>`.
-//! The server comes from pgdbm-testing: `PGDBM_TEST_URL`, …, or a throwaway server.
+//! The whole pgdbm conformance suite (pgdbm-conformance) against a real server found by
+//! pgdbm-testing, through `Arc<dyn PoolProvider>`: one test per check.
 
-pgdbm::conformance_tests!(
-    pgdbm_driver_tokio_postgres::TokioPostgres,
-    pgdbm::conformance::Capabilities::default(),
-    server = pgdbm_testing::server_config
-);
+pgdbm_conformance::conformance_tests!(pgdbm_driver_tokio_postgres::TokioPostgres);

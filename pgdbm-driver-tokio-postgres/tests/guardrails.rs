@@ -3,8 +3,8 @@
 //! authentication failures that must not leak the password. The other guardrails (timeouts,
 //! killed connections, lifetimes, stats, secrets) run in `tests/conformance.rs`.
 
+use pgdbm_conformance::dedicated as guardrails;
 use pgdbm_driver_tokio_postgres::TokioPostgres;
-use pgdbm_testing::guardrails;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_during_load() -> pgdbm::Result<()> {

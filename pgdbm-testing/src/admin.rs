@@ -191,6 +191,16 @@ pub(crate) fn cleanup_blocking<D: Driver>(
     let _ = handle.join();
 }
 
+impl TestServer {
+    /// Runs `sql` against `database` of this server with driver `D` on a thread of its own with
+    /// its own runtime, as an administrator (one connection, no statement timeout), and waits
+    /// for it: for cleanup in `Drop`, which works in async code and while a failing test unwinds
+    /// alike. A failure is printed to standard error, not returned.
+    pub fn execute_blocking<D: Driver>(&'static self, database: &str, sql: &str) {
+        cleanup_blocking::<D>(self, database.to_owned(), sql.to_owned());
+    }
+}
+
 /// `DROP DATABASE IF EXISTS … WITH (FORCE)`.
 pub(crate) fn drop_database_sql(name: &str) -> String {
     format!(

@@ -82,10 +82,9 @@
 //! [`start`](DedicatedServer::start) and [`restart`](DedicatedServer::restart) it; it is removed
 //! when dropped.
 //!
-//! With feature `tls`, `TlsTestServers` sets up the two servers of the core's TLS checks (one
-//! with TLS and client certificates, one without) and runs them with any driver; with feature
-//! `conformance` (part of `tls`), `guardrails` runs the core's guardrail checks that need a
-//! server of their own (a restart under load, password failures) on a `DedicatedServer`.
+//! With feature `tls`, `TlsTestServers` sets up the two servers of the TLS checks of
+//! `pgdbm-conformance` (one with TLS and client certificates, one without), once per test
+//! process with `TlsTestServers::shared`.
 //!
 //! ## Per-test databases
 //!
@@ -135,8 +134,6 @@ mod certs;
 mod database;
 mod dedicated;
 mod fixtures;
-#[cfg(feature = "conformance")]
-pub mod guardrails;
 mod helpers;
 mod schema;
 mod server;
@@ -155,7 +152,7 @@ pub use helpers::{
 pub use schema::{SHARED_DATABASE, TestSchema};
 pub use server::{ServerSource, TestServer, find_postgres_binaries, server_config};
 #[cfg(feature = "tls")]
-pub use tls_servers::TlsTestServers;
+pub use tls_servers::{TLS_SCRAM_USER, TlsTestServers, tls_hba_lines};
 
 /// The guards are executors too (delegating to their [`Database`](pgdbm::Database)), so the
 /// helpers take `&db` directly.

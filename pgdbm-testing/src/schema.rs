@@ -24,6 +24,7 @@ static SHARED_READY: OnceCell<()> = OnceCell::const_new();
 pub struct TestSchema<D: Driver> {
     db: Database,
     schema: String,
+    config: DatabaseConfig,
     server: &'static TestServer,
     keep: bool,
     _driver: PhantomData<fn() -> D>,
@@ -96,6 +97,7 @@ impl<D: Driver> TestSchema<D> {
         let guard = TestSchema {
             db,
             schema,
+            config,
             server,
             keep,
             _driver: PhantomData,
@@ -113,6 +115,17 @@ impl<D: Driver> TestSchema<D> {
     /// The schema's name.
     pub fn schema_name(&self) -> &str {
         &self.schema
+    }
+
+    /// The configuration of the handle: the shared database [`SHARED_DATABASE`] on the test
+    /// server, this schema, a pool of 1–5 connections. Open more pools on the schema from it.
+    pub fn config(&self) -> &DatabaseConfig {
+        &self.config
+    }
+
+    /// The server the schema lives on.
+    pub fn server(&self) -> &'static TestServer {
+        self.server
     }
 }
 

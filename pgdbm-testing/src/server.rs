@@ -58,8 +58,7 @@ static SHARED: OnceCell<TestServer> = OnceCell::const_new();
 static THROWAWAY: OnceCell<TestServer> = OnceCell::const_new();
 
 /// The configuration of the shared test server (see [`TestServer::shared`]), with a small pool
-/// (1–8 connections). Fits `pgdbm::conformance_tests!(Driver, caps, server =
-/// pgdbm_testing::server_config)`.
+/// (1–8 connections).
 ///
 /// # Errors
 ///

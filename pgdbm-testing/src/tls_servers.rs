@@ -1,23 +1,38 @@
-//! The servers the core's TLS checks (`pgdbm::conformance::tls`) run against, set up once here
-//! for every driver.
+//! The servers of the TLS checks (pgdbm-conformance's `tls` module), set up once here for every
+//! driver.
 
-use pgdbm::conformance::{TlsCapabilities, TlsTestEnv, connector, run_tls_checks, tls_hba_lines};
-use pgdbm::{Driver, Result};
+use pgdbm::Result;
+use tokio::sync::OnceCell;
 
 use crate::{CLIENT_CERT_USER, DedicatedServer, TestCerts};
 
+/// The role [`tls_hba_lines`] lets in with a password (`scram-sha-256`) only.
+pub const TLS_SCRAM_USER: &str = "pgdbm_tls_scram";
+
+/// The `pg_hba.conf` lines (after `local all all trust`) of the TLS server of
+/// [`TlsTestServers`]: `cert_user` only with a client certificate over TLS, [`TLS_SCRAM_USER`]
+/// with a password (`scram-sha-256`, with or without TLS), everyone else trusted.
+pub fn tls_hba_lines(cert_user: &str) -> Vec<String> {
+    vec![
+        format!("hostssl all {cert_user} all cert"),
+        format!("host all {cert_user} all reject"),
+        format!("host all {TLS_SCRAM_USER} all scram-sha-256"),
+        "host all all all trust".to_owned(),
+    ]
+}
+
+static SHARED: OnceCell<TlsTestServers> = OnceCell::const_new();
+
 /// Two private servers for TLS tests, stopped and removed when dropped: one with TLS on
 /// ([`TestCerts`] generated for it; client certificates required for [`CLIENT_CERT_USER`], a
-/// `scram-sha-256` user, everyone else trusted — see
-/// [`tls_hba_lines`](pgdbm::conformance::tls_hba_lines)) and one without TLS.
+/// `scram-sha-256` user, everyone else trusted — see [`tls_hba_lines`]) and one without TLS.
 ///
 /// ```no_run
 /// # async fn demo() -> pgdbm::Result<()> {
-/// use pgdbm::conformance::TlsCapabilities;
-/// use pgdbm_driver_tokio_postgres::TokioPostgres;
-///
-/// let servers = pgdbm_testing::TlsTestServers::start().await?;
-/// servers.run_checks::<TokioPostgres>(TlsCapabilities::default()).await;
+/// // One pair for the whole test binary (started by the first test that asks):
+/// let servers = pgdbm_testing::TlsTestServers::shared().await?;
+/// let config = servers.tls.config(); // postgres@localhost:<port>/postgres, TLS available
+/// # let _ = config;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -51,46 +66,15 @@ impl TlsTestServers {
         Ok(TlsTestServers { certs, tls, plain })
     }
 
-    /// The description of these servers the TLS checks take, for driver `D`.
+    /// One pair of servers for the whole test process, started by the first call (each test has
+    /// its own runtime; the servers are processes of their own, usable from any of them). Never
+    /// dropped: the servers' watcher processes stop and remove them once the test process has
+    /// exited.
     ///
     /// # Errors
     ///
-    /// Never in practice (the socket configuration's validation).
-    pub fn env<D: Driver>(&self, caps: TlsCapabilities) -> Result<TlsTestEnv> {
-        Ok(TlsTestEnv {
-            tls_server: self.tls.config().clone(),
-            tls_socket: Some(self.tls.socket_config()?),
-            plain_server: self.plain.config().clone(),
-            ca_file: self.certs.ca_cert.clone(),
-            other_ca_file: self.certs.other_ca_cert.clone(),
-            client_cert: self.certs.client_cert.clone(),
-            client_key: self.certs.client_key.clone(),
-            cert_user: CLIENT_CERT_USER.to_owned(),
-            connector: connector::<D>(),
-            caps,
-        })
-    }
-
-    /// Runs every TLS check with driver `D` and panics listing those that failed (with the TLS
-    /// server's log).
-    ///
-    /// # Panics
-    ///
-    /// When a check fails or panics — this is a test helper.
-    pub async fn run_checks<D: Driver>(&self, caps: TlsCapabilities) {
-        let env = self.env::<D>(caps).expect("TLS test environment");
-        let failed: Vec<String> = run_tls_checks(&env)
-            .await
-            .into_iter()
-            .filter_map(|(name, outcome)| outcome.err().map(|e| format!("{name}: {e}")))
-            .collect();
-        if !failed.is_empty() {
-            eprintln!("TLS server log:\n{}", self.tls.log());
-        }
-        assert!(
-            failed.is_empty(),
-            "TLS checks failed:\n{}",
-            failed.join("\n")
-        );
+    /// As [`TlsTestServers::start`]; a later call tries again.
+    pub async fn shared() -> Result<&'static TlsTestServers> {
+        SHARED.get_or_try_init(TlsTestServers::start).await
     }
 }

@@ -253,8 +253,8 @@
 //! ## Writing a driver
 //!
 //! Implement [`Driver`], [`PoolProvider`] and [`Connection`] (both are [`Executor`]s), then run the
-//! shared test suite with one line in `tests/conformance.rs`:
-//! `pgdbm::conformance_tests!(MyDriver);` (feature `conformance`).
+//! shared test suite of the `pgdbm-conformance` crate (a dev-dependency) with one line in
+//! `tests/conformance.rs`: `pgdbm_conformance::conformance_tests!(MyDriver);`.
 
 mod checkout;
 mod config;
@@ -296,6 +296,3 @@ pub mod prelude {
     pub use crate::params;
     pub use crate::{Database, Module, Transaction};
 }
-
-#[cfg(feature = "conformance")]
-pub mod conformance;

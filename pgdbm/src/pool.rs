@@ -21,8 +21,8 @@ use crate::value::Value;
 /// (through this trait or the pool's own [`Executor`] methods) is dropped before it finishes,
 /// the connection must not be handed to another caller while the server may still run that
 /// statement or hold a transaction it opened: close it when it is returned (or, once a later
-/// statement on it has finished, pool it again). The conformance checks in
-/// `conformance::cancelled_*` hold every driver to it.
+/// statement on it has finished, pool it again). The conformance checks
+/// `pgdbm_conformance::cancelled_*` hold every driver to it.
 #[async_trait]
 pub trait Connection: Executor + Debug {
     /// Bulk-loads `rows` into `table` (an already quoted, possibly schema-qualified name) with

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::prelude::*;
-use crate::{Database, Error, Result};
+use pgdbm::prelude::*;
+use pgdbm::{Database, Error, Result};
 
 use super::Ctx;
 

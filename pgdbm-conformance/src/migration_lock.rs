@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::prelude::*;
-use crate::{Database, Error, Result, SharedPool};
+use pgdbm::prelude::*;
+use pgdbm::{Database, Error, Result, SharedPool};
 
 use super::Ctx;
 use super::migrations::{drop_schema, ledger_count, source, sub};

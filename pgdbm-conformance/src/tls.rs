@@ -1,35 +1,32 @@
 //! TLS checks, written once for every driver: libpq's `sslmode`s against a real server with TLS,
 //! certificate verification, client certificates, and password authentication errors.
 //!
-//! These checks need servers set up for them, which the core cannot start (it does not depend
-//! on `pgdbm-testing`), so they take a [`TlsTestEnv`] describing them. `pgdbm-testing` (feature
-//! `tls`) sets both servers up and runs the checks in a driver's test:
+//! They run on the two servers of [`pgdbm_testing::TlsTestServers`] (one with TLS, one
+//! without), shared by every TLS test of a test binary; [`tls_tests!`](crate::tls_tests) makes
+//! one test per check:
 //!
 //! ```ignore
-//! let servers = pgdbm_testing::TlsTestServers::start().await?;
-//! servers.run_checks::<MyDriver>(pgdbm::conformance::TlsCapabilities::default()).await;
+//! pgdbm_conformance::tls_tests!(MyDriver, pgdbm_conformance::TlsCapabilities::default());
 //! ```
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Connector;
-use crate::{
+use pgdbm::{
     DatabaseConfig, DatabaseConfigBuilder, Driver, Error, ErrorKind, ExecutorExt, Result,
     RetryPolicy, SharedPool, SslMode,
 };
+use pgdbm_testing::{CLIENT_CERT_USER, TLS_SCRAM_USER, TlsTestServers};
 
-/// The role the checks create for password (`scram-sha-256`) authentication.
-pub const TLS_SCRAM_USER: &str = "pgdbm_tls_scram";
+use crate::{Connector, connector};
 
-/// Its password (made up for the test; the checks assert it never shows in an error).
+/// The password of [`TLS_SCRAM_USER`] (made up for the test; the checks assert it never shows in an error).
 const SCRAM_PASSWORD: &str = "Scram-pw-7f3a91";
 
 /// The servers and files the TLS checks run against.
 pub struct TlsTestEnv {
     /// A server with TLS on, reached as host `localhost` (the only name its certificate is
-    /// valid for), whose `pg_hba.conf` holds [`tls_hba_lines`]: the user of this config (a
+    /// valid for), whose `pg_hba.conf` holds [`tls_hba_lines`](pgdbm_testing::tls_hba_lines): the user of this config (a
     /// superuser) is trusted with and without TLS. Its certificate is signed by `ca_file`, and it
     /// trusts client certificates signed by `ca_file`.
     pub tls_server: DatabaseConfig,
@@ -78,6 +75,28 @@ impl Default for TlsCapabilities {
     }
 }
 
+impl TlsTestEnv {
+    /// The description of `servers` for driver `D`.
+    ///
+    /// # Errors
+    ///
+    /// Never in practice (the socket configuration's validation).
+    pub fn new<D: Driver>(servers: &TlsTestServers, caps: TlsCapabilities) -> Result<TlsTestEnv> {
+        Ok(TlsTestEnv {
+            tls_server: servers.tls.config().clone(),
+            tls_socket: Some(servers.tls.socket_config()?),
+            plain_server: servers.plain.config().clone(),
+            ca_file: servers.certs.ca_cert.clone(),
+            other_ca_file: servers.certs.other_ca_cert.clone(),
+            client_cert: servers.certs.client_cert.clone(),
+            client_key: servers.certs.client_key.clone(),
+            cert_user: CLIENT_CERT_USER.to_owned(),
+            connector: connector::<D>(),
+            caps,
+        })
+    }
+}
+
 impl std::fmt::Debug for TlsTestEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsTestEnv")
@@ -87,52 +106,6 @@ impl std::fmt::Debug for TlsTestEnv {
             .field("cert_user", &self.cert_user)
             .finish_non_exhaustive()
     }
-}
-
-/// The `pg_hba.conf` lines (after `local all all trust`) the TLS checks expect on
-/// [`TlsTestEnv::tls_server`]: `cert_user` only with a client certificate over TLS,
-/// [`TLS_SCRAM_USER`] with a password (`scram-sha-256`, with or without TLS), everyone else
-/// trusted.
-pub fn tls_hba_lines(cert_user: &str) -> Vec<String> {
-    vec![
-        format!("hostssl all {cert_user} all cert"),
-        format!("host all {cert_user} all reject"),
-        format!("host all {TLS_SCRAM_USER} all scram-sha-256"),
-        "host all all all trust".to_owned(),
-    ]
-}
-
-/// A [`Connector`] that opens pools with driver `D`.
-pub fn connector<D: Driver>() -> Connector {
-    Arc::new(|config: DatabaseConfig| {
-        Box::pin(async move {
-            let pool = D::connect(&config).await?;
-            Ok(Arc::new(pool) as SharedPool)
-        })
-    })
-}
-
-/// Runs every TLS check in turn (printing each name to standard error) and returns the
-/// outcomes, in order. A check that panics stops the run with its assertion message.
-pub async fn run_tls_checks(env: &TlsTestEnv) -> Vec<(&'static str, Result<()>)> {
-    let mut outcomes = Vec::new();
-    macro_rules! run {
-        ($($check:ident),* $(,)?) => {$(
-            eprintln!("tls check {} ...", stringify!($check));
-            outcomes.push((stringify!($check), $check(env).await));
-        )*};
-    }
-    run!(
-        tls_modes_connect,
-        tls_verify_full_checks_host_name,
-        tls_untrusted_ca_refused,
-        tls_plain_server,
-        tls_unix_socket_without_tls,
-        tls_client_certificate,
-        tls_password_authentication,
-        tls_bad_files,
-    );
-    outcomes
 }
 
 /// A retry policy under which a retried failure would show: 3 attempts, 300 ms apart.
@@ -219,7 +192,7 @@ fn chain(err: &Error) -> String {
 
 /// Creates the roles the checks log in as (idempotent; safe when checks run at once).
 async fn ensure_roles(env: &TlsTestEnv) -> Result<()> {
-    crate::validate_identifier("role", &env.cert_user)?;
+    pgdbm::validate_identifier("role", &env.cert_user)?;
     let admin = (env.connector)(config(&env.tls_server, |b| b.ssl_mode(SslMode::Prefer))?).await?;
     let sql = format!(
         "DO $$ BEGIN

@@ -11,9 +11,9 @@ use tracing::instrument::WithSubscriber;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-use crate::monitor::{HealthStatus, Monitor, MonitorOptions, Monitored, Operation};
-use crate::prelude::*;
-use crate::{Error, Result, Value};
+use pgdbm::monitor::{HealthStatus, Monitor, MonitorOptions, Monitored, Operation};
+use pgdbm::prelude::*;
+use pgdbm::{Error, Result, Value};
 
 use super::Ctx;
 
@@ -94,7 +94,7 @@ pub async fn monitor_errors_recorded(ctx: &Ctx) -> Result<()> {
     assert_eq!(errors.len(), 2);
     let dup = errors[0].error.as_ref().expect("error recorded");
     assert_eq!(dup.variant, "database");
-    assert_eq!(dup.kind, Some(crate::ErrorKind::UniqueViolation));
+    assert_eq!(dup.kind, Some(pgdbm::ErrorKind::UniqueViolation));
     assert_eq!(dup.code.as_deref(), Some("23505"));
     assert!(!dup.message.is_empty());
     assert_eq!(
@@ -312,7 +312,7 @@ pub async fn explain_plans(ctx: &Ctx) -> Result<()> {
 pub async fn monitor_closed_pool(ctx: &Ctx) -> Result<()> {
     let config = ctx.config_with(|b| b.max_connections(2))?;
     let pool = ctx.connect(config).await?;
-    let db = crate::Database::owning(pool, Some(&ctx.schema))?.monitored(options(10));
+    let db = pgdbm::Database::owning(pool, Some(&ctx.schema))?.monitored(options(10));
     db.fetch_value::<i32>("SELECT 1", &[]).await?;
     db.close().await;
     crate::assert_err!(
@@ -389,7 +389,7 @@ pub async fn tracing_spans(ctx: &Ctx) -> Result<()> {
     );
     let text = first.get("db.query.text").expect("query text");
     assert!(text.starts_with("SELECT 1 /* xxx"), "{text}");
-    assert_eq!(text.chars().count(), crate::MAX_SQL_IN_ERROR + 1, "{text}");
+    assert_eq!(text.chars().count(), pgdbm::MAX_SQL_IN_ERROR + 1, "{text}");
     assert!(text.ends_with('…'));
     assert_eq!(
         spans[1].get("error.type").map(String::as_str),
@@ -441,6 +441,8 @@ pub async fn health_check_fresh_pool(ctx: &Ctx) -> Result<()> {
             );
         }
         HealthStatus::Unhealthy => panic!("fresh pool unhealthy: {report:?}"),
+        // `HealthStatus` is `#[non_exhaustive]`: a status added later must be handled here.
+        other => panic!("unknown health status {other:?}: {report:?}"),
     }
     Ok(())
 }
@@ -463,7 +465,7 @@ pub async fn blocking_queries_found(ctx: &Ctx) -> Result<()> {
         .await?;
     let config = ctx.config_with(|b| b.lock_timeout(None).max_connections(1))?;
     let waiter_pool = ctx.connect(config).await?;
-    let waiter = crate::Database::new(waiter_pool.clone(), Some(&ctx.schema))?;
+    let waiter = pgdbm::Database::new(waiter_pool.clone(), Some(&ctx.schema))?;
     let task = tokio::spawn({
         let waiter = waiter.clone();
         async move {
@@ -628,8 +630,8 @@ impl Subscriber for Capture {
 ///
 /// Any unexpected query error.
 pub async fn monitor_records_migrations(ctx: &Ctx) -> Result<()> {
-    let db = ctx.db.monitored(crate::monitor::MonitorOptions::default());
-    let source = crate::MigrationSource::from_pairs([(
+    let db = ctx.db.monitored(pgdbm::monitor::MonitorOptions::default());
+    let source = pgdbm::MigrationSource::from_pairs([(
         "001_monitored.sql",
         "CREATE TABLE {{tables.monitored_by_migration}} (id int)",
     )])?;

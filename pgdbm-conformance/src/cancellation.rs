@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::prelude::*;
-use crate::{Database, Error, Result, Transaction, Value};
+use pgdbm::prelude::*;
+use pgdbm::{Database, Error, Result, Transaction, Value};
 
 use super::Ctx;
 

@@ -1,7 +1,7 @@
 //! Server errors are classified by SQLSTATE and carry their context without leaking values.
 
-use crate::prelude::*;
-use crate::{Error, ErrorKind, Result};
+use pgdbm::prelude::*;
+use pgdbm::{Error, ErrorKind, Result};
 
 use super::Ctx;
 

@@ -3,7 +3,7 @@
 //! setting's value must arrive whole: it can never end its word early and add a setting of its
 //! own.
 
-use crate::{Database, Result};
+use pgdbm::{Database, Result};
 
 use super::Ctx;
 

@@ -1,8 +1,8 @@
 //! Values: every type round-trips through parameters and rows, integers bind across widths,
 //! bad parameters and bad reads give typed errors.
 
-use crate::prelude::*;
-use crate::{Error, Json, Result, Value};
+use pgdbm::prelude::*;
+use pgdbm::{Error, Json, Result, Value};
 
 use super::Ctx;
 

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::migrate::checksum;
-use crate::prelude::*;
-use crate::{Database, Error, MigrationSource, Migrator, Result};
+use pgdbm::migrate::checksum;
+use pgdbm::prelude::*;
+use pgdbm::{Database, Error, MigrationSource, Migrator, Result};
 
 use super::Ctx;
 

@@ -1,10 +1,11 @@
-//! The core's guardrail checks that need a server of their own, run on a [`DedicatedServer`] —
-//! written once here for every driver's `tests/guardrails.rs`.
+//! The guardrail checks that need a server of their own ([`server_restart_during_load`],
+//! [`wrong_password_stays_secret`]), each on a new [`DedicatedServer`]: one call in a driver's
+//! `tests/guardrails.rs`.
 
-use pgdbm::conformance::{ServerControl, server_restart_during_load, wrong_password_stays_secret};
 use pgdbm::{Driver, Result};
+use pgdbm_testing::DedicatedServer;
 
-use crate::DedicatedServer;
+use crate::{ServerControl, server_restart_during_load, wrong_password_stays_secret};
 
 #[async_trait::async_trait]
 impl ServerControl for DedicatedServer {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::prelude::*;
-use crate::{Database, Error, Result};
+use pgdbm::prelude::*;
+use pgdbm::{Database, Error, Result};
 
 use super::Ctx;
 use super::cancellation::{Probe, cancellation_tables};

@@ -1,8 +1,8 @@
 //! Templates and identifiers: schema isolation on a shared pool, malformed placeholders, invalid
 //! names rejected when a handle is made.
 
-use crate::prelude::*;
-use crate::{Database, Error, Result};
+use pgdbm::prelude::*;
+use pgdbm::{Database, Error, Result};
 
 use super::Ctx;
 

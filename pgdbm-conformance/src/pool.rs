@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::prelude::*;
-use crate::{Database, Error, Result, RetryPolicy, SharedPool};
+use pgdbm::prelude::*;
+use pgdbm::{Database, Error, Result, RetryPolicy, SharedPool};
 
 use super::Ctx;
 
@@ -189,7 +189,7 @@ async fn waiters(
     n: usize,
 ) -> Result<(
     SharedPool,
-    crate::PooledConnection,
+    pgdbm::PooledConnection,
     Vec<tokio::task::JoinHandle<(Result<()>, Instant)>>,
 )> {
     let config = ctx.config_with(|b| {

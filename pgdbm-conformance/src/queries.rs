@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::prelude::*;
-use crate::{Error, Executor, Result, Value};
+use pgdbm::prelude::*;
+use pgdbm::{Error, Executor, Result, Value};
 
 use super::Ctx;
 
@@ -184,7 +184,7 @@ pub async fn copy_in_binary(ctx: &Ctx) -> Result<()> {
                 },
                 Value::Float8(i as f64 / 2.0),
                 Value::Array {
-                    element: crate::Kind::Text,
+                    element: pgdbm::Kind::Text,
                     items: vec![Value::Text("a".into())],
                 },
                 Value::Json(serde_json::json!({ "i": i })),
@@ -303,7 +303,7 @@ pub async fn statement_cache_is_bounded(ctx: &Ctx) -> Result<()> {
     // Closing evicted statements is sent with the next message; this query flushes it.
     pool.fetch_optional("SELECT 1", &[]).await?;
     let prepared: i64 =
-        crate::ExecutorExt::fetch_value(&*pool, "SELECT count(*) FROM pg_prepared_statements", &[])
+        pgdbm::ExecutorExt::fetch_value(&*pool, "SELECT count(*) FROM pg_prepared_statements", &[])
             .await?;
     assert!(
         prepared <= 4,

@@ -5,9 +5,9 @@
 
 use serde::Deserialize;
 
-use crate::monitor::MonitorOptions;
-use crate::prelude::*;
-use crate::{Error, ErrorKind, Executor, Json, Result, Value};
+use pgdbm::monitor::MonitorOptions;
+use pgdbm::prelude::*;
+use pgdbm::{Error, ErrorKind, Executor, Json, Result, Value};
 
 use super::Ctx;
 use super::guardrails::{CaptureSession, unique_token};

@@ -3,10 +3,10 @@
 //! errors.
 //!
 //! Most checks run on the shared test server through the `conformance_tests!` macro. Two need a
-//! server of their own, which the core cannot start: [`server_restart_during_load`] (stops and
-//! starts the server through a [`ServerControl`]) and [`wrong_password_stays_secret`] (needs
-//! password authentication). Driver crates call them from a test that starts a throwaway server
-//! (e.g. `pgdbm_testing::DedicatedServer`).
+//! server of their own: [`server_restart_during_load`] (stops and starts the server through a
+//! [`ServerControl`]) and [`wrong_password_stays_secret`] (needs password authentication).
+//! Driver crates run them on a `pgdbm_testing::DedicatedServer` through
+//! [`dedicated`](crate::dedicated).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -19,12 +19,12 @@ use tracing::instrument::WithSubscriber;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
-use crate::connect::VALIDATE_AFTER_IDLE;
-use crate::monitor::MonitorOptions;
-use crate::prelude::*;
-use crate::{DatabaseConfig, Driver, Error, ErrorKind, PoolStats, Result, RetryPolicy, SharedPool};
+use pgdbm::connect::VALIDATE_AFTER_IDLE;
+use pgdbm::monitor::MonitorOptions;
+use pgdbm::prelude::*;
+use pgdbm::{DatabaseConfig, Driver, Error, ErrorKind, PoolStats, Result, RetryPolicy, SharedPool};
 
-use super::{Connector, Ctx};
+use super::Ctx;
 
 /// Waits until `cond` holds, checking every `every`, for at most `limit`; `false` on timeout.
 async fn wait_until<F, Fut>(limit: Duration, every: Duration, mut cond: F) -> Result<bool>
@@ -90,22 +90,6 @@ fn error_texts(err: &Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// A statement that cannot be committed or cleaned up runs here, on a thread of its own, when
-/// the guard drops (also when the check panics): e.g. `DROP DATABASE` for a database a check
-/// made.
-struct CleanupOnDrop {
-    connector: Connector,
-    config: DatabaseConfig,
-    sql: String,
-}
-
-impl Drop for CleanupOnDrop {
-    fn drop(&mut self) {
-        let sql = std::mem::take(&mut self.sql);
-        super::run_cleanup(self.connector.clone(), self.config.clone(), sql);
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,11 +347,8 @@ pub async fn terminated_connections_replaced(ctx: &Ctx) -> Result<()> {
 /// Any unexpected query error.
 pub async fn acquire_timeout_names_connect_error(ctx: &Ctx) -> Result<()> {
     let name = format!("{}_db", ctx.schema);
-    let _drop_database = CleanupOnDrop {
-        connector: ctx.connector.clone(),
-        config: ctx.config.clone(),
-        sql: format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-    };
+    let _drop_database =
+        ctx.cleanup_on_drop(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
     ctx.pool
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await?;

@@ -1,9 +1,9 @@
 //! Migrations: the ledger's compatibility with pgdbm for Python, and inspection (status,
 //! history, dry run, verify).
 
-use crate::Result;
-use crate::migrate::{MigrationState, checksum};
-use crate::prelude::*;
+use pgdbm::Result;
+use pgdbm::migrate::{MigrationState, checksum};
+use pgdbm::prelude::*;
 
 use super::Ctx;
 use super::migrations::{USERS_001, USERS_002, USERS_003, drop_schema, ledger_count, source, sub};
