@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use pgdbm::driver::check_row_width;
+use pgdbm::driver::front_cache::FrontCache;
+use pgdbm::driver::copy::{BINARY_HEADER, BINARY_TRAILER};
 use pgdbm::{
     Column, Columns, Connection, CopyStatements, Error, Executor, Params, Result, Row, Value,
     truncate_sql,
@@ -16,7 +19,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgConnection, PgRow, PgTypeI
 use sqlx::{Arguments as _, Column as _, Either, Executor as _, Row as _, Statement as _};
 
 use crate::error::map;
-use crate::statements::{self, Learned, StatementTypes, schema_may_have_changed};
+use crate::statements::{Learned, StatementTypes, schema_may_have_changed};
 use crate::types::{self, Reader, Ty};
 
 /// A pgdbm value bound as exactly the type the statement declares for its parameter.
@@ -207,33 +210,28 @@ impl Shape {
     }
 }
 
-/// Plans kept per thread, [`statements::SLOTS`] of them: slot = a hash of where sqlx keeps the
-/// result's column list (its statement's metadata, shared by every execution of a cached
-/// statement).
-type ShapeSlots = [Option<(usize, Arc<Shape>)>; statements::SLOTS];
-
 thread_local! {
-    /// Recently used plans. A plan is used only after checking it against the row's column names
-    /// and types, so a stale or colliding entry is never wrong, only replaced.
-    static SHAPES: std::cell::RefCell<ShapeSlots> =
-        const { std::cell::RefCell::new([const { None }; statements::SLOTS]) };
+    /// Recently used plans, by a hash of where sqlx keeps the result's column list (its
+    /// statement's metadata, shared by every execution of a cached statement). A plan is used
+    /// only after checking it against the row's column names and types, so a stale or colliding
+    /// entry is never wrong, only replaced.
+    static SHAPES: FrontCache<(usize, Arc<Shape>)> = const { FrontCache::new() };
 }
 
 /// The plan for a result whose first row is `row` (from the cache when it still fits).
 fn shape(row: &PgRow) -> Option<Arc<Shape>> {
     let key = row.columns().as_ptr() as usize;
-    let slot = statements::slot(key as u64);
-    let cached = SHAPES.with(|slots| match &slots.borrow()[slot] {
-        Some((k, shape)) if *k == key => Some(Arc::clone(shape)),
-        _ => None,
+    let slot = FrontCache::<(usize, Arc<Shape>)>::slot(key as u64);
+    let cached = SHAPES.with(|slots| {
+        slots.get(slot, |(k, shape)| {
+            (*k == key && shape.matches(row)).then(|| Arc::clone(shape))
+        })
     });
-    if let Some(shape) = cached {
-        if shape.matches(row) {
-            return Some(shape);
-        }
+    if cached.is_some() {
+        return cached;
     }
     let shape = Arc::new(Shape::build(row)?);
-    SHAPES.with(|slots| slots.borrow_mut()[slot] = Some((key, Arc::clone(&shape))));
+    SHAPES.with(|slots| slots.put(slot, (key, Arc::clone(&shape))));
     Some(shape)
 }
 
@@ -377,9 +375,7 @@ pub(crate) async fn copy_in(
     drop(stmt);
 
     let mut buf = Vec::with_capacity(COPY_CHUNK.min(64 + rows.len() * 64));
-    buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-    buf.extend_from_slice(&0i32.to_be_bytes()); // flags
-    buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    buf.extend_from_slice(BINARY_HEADER);
     let width = i16::try_from(types.len())
         .map_err(|_| Error::query(&copy_sql, "too many columns", None))?;
     // Started before the data is encoded: any bad value or row aborts it, nothing is written.
@@ -389,17 +385,8 @@ pub(crate) async fn copy_in(
         .map_err(|e| map(e, &copy_sql))?;
     let mut result = Ok(());
     for (n, row) in rows.iter().enumerate() {
-        if row.len() != types.len() {
-            result = Err(Error::query(
-                &copy_sql,
-                format!(
-                    "row {} has {} values for {} columns",
-                    n + 1,
-                    row.len(),
-                    types.len()
-                ),
-                None,
-            ));
+        if let Err(e) = check_row_width(&copy_sql, n, row.len(), types.len()) {
+            result = Err(e);
             break;
         }
         buf.extend_from_slice(&width.to_be_bytes());
@@ -431,7 +418,7 @@ pub(crate) async fn copy_in(
         let _ = copy.abort("pgdbm: COPY aborted by the client").await;
         return Err(e);
     }
-    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    buf.extend_from_slice(&BINARY_TRAILER);
     if let Err(e) = copy.send(buf).await {
         let _ = copy.abort("pgdbm: COPY aborted by the client").await;
         return Err(map(e, &copy_sql).redact_values(rows.iter().flatten()));

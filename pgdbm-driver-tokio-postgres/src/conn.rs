@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use futures_util::{TryStreamExt, pin_mut};
 use lru::LruCache;
+use pgdbm::driver::check_row_width;
 use pgdbm::{
     Columns, Connection, CopyStatements, Error, Executor, Params, Result, Row, Value, truncate_sql,
 };
@@ -277,19 +278,8 @@ impl PgConn {
         let writer = BinaryCopyInWriter::new(sink, &types);
         pin_mut!(writer);
         for (n, row) in rows.iter().enumerate() {
-            if row.len() != types.len() {
-                // Dropping the writer unfinished aborts the COPY: nothing is written.
-                return Err(Error::query(
-                    &copy,
-                    format!(
-                        "row {} has {} values for {} columns",
-                        n + 1,
-                        row.len(),
-                        types.len()
-                    ),
-                    None,
-                ));
-            }
+            // On a bad row, dropping the writer unfinished aborts the COPY: nothing is written.
+            check_row_width(&copy, n, row.len(), types.len())?;
             let binds: Vec<Bind<'_>> = row.iter().map(Bind).collect();
             writer
                 .as_mut()

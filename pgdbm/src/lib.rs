@@ -258,6 +258,7 @@ mod checkout;
 mod config;
 pub mod connect;
 mod database;
+pub mod driver;
 mod de;
 mod error;
 mod executor;
