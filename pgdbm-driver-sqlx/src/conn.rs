@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pgdbm::driver::check_row_width;
-use pgdbm::driver::front_cache::FrontCache;
 use pgdbm::driver::copy::{BINARY_HEADER, BINARY_TRAILER};
+use pgdbm::driver::front_cache::FrontCache;
 use pgdbm::{
     Column, Columns, Connection, CopyStatements, Error, Executor, Params, Result, Row, Value,
     truncate_sql,

@@ -46,9 +46,8 @@ fn target(ty: &Type) -> PgType {
 impl ToSql for Bind<'_> {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
         let value = self.0;
-        let refused = |e: CoerceError| -> BoxError {
-            Box::new(BindError(e.message(value, ty.name())))
-        };
+        let refused =
+            |e: CoerceError| -> BoxError { Box::new(BindError(e.message(value, ty.name()))) };
         match coerce(value, target(ty)).map_err(refused)? {
             Coerced::Null => Ok(IsNull::Yes),
             Coerced::Bool(v) => v.to_sql(ty, out),

@@ -335,10 +335,7 @@ mod tests {
     fn builtins_by_oid() {
         assert_eq!(PgType::from_oid(23), Some((PgType::Int4, "int4")));
         assert_eq!(PgType::from_oid(1007), None);
-        assert_eq!(
-            PgType::Numeric.unless_missing(true, false),
-            PgType::Other
-        );
+        assert_eq!(PgType::Numeric.unless_missing(true, false), PgType::Other);
         assert_eq!(PgType::Date.unless_missing(false, true), PgType::Other);
     }
 }

@@ -44,7 +44,10 @@ pub struct FrontCache<T, const N: usize = DEFAULT_SLOTS> {
 impl<T, const N: usize> FrontCache<T, N> {
     /// An empty cache (usable in `thread_local!`'s `const { … }` form).
     pub const fn new() -> Self {
-        assert!(N.is_power_of_two() && N >= 2, "FrontCache: N must be a power of two ≥ 2");
+        assert!(
+            N.is_power_of_two() && N >= 2,
+            "FrontCache: N must be a power of two ≥ 2"
+        );
         FrontCache {
             slots: RefCell::new([const { None }; N]),
         }
