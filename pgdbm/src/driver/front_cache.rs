@@ -69,7 +69,7 @@ impl<T, const N: usize> FrontCache<T, N> {
     /// Puts `entry` in `slot`, replacing what was there.
     #[inline]
     pub fn put(&self, slot: usize, entry: T) {
-        let old = std::mem::replace(&mut self.slots.borrow_mut()[slot], Some(entry));
+        let old = self.slots.borrow_mut()[slot].replace(entry);
         // Dropped outside the borrow, in case the old entry's `Drop` looks at this cache.
         drop(old);
     }
