@@ -1,6 +1,7 @@
 //! Mapping sqlx errors onto pgdbm's [`Error`].
 
 use pgdbm::connect::TlsError;
+use pgdbm::driver::ServerError;
 use pgdbm::{DbError, Error};
 use sqlx::postgres::PgDatabaseError;
 
@@ -20,15 +21,19 @@ pub(crate) fn map(err: sqlx::Error, sql: &str) -> Error {
 
 /// The server error's fields as pgdbm's [`DbError`].
 pub(crate) fn db_error(db: &PgDatabaseError) -> DbError {
-    let mut out = DbError::new(db.code(), db.message());
-    out.severity = format!("{:?}", db.severity()).to_ascii_uppercase();
-    out.detail = db.detail().map(str::to_owned);
-    out.hint = db.hint().map(str::to_owned);
-    out.schema = db.schema().map(str::to_owned);
-    out.table = db.table().map(str::to_owned);
-    out.column = db.column().map(str::to_owned);
-    out.constraint = db.constraint().map(str::to_owned);
-    out
+    let severity = format!("{:?}", db.severity()).to_ascii_uppercase();
+    ServerError {
+        code: db.code(),
+        message: db.message(),
+        severity: &severity,
+        detail: db.detail(),
+        hint: db.hint(),
+        schema: db.schema(),
+        table: db.table(),
+        column: db.column(),
+        constraint: db.constraint(),
+    }
+    .to_db_error()
 }
 
 /// The cause of a failed connect: the server's own error when it sent one (an authentication

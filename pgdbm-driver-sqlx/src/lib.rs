@@ -188,7 +188,9 @@
 //! * `tls` (default): TLS through sqlx's rustls backend (see [above](#tls));
 //! * `decimal`: `numeric` as `rust_decimal::Decimal`.
 
+mod bind;
 mod conn;
+mod decode;
 mod error;
 mod pool;
 mod statements;

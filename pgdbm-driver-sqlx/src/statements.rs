@@ -26,12 +26,12 @@
 //!   bad binary data) drops the entry, so that the next execution learns the types again, under
 //!   a new tag.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use pgdbm::driver::front_cache::{FrontCache, str_key};
 use sqlx::postgres::PgTypeInfo;
 
 use crate::types::{self, Ty};
@@ -50,17 +50,8 @@ const TAG_START: &str = "\n/* pgdbm:";
 /// Source of [`StatementTypes::id`].
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Slots of the driver's per-thread caches (a power of two): the front cache of learned types
-/// here and the row shapes of `conn.rs`.
-pub(crate) const SLOTS: usize = 64;
-
-/// The slot of `key` among [`SLOTS`]: Fibonacci hashing, the top bits of the product.
-pub(crate) fn slot(key: u64) -> usize {
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (u64::BITS - SLOTS.trailing_zeros())) as usize
-}
-
 /// The per-thread front cache: an entry and the [`StatementTypes::id`] of its pool per slot.
-type FrontSlots = [Option<(u64, Arc<Learned>)>; SLOTS];
+type FrontEntry = (u64, Arc<Learned>);
 
 thread_local! {
     /// Recently used entries by the address of the caller's SQL text (pgdbm hands the driver the
@@ -68,13 +59,12 @@ thread_local! {
     /// [`StatementTypes::id`]. A hit costs a comparison of the text instead of a hash and the
     /// pool's lock; an entry is used only when its pool and text are the caller's and the pool
     /// still keeps it, so a stale or colliding entry is never used, only replaced.
-    static FRONT: RefCell<FrontSlots> =
-        const { RefCell::new([const { None }; SLOTS]) };
+    static FRONT: FrontCache<FrontEntry> = const { FrontCache::new() };
 }
 
 /// The [`FRONT`] slot of `sql` (by address and length) for pool `owner`.
 fn front_slot(owner: u64, sql: &str) -> usize {
-    slot((sql.as_ptr() as u64) ^ (sql.len() as u64).rotate_left(40) ^ owner.rotate_left(20))
+    FrontCache::<FrontEntry>::slot(str_key(owner, sql))
 }
 
 /// What pgdbm knows of one SQL text.
@@ -176,11 +166,10 @@ impl StatementTypes {
     /// What is known of `sql`.
     pub(crate) fn get(&self, sql: &str) -> Option<Arc<Learned>> {
         let slot = front_slot(self.id, sql);
-        let recent = FRONT.with(|front| match &front.borrow()[slot] {
-            Some((owner, learned)) if *owner == self.id && learned.serves(sql) => {
-                Some(Arc::clone(learned))
-            }
-            _ => None,
+        let recent = FRONT.with(|front| {
+            front.get(slot, |(owner, learned)| {
+                (*owner == self.id && learned.serves(sql)).then(|| Arc::clone(learned))
+            })
         });
         if recent.is_some() {
             return recent;
@@ -191,7 +180,7 @@ impl StatementTypes {
             .unwrap_or_else(PoisonError::into_inner)
             .get(sql)
             .cloned()?;
-        FRONT.with(|front| front.borrow_mut()[slot] = Some((self.id, Arc::clone(&learned))));
+        FRONT.with(|front| front.put(slot, (self.id, Arc::clone(&learned))));
         Some(learned)
     }
 

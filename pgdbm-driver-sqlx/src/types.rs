@@ -7,93 +7,23 @@
 
 use std::borrow::Cow;
 
-use pgdbm::{Error, Kind, Result, Value};
+use pgdbm::driver::{CoerceError, Coerced, coerce};
+use pgdbm::{Error, Result, Value};
 use sqlx::TypeInfo;
 use sqlx::postgres::{PgTypeInfo, PgTypeKind};
 
-/// The type families pgdbm reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ty {
-    Bool,
-    Int2,
-    Int4,
-    Int8,
-    Oid,
-    Float4,
-    Float8,
-    /// `text`, `varchar`, `bpchar`, `name`, `unknown`, `citext`, enums.
-    Text,
-    Bytea,
-    Json,
-    Jsonb,
-    Uuid,
-    Date,
-    Time,
-    Timestamp,
-    TimestampTz,
-    Numeric,
-    Void,
-    Other,
-}
+/// The type families pgdbm reads and writes (the core's, shared with every driver).
+pub(crate) use pgdbm::driver::PgType as Ty;
 
-impl Ty {
-    fn from_oid(oid: u32) -> Option<(Ty, &'static str)> {
-        Some(match oid {
-            16 => (Ty::Bool, "bool"),
-            17 => (Ty::Bytea, "bytea"),
-            19 => (Ty::Text, "name"),
-            20 => (Ty::Int8, "int8"),
-            21 => (Ty::Int2, "int2"),
-            23 => (Ty::Int4, "int4"),
-            25 => (Ty::Text, "text"),
-            26 => (Ty::Oid, "oid"),
-            114 => (Ty::Json, "json"),
-            700 => (Ty::Float4, "float4"),
-            701 => (Ty::Float8, "float8"),
-            705 => (Ty::Text, "unknown"),
-            1042 => (Ty::Text, "bpchar"),
-            1043 => (Ty::Text, "varchar"),
-            1082 => (Ty::Date, "date"),
-            1083 => (Ty::Time, "time"),
-            1114 => (Ty::Timestamp, "timestamp"),
-            1184 => (Ty::TimestampTz, "timestamptz"),
-            1700 => (Ty::Numeric, "numeric"),
-            2278 => (Ty::Void, "void"),
-            2950 => (Ty::Uuid, "uuid"),
-            3802 => (Ty::Jsonb, "jsonb"),
-            _ => return None,
-        })
-    }
-
-    fn kind(self) -> Kind {
-        match self {
-            Ty::Bool => Kind::Bool,
-            Ty::Int2 => Kind::Int2,
-            Ty::Int4 => Kind::Int4,
-            Ty::Int8 | Ty::Oid => Kind::Int8,
-            Ty::Float4 => Kind::Float4,
-            Ty::Float8 => Kind::Float8,
-            Ty::Text => Kind::Text,
-            Ty::Bytea => Kind::Bytea,
-            Ty::Json | Ty::Jsonb => Kind::Json,
-            Ty::Uuid => Kind::Uuid,
-            Ty::Date => Kind::Date,
-            Ty::Time => Kind::Time,
-            Ty::Timestamp => Kind::Timestamp,
-            Ty::TimestampTz => Kind::TimestampTz,
-            Ty::Numeric => Kind::Numeric,
-            Ty::Void | Ty::Other => Kind::Unknown,
-        }
-    }
-}
-
-/// The family of a (non-array) type. Like the tokio-postgres driver, enums and `citext` are text
-/// and domains are not supported (cast them to their base type in SQL).
+/// The family of a type. Like the tokio-postgres driver, enums and `citext` are text and domains
+/// are not supported (cast them to their base type in SQL); dates and times need this crate's
+/// `chrono` feature, NUMERIC its `decimal` feature (else they are [`Ty::Other`]).
 pub(crate) fn classify(ti: &PgTypeInfo) -> Ty {
     if let Some((ty, _)) = builtin(ti) {
-        return ty;
+        return ty.unless_missing(cfg!(feature = "chrono"), cfg!(feature = "decimal"));
     }
     match ti.kind() {
+        PgTypeKind::Array(_) => Ty::Array,
         PgTypeKind::Enum(_) => Ty::Text,
         _ if ti.name().eq_ignore_ascii_case("citext") => Ty::Text,
         _ => Ty::Other,
@@ -166,18 +96,6 @@ fn unqualified(name: &str) -> String {
 // Encoding
 // ---------------------------------------------------------------------------------------------
 
-fn mismatch(value: &Value, ti: &PgTypeInfo) -> String {
-    format!(
-        "a {} value cannot be sent as {}",
-        value.type_description(),
-        type_name(ti)
-    )
-}
-
-fn out_of_range(ti: &PgTypeInfo) -> String {
-    format!("integer value out of range for {}", type_name(ti))
-}
-
 #[cfg(feature = "chrono")]
 mod epoch {
     use chrono::{NaiveDate, NaiveDateTime};
@@ -203,98 +121,68 @@ pub(crate) fn encode(value: &Value, ti: &PgTypeInfo, out: &mut Vec<u8>) -> Resul
     encode_as(value, ti, classify(ti), out)
 }
 
-/// [`encode`] with `ti` already classified (`ty` is `classify(ti)`).
+/// [`encode`] with `ti` already classified (`ty` is `classify(ti)`). Which value goes into which
+/// type is [`pgdbm::driver::coerce`]'s to say; this writes the result.
 pub(crate) fn encode_as(
     value: &Value,
     ti: &PgTypeInfo,
     ty: Ty,
     out: &mut Vec<u8>,
 ) -> Result<bool, String> {
-    if value.is_null() {
-        return Ok(true);
-    }
-    if let Value::Array { items, .. } = value {
-        return match element(ti) {
-            Some(elem) => encode_array(items, elem, out).map(|()| false),
-            None => Err(mismatch(value, ti)),
-        };
-    }
-    match (value, ty) {
-        (Value::Int2(_) | Value::Int4(_) | Value::Int8(_), _) => {
-            let v = value.as_i64().unwrap_or_default();
-            match ty {
-                Ty::Int2 => out.extend_from_slice(
-                    &i16::try_from(v)
-                        .map_err(|_| out_of_range(ti))?
-                        .to_be_bytes(),
-                ),
-                Ty::Int4 => out.extend_from_slice(
-                    &i32::try_from(v)
-                        .map_err(|_| out_of_range(ti))?
-                        .to_be_bytes(),
-                ),
-                Ty::Int8 => out.extend_from_slice(&v.to_be_bytes()),
-                Ty::Oid => out.extend_from_slice(
-                    &u32::try_from(v)
-                        .map_err(|_| out_of_range(ti))?
-                        .to_be_bytes(),
-                ),
-                #[cfg(feature = "decimal")]
-                Ty::Numeric => numeric::encode(rust_decimal::Decimal::from(v), out),
-                _ => {
-                    return Err(format!(
-                        "an integer value cannot be sent as {}",
-                        type_name(ti)
-                    ));
-                }
-            }
-        }
-        (Value::Bool(v), Ty::Bool) => out.push(u8::from(*v)),
-        (Value::Float4(v), Ty::Float4) => out.extend_from_slice(&v.to_be_bytes()),
-        (Value::Float4(v), Ty::Float8) => out.extend_from_slice(&f64::from(*v).to_be_bytes()),
-        (Value::Float8(v), Ty::Float8) => out.extend_from_slice(&v.to_be_bytes()),
-        (Value::Text(s), Ty::Text | Ty::Json) => out.extend_from_slice(s.as_bytes()),
-        (Value::Text(s), Ty::Jsonb) => {
+    let refused = |e: CoerceError| e.message(value, &type_name(ti));
+    match coerce(value, ty).map_err(refused)? {
+        Coerced::Null => return Ok(true),
+        Coerced::Bool(v) => out.push(u8::from(v)),
+        Coerced::Int2(v) => out.extend_from_slice(&v.to_be_bytes()),
+        Coerced::Int4(v) => out.extend_from_slice(&v.to_be_bytes()),
+        Coerced::Int8(v) => out.extend_from_slice(&v.to_be_bytes()),
+        Coerced::Oid(v) => out.extend_from_slice(&v.to_be_bytes()),
+        Coerced::Float4(v) => out.extend_from_slice(&v.to_be_bytes()),
+        Coerced::Float8(v) => out.extend_from_slice(&v.to_be_bytes()),
+        Coerced::Text(s) => out.extend_from_slice(s.as_bytes()),
+        Coerced::JsonbText(s) => {
             out.push(1);
             out.extend_from_slice(s.as_bytes());
         }
-        (Value::Text(s), Ty::Uuid) => out.extend_from_slice(
-            uuid::Uuid::parse_str(s)
-                .map_err(|_| "text is not a valid uuid".to_owned())?
-                .as_bytes(),
-        ),
-        (Value::Bytea(v), Ty::Bytea) => out.extend_from_slice(v),
-        (Value::Json(v), Ty::Json | Ty::Jsonb) => {
-            if ty == Ty::Jsonb {
-                out.push(1);
-            }
+        Coerced::Bytea(v) => out.extend_from_slice(v),
+        Coerced::Json(v) => {
             serde_json::to_writer(&mut *out, v).map_err(|e| format!("invalid json: {e}"))?;
         }
-        (Value::Uuid(v), Ty::Uuid) => out.extend_from_slice(v.as_bytes()),
+        Coerced::Jsonb(v) => {
+            out.push(1);
+            serde_json::to_writer(&mut *out, v).map_err(|e| format!("invalid json: {e}"))?;
+        }
+        Coerced::Uuid(v) => out.extend_from_slice(v.as_bytes()),
         #[cfg(feature = "chrono")]
-        (Value::Date(d), Ty::Date) => {
-            let days = i32::try_from((*d - epoch::date()).num_days())
+        Coerced::Date(d) => {
+            let days = i32::try_from((d - epoch::date()).num_days())
                 .map_err(|_| "date out of range".to_owned())?;
             out.extend_from_slice(&days.to_be_bytes());
         }
         #[cfg(feature = "chrono")]
-        (Value::Time(t), Ty::Time) => {
-            let micros = (*t - chrono::NaiveTime::MIN)
+        Coerced::Time(t) => {
+            let micros = (t - chrono::NaiveTime::MIN)
                 .num_microseconds()
                 .unwrap_or_default();
             out.extend_from_slice(&micros.to_be_bytes());
         }
         #[cfg(feature = "chrono")]
-        (Value::Timestamp(ts), Ty::Timestamp) => {
-            out.extend_from_slice(&timestamp_micros(*ts)?.to_be_bytes());
+        Coerced::Timestamp(ts) => {
+            out.extend_from_slice(&timestamp_micros(ts)?.to_be_bytes());
         }
         #[cfg(feature = "chrono")]
-        (Value::TimestampTz(ts), Ty::TimestampTz) => {
+        Coerced::TimestampTz(ts) => {
             out.extend_from_slice(&timestamp_micros(ts.naive_utc())?.to_be_bytes());
         }
         #[cfg(feature = "decimal")]
-        (Value::Numeric(d), Ty::Numeric) => numeric::encode(*d, out),
-        _ => return Err(mismatch(value, ti)),
+        Coerced::Numeric(d) => numeric::encode(d, out),
+        Coerced::Array(items) => match element(ti) {
+            Some(elem) => encode_array(items, elem, out)?,
+            None => return Err(refused(CoerceError::Mismatch)),
+        },
+        // Families `classify` does not give without this crate's features.
+        #[allow(unreachable_patterns)]
+        _ => return Err(refused(CoerceError::Mismatch)),
     }
     Ok(false)
 }
@@ -596,6 +484,7 @@ mod numeric {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgdbm::Kind;
 
     fn info<T: sqlx::Type<sqlx::Postgres>>() -> PgTypeInfo {
         T::type_info()

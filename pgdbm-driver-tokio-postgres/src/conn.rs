@@ -1,5 +1,5 @@
-//! One tokio-postgres connection with its bounded LRU statement cache, and the pooled connection
-//! handed to the core.
+//! One tokio-postgres connection: its bounded LRU statement cache, its busy and discard marks,
+//! the statements and COPY run on it.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use futures_util::{TryStreamExt, pin_mut};
 use lru::LruCache;
-use pgdbm::{
-    Columns, Connection, CopyStatements, Error, Executor, Params, Result, Row, Value, truncate_sql,
-};
+use pgdbm::driver::check_row_width;
+use pgdbm::{Columns, CopyStatements, Error, Executor, Params, Result, Row, Value, truncate_sql};
 use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
@@ -18,7 +17,6 @@ use tokio_postgres::types::Type;
 use crate::bind::{Bind, BindParam};
 use crate::decode;
 use crate::error::map;
-use crate::pool::Manager;
 
 /// A prepared statement and its pgdbm column list.
 #[derive(Clone)]
@@ -277,19 +275,8 @@ impl PgConn {
         let writer = BinaryCopyInWriter::new(sink, &types);
         pin_mut!(writer);
         for (n, row) in rows.iter().enumerate() {
-            if row.len() != types.len() {
-                // Dropping the writer unfinished aborts the COPY: nothing is written.
-                return Err(Error::query(
-                    &copy,
-                    format!(
-                        "row {} has {} values for {} columns",
-                        n + 1,
-                        row.len(),
-                        types.len()
-                    ),
-                    None,
-                ));
-            }
+            // On a bad row, dropping the writer unfinished aborts the COPY: nothing is written.
+            check_row_width(&copy, n, row.len(), types.len())?;
             let binds: Vec<Bind<'_>> = row.iter().map(Bind).collect();
             writer
                 .as_mut()
@@ -302,52 +289,5 @@ impl PgConn {
             .finish()
             .await
             .map_err(|e| map(e, &copy).redact_values(rows.iter().flatten()))
-    }
-}
-
-/// A connection checked out of a [`TokioPostgresPool`](crate::TokioPostgresPool).
-pub struct TokioPostgresConnection {
-    pub(crate) conn: bb8::PooledConnection<'static, Manager>,
-}
-
-impl std::fmt::Debug for TokioPostgresConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokioPostgresConnection")
-            .field("conn", &*self.conn)
-            .finish()
-    }
-}
-
-impl TokioPostgresConnection {
-    /// The underlying tokio-postgres client, for what pgdbm does not cover.
-    pub fn client(&self) -> &Client {
-        self.conn.client()
-    }
-}
-
-#[async_trait]
-impl Executor for TokioPostgresConnection {
-    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        self.conn.execute(sql, params).await
-    }
-    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        self.conn.fetch_all(sql, params).await
-    }
-    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        self.conn.fetch_optional(sql, params).await
-    }
-    async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.conn.batch_execute_direct(sql).await
-    }
-}
-
-#[async_trait]
-impl Connection for TokioPostgresConnection {
-    async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
-        self.conn.copy_in(table, columns, rows).await
-    }
-
-    fn discard(&mut self) {
-        self.conn.mark_broken();
     }
 }

@@ -2,6 +2,7 @@
 
 use std::error::Error as _;
 
+use pgdbm::driver::ServerError;
 use pgdbm::{DbError, Error};
 
 use crate::bind::BindError;
@@ -42,14 +43,18 @@ fn parameter_index(err: &tokio_postgres::Error) -> Option<usize> {
     digits.parse::<usize>().ok().map(|i| i + 1)
 }
 
+/// The server error's fields as pgdbm's [`DbError`].
 pub(crate) fn db_error(db: &tokio_postgres::error::DbError) -> DbError {
-    let mut out = DbError::new(db.code().code(), db.message());
-    out.severity = db.severity().to_owned();
-    out.detail = db.detail().map(str::to_owned);
-    out.hint = db.hint().map(str::to_owned);
-    out.schema = db.schema().map(str::to_owned);
-    out.table = db.table().map(str::to_owned);
-    out.column = db.column().map(str::to_owned);
-    out.constraint = db.constraint().map(str::to_owned);
-    out
+    ServerError {
+        code: db.code().code(),
+        message: db.message(),
+        severity: db.severity(),
+        detail: db.detail(),
+        hint: db.hint(),
+        schema: db.schema(),
+        table: db.table(),
+        column: db.column(),
+        constraint: db.constraint(),
+    }
+    .to_db_error()
 }

@@ -94,12 +94,14 @@ mod bind;
 mod conn;
 mod decode;
 mod error;
+mod host;
+mod manager;
 mod pool;
+mod settings;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use conn::TokioPostgresConnection;
-pub use pool::{TokioPostgres, TokioPostgresPool};
+pub use pool::{TokioPostgres, TokioPostgresConnection, TokioPostgresPool};
 
 pub use bb8;
 pub use tokio_postgres;

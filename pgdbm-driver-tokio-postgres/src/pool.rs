@@ -1,26 +1,21 @@
-//! The bb8 connection manager, the pool and the [`Driver`] implementation.
+//! The pool ([`TokioPostgresPool`]), the connection it lends ([`TokioPostgresConnection`]) and
+//! the [`Driver`] implementation.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bb8::{ManageConnection, RunError};
-use pgdbm::connect::{
-    CheckoutGate, ConnectTarget, LastConnectError, TlsError, connect_with_retry, escape_option,
-};
+use bb8::RunError;
+use pgdbm::connect::{CheckoutGate, ConnectTarget, LastConnectError, connect_with_retry};
 use pgdbm::{
-    BoxError, DatabaseConfig, Driver, Error, Executor, Params, PoolProvider, PoolStats,
-    PooledConnection, Result, Row,
+    Connection, DatabaseConfig, Driver, Error, Executor, Params, PoolProvider, PoolStats,
+    PooledConnection, Result, Row, Value,
 };
+use tokio_postgres::Client;
 
-#[cfg(feature = "tls")]
-use crate::tls::MakeRustls as Tls;
-#[cfg(not(feature = "tls"))]
-use tokio_postgres::NoTls as Tls;
-
-use crate::conn::{PgConn, TokioPostgresConnection};
-use crate::error::db_error;
+use crate::manager::{Manager, Shared};
+use crate::settings::{pg_config, plain_fallback, reaper_rate, tls};
 
 /// The driver marker: `Database::connect::<TokioPostgres>(&config)`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,263 +30,51 @@ impl Driver for TokioPostgres {
     }
 }
 
-/// State shared by the manager and the pool.
-#[derive(Debug)]
-struct Shared {
-    /// Closed flag and waiting checkouts.
-    gate: CheckoutGate,
-    last_connect_error: LastConnectError,
-    target: ConnectTarget,
-    /// Connections made outside bb8 (the first one, handed to it with `add`), and those of them
-    /// closed at once: bb8 counts neither.
-    made_outside: AtomicU64,
-    closed_outside: AtomicU64,
+/// A connection checked out of a [`TokioPostgresPool`](crate::TokioPostgresPool).
+pub struct TokioPostgresConnection {
+    pub(crate) conn: bb8::PooledConnection<'static, Manager>,
 }
 
-/// bb8's connection manager: opens tokio-postgres connections with the configured settings.
-pub(crate) struct Manager {
-    pg: tokio_postgres::Config,
-    tls: Tls,
-    /// For `prefer`/`allow`: the same settings without TLS, tried when the TLS handshake fails
-    /// (libpq does the same).
-    plain: Option<tokio_postgres::Config>,
-    init_commands: Vec<String>,
-    cache_capacity: usize,
-    /// Bounds a whole connect attempt: TCP, TLS, startup, authentication and init commands
-    /// (tokio-postgres' own `connect_timeout` covers the TCP connect only).
-    connect_timeout: Duration,
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for Manager {
+impl std::fmt::Debug for TokioPostgresConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Manager")
-            .field("target", &self.shared.target)
-            .finish_non_exhaustive()
+        f.debug_struct("TokioPostgresConnection")
+            .field("conn", &*self.conn)
+            .finish()
     }
 }
 
-fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Config> {
-    let mut pg = tokio_postgres::Config::new();
-    if is_unix_socket(config.host()) {
-        pg.host_path(config.host());
-    } else {
-        pg.host(config.host());
-    }
-    pg.port(config.port())
-        .dbname(config.database())
-        .user(config.user())
-        .application_name(config.application_name())
-        .connect_timeout(config.connect_timeout());
-    if let Some(password) = config.password() {
-        pg.password(password);
-    }
-    pg.ssl_mode(ssl_mode(config)?);
-    let options: Vec<String> = config
-        .startup_settings()
-        .into_iter()
-        .filter(|(k, _)| k != "application_name")
-        .map(|(k, v)| format!("-c {}={}", k, escape_option(&v)))
-        .collect();
-    pg.options(options.join(" "));
-    Ok(pg)
-}
-
-/// tokio-postgres' TLS mode for the configuration (see `tls.rs` for the certificate checks).
-#[cfg(feature = "tls")]
-fn ssl_mode(config: &DatabaseConfig) -> Result<tokio_postgres::config::SslMode> {
-    Ok(crate::tls::ssl_mode(config.ssl().mode, config.host()))
-}
-
-/// Without the `tls` feature: `prefer` falls back to plain connections, what needs TLS is refused.
-#[cfg(not(feature = "tls"))]
-fn ssl_mode(config: &DatabaseConfig) -> Result<tokio_postgres::config::SslMode> {
-    use pgdbm::SslMode;
-    use tokio_postgres::config::SslMode as PgSslMode;
-    Ok(match config.ssl().mode {
-        _ if is_unix_socket(config.host()) => PgSslMode::Disable,
-        SslMode::Disable => PgSslMode::Disable,
-        SslMode::Allow | SslMode::Prefer => PgSslMode::Prefer,
-        mode => {
-            return Err(Error::config(
-                "ssl_mode",
-                format!(
-                    "ssl_mode {mode} needs TLS, which this build of pgdbm-driver-tokio-postgres \
-                     lacks (enable its `tls` feature)"
-                ),
-            ));
-        }
-    })
-}
-
-/// `true` when `host` is a Unix-socket directory.
-pub(crate) fn is_unix_socket(host: &str) -> bool {
-    host.starts_with('/')
-}
-
-/// The TLS connector of a pool, built once.
-#[cfg(feature = "tls")]
-fn tls(config: &DatabaseConfig) -> Result<Tls> {
-    Tls::new(config.ssl(), config.host())
-}
-
-#[cfg(not(feature = "tls"))]
-fn tls(_config: &DatabaseConfig) -> Result<Tls> {
-    Ok(Tls)
-}
-
-/// `pg` without TLS, when a failed handshake is to be followed by a plain attempt (`prefer`).
-fn plain_fallback(pg: &tokio_postgres::Config) -> Option<tokio_postgres::Config> {
-    use tokio_postgres::config::SslMode as PgSslMode;
-    (cfg!(feature = "tls") && pg.get_ssl_mode() == PgSslMode::Prefer).then(|| {
-        let mut plain = pg.clone();
-        plain.ssl_mode(PgSslMode::Disable);
-        plain
-    })
-}
-
-/// `true` when the TLS handshake failed after the server agreed to TLS.
-fn handshake_failed(err: &tokio_postgres::Error) -> bool {
-    #[cfg(feature = "tls")]
-    return crate::tls::handshake_failed(err);
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = err;
-        false
+impl TokioPostgresConnection {
+    /// The underlying tokio-postgres client, for what pgdbm does not cover.
+    pub fn client(&self) -> &Client {
+        self.conn.client()
     }
 }
 
-impl Manager {
-    /// One connect attempt, bounded as a whole by the connect timeout (as libpq's
-    /// `connect_timeout`), so a server that accepts and never answers cannot hang it.
-    async fn open(&self) -> std::result::Result<PgConn, BoxError> {
-        match tokio::time::timeout(self.connect_timeout, self.establish()).await {
-            Ok(result) => result,
-            Err(_) => Err(format!(
-                "connect timed out after {:?} (TCP, TLS, startup and authentication)",
-                self.connect_timeout
-            )
-            .into()),
-        }
+#[async_trait]
+impl Executor for TokioPostgresConnection {
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        self.conn.execute(sql, params).await
     }
-
-    /// One connect attempt, with the init commands run on the new connection.
-    #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))] // `NoTls` is `Copy`
-    async fn establish(&self) -> std::result::Result<PgConn, BoxError> {
-        let (client, connection) = match self.pg.connect(self.tls.clone()).await {
-            Ok(pair) => pair,
-            Err(e) => match &self.plain {
-                Some(plain) if handshake_failed(&e) => {
-                    tracing::debug!(
-                        error = %connect_cause(e),
-                        "pgdbm: TLS handshake failed, connecting without TLS (ssl_mode prefer)"
-                    );
-                    plain
-                        .connect(self.tls.clone())
-                        .await
-                        .map_err(connect_cause)?
-                }
-                _ => return Err(connect_cause(e)),
-            },
-        };
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "pgdbm: connection closed with an error");
-            }
-        });
-        for sql in &self.init_commands {
-            client
-                .batch_execute(sql)
-                .await
-                .map_err(|e| Box::new(crate::error::map(e, sql)) as BoxError)?;
-        }
-        Ok(PgConn::new(client, self.cache_capacity))
+    async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        self.conn.fetch_all(sql, params).await
+    }
+    async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        self.conn.fetch_optional(sql, params).await
+    }
+    async fn batch_execute(&self, sql: &str) -> Result<()> {
+        self.conn.batch_execute_direct(sql).await
     }
 }
 
-/// The cause of a failed connect: the server's own error when it sent one (an authentication
-/// failure says so), a [`TlsError`] when TLS failed for good (a refused certificate, a server
-/// without TLS where it is required), the driver's error otherwise.
-fn connect_cause(err: tokio_postgres::Error) -> BoxError {
-    if let Some(db) = err.as_db_error() {
-        return Box::new(Error::from(db_error(db)));
-    }
-    if let Some(source) = std::error::Error::source(&err) {
-        if let Some(tls) = source.downcast_ref::<TlsError>() {
-            return Box::new(tls.clone());
-        }
-        // tokio-postgres' own words when the server asks for a password the config lacks:
-        // a configuration error, which retrying cannot fix.
-        if source.to_string() == "password missing" {
-            return Box::new(Error::config(
-                "password",
-                "the server asks for a password and none is configured",
-            ));
-        }
-        // tokio-postgres' own words when the server answers the TLS request with "no".
-        if source.to_string() == "server does not support TLS" {
-            return Box::new(TlsError::new(
-                "the server does not support TLS, and ssl_mode (require, verify-ca or \
-                 verify-full) requires it",
-            ));
-        }
-    }
-    Box::new(err)
-}
-
-impl ManageConnection for Manager {
-    type Connection = PgConn;
-    type Error = Error;
-
-    async fn connect(&self) -> Result<PgConn> {
-        if self.shared.gate.is_closed() {
-            return Err(Error::PoolClosed);
-        }
-        match self.open().await {
-            Ok(conn) => {
-                self.shared.last_connect_error.record(None);
-                Ok(conn)
-            }
-            Err(cause) => {
-                self.shared
-                    .last_connect_error
-                    .record(Some(cause.to_string()));
-                Err(self.shared.target.error(1, cause))
-            }
-        }
+#[async_trait]
+impl Connection for TokioPostgresConnection {
+    async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
+        self.conn.copy_in(table, columns, rows).await
     }
 
-    /// Run at every checkout (`test_on_check_out`), so it must stay free: no round trip, only
-    /// whether the connection's task has seen the socket close (a backend ended by
-    /// `pg_terminate_backend`, a server restart). Such a connection is dropped and the next idle
-    /// one (or a new one) is handed out instead, so the caller's statement does not fail on it.
-    async fn is_valid(&self, conn: &mut PgConn) -> Result<()> {
-        if conn.is_broken() {
-            return Err(Error::connection_lost(
-                "",
-                "the pooled connection was closed while idle",
-                None,
-            ));
-        }
-        Ok(())
+    fn discard(&mut self) {
+        self.conn.mark_broken();
     }
-
-    fn has_broken(&self, conn: &mut PgConn) -> bool {
-        self.shared.gate.is_closed() || conn.is_broken()
-    }
-}
-
-/// How often bb8 closes idle connections past `idle_timeout` or `max_lifetime`: bb8's default
-/// (30 s) would keep a connection up to 30 s past a shorter limit, so half the shorter limit,
-/// between 10 ms and 30 s.
-fn reaper_rate(config: &DatabaseConfig) -> Duration {
-    [config.idle_timeout(), config.max_lifetime()]
-        .into_iter()
-        .flatten()
-        .map(|limit| limit / 2)
-        .min()
-        .unwrap_or(Duration::from_secs(30))
-        .clamp(Duration::from_millis(10), Duration::from_secs(30))
 }
 
 /// A bb8 pool of tokio-postgres connections, each with its own prepared-statement cache.

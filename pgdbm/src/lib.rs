@@ -261,6 +261,7 @@ mod config;
 pub mod connect;
 mod database;
 mod de;
+pub mod driver;
 mod error;
 mod executor;
 pub mod migrate;

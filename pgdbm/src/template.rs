@@ -43,12 +43,12 @@
 //! # Ok::<(), pgdbm::Error>(())
 //! ```
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::driver::front_cache::{FrontCache, str_key};
 use crate::error::{Error, Result, truncate_chars};
 
 /// Longest identifier PostgreSQL keeps (`NAMEDATALEN - 1`).
@@ -193,9 +193,6 @@ pub struct Templates {
 /// Source of [`Templates::id`].
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Slots of the per-thread front cache (a power of two).
-const FRONT_SLOTS: usize = 64;
-
 /// One recent expansion, in [`FRONT`].
 struct FrontEntry {
     /// The [`Templates::id`] that expanded it.
@@ -211,15 +208,12 @@ thread_local! {
     /// costs a comparison of the text instead of hashing it and taking the cache's lock. The
     /// address only picks the slot: an entry is used only when its expander and its text are
     /// equal to the caller's, so a stale or colliding entry is never wrong, only replaced.
-    static FRONT: RefCell<[Option<FrontEntry>; FRONT_SLOTS]> =
-        const { RefCell::new([const { None }; FRONT_SLOTS]) };
+    static FRONT: FrontCache<FrontEntry> = const { FrontCache::new() };
 }
 
 /// The [`FRONT`] slot of `sql` (by address and length) for expander `owner`.
 fn front_slot(owner: u64, sql: &str) -> usize {
-    let key = (sql.as_ptr() as u64) ^ (sql.len() as u64).rotate_left(40) ^ owner.rotate_left(20);
-    // Fibonacci hashing: the top bits of the product pick the slot.
-    ((key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize) & (FRONT_SLOTS - 1)
+    FrontCache::<FrontEntry>::slot(str_key(owner, sql))
 }
 
 impl fmt::Debug for Templates {
@@ -299,9 +293,10 @@ impl Templates {
     /// not a valid identifier). Errors are not cached.
     pub fn expand<'a>(&self, sql: &'a str) -> Result<ExpandedSql<'a>> {
         let slot = front_slot(self.id, sql);
-        let recent = FRONT.with(|front| match &front.borrow()[slot] {
-            Some(e) if e.owner == self.id && *e.source == *sql => Some(Arc::clone(&e.expanded)),
-            _ => None,
+        let recent = FRONT.with(|front| {
+            front.get(slot, |e| {
+                (e.owner == self.id && *e.source == *sql).then(|| Arc::clone(&e.expanded))
+            })
         });
         if let Some(expanded) = recent {
             return Ok(ExpandedSql::Shared(expanded));
@@ -342,11 +337,14 @@ impl Templates {
     /// Keeps an expansion in this thread's [`FRONT`] cache.
     fn remember(&self, slot: usize, source: Arc<str>, expanded: Arc<str>) {
         FRONT.with(|front| {
-            front.borrow_mut()[slot] = Some(FrontEntry {
-                owner: self.id,
-                source,
-                expanded,
-            });
+            front.put(
+                slot,
+                FrontEntry {
+                    owner: self.id,
+                    source,
+                    expanded,
+                },
+            );
         });
     }
 

@@ -1,0 +1,171 @@
+//! bb8's connection manager: opens tokio-postgres connections (bounded by the connect timeout,
+//! with `prefer`'s plain fallback and the init commands), checks them at checkout for free, and
+//! keeps the state the pool shares with it.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use bb8::ManageConnection;
+use pgdbm::connect::{CheckoutGate, ConnectTarget, LastConnectError, TlsError};
+use pgdbm::{BoxError, Error, Result};
+
+use crate::conn::PgConn;
+use crate::error::db_error;
+use crate::settings::{Tls, handshake_failed};
+
+/// State shared by the manager and the pool.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Closed flag and waiting checkouts.
+    pub(crate) gate: CheckoutGate,
+    pub(crate) last_connect_error: LastConnectError,
+    pub(crate) target: ConnectTarget,
+    /// Connections made outside bb8 (the first one, handed to it with `add`), and those of them
+    /// closed at once: bb8 counts neither.
+    pub(crate) made_outside: AtomicU64,
+    pub(crate) closed_outside: AtomicU64,
+}
+
+/// bb8's connection manager: opens tokio-postgres connections with the configured settings.
+pub(crate) struct Manager {
+    pub(crate) pg: tokio_postgres::Config,
+    pub(crate) tls: Tls,
+    /// For `prefer`/`allow`: the same settings without TLS, tried when the TLS handshake fails
+    /// (libpq does the same).
+    pub(crate) plain: Option<tokio_postgres::Config>,
+    pub(crate) init_commands: Vec<String>,
+    pub(crate) cache_capacity: usize,
+    /// Bounds a whole connect attempt: TCP, TLS, startup, authentication and init commands
+    /// (tokio-postgres' own `connect_timeout` covers the TCP connect only).
+    pub(crate) connect_timeout: Duration,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("target", &self.shared.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Manager {
+    /// One connect attempt, bounded as a whole by the connect timeout (as libpq's
+    /// `connect_timeout`), so a server that accepts and never answers cannot hang it.
+    pub(crate) async fn open(&self) -> std::result::Result<PgConn, BoxError> {
+        match tokio::time::timeout(self.connect_timeout, self.establish()).await {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "connect timed out after {:?} (TCP, TLS, startup and authentication)",
+                self.connect_timeout
+            )
+            .into()),
+        }
+    }
+
+    /// One connect attempt, with the init commands run on the new connection.
+    #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))] // `NoTls` is `Copy`
+    async fn establish(&self) -> std::result::Result<PgConn, BoxError> {
+        let (client, connection) = match self.pg.connect(self.tls.clone()).await {
+            Ok(pair) => pair,
+            Err(e) => match &self.plain {
+                Some(plain) if handshake_failed(&e) => {
+                    tracing::debug!(
+                        error = %connect_cause(e),
+                        "pgdbm: TLS handshake failed, connecting without TLS (ssl_mode prefer)"
+                    );
+                    plain
+                        .connect(self.tls.clone())
+                        .await
+                        .map_err(connect_cause)?
+                }
+                _ => return Err(connect_cause(e)),
+            },
+        };
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "pgdbm: connection closed with an error");
+            }
+        });
+        for sql in &self.init_commands {
+            client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| Box::new(crate::error::map(e, sql)) as BoxError)?;
+        }
+        Ok(PgConn::new(client, self.cache_capacity))
+    }
+}
+
+/// The cause of a failed connect: the server's own error when it sent one (an authentication
+/// failure says so), a [`TlsError`] when TLS failed for good (a refused certificate, a server
+/// without TLS where it is required), the driver's error otherwise.
+fn connect_cause(err: tokio_postgres::Error) -> BoxError {
+    if let Some(db) = err.as_db_error() {
+        return Box::new(Error::from(db_error(db)));
+    }
+    if let Some(source) = std::error::Error::source(&err) {
+        if let Some(tls) = source.downcast_ref::<TlsError>() {
+            return Box::new(tls.clone());
+        }
+        // tokio-postgres' own words when the server asks for a password the config lacks:
+        // a configuration error, which retrying cannot fix.
+        if source.to_string() == "password missing" {
+            return Box::new(Error::config(
+                "password",
+                "the server asks for a password and none is configured",
+            ));
+        }
+        // tokio-postgres' own words when the server answers the TLS request with "no".
+        if source.to_string() == "server does not support TLS" {
+            return Box::new(TlsError::new(
+                "the server does not support TLS, and ssl_mode (require, verify-ca or \
+                 verify-full) requires it",
+            ));
+        }
+    }
+    Box::new(err)
+}
+
+impl ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = Error;
+
+    async fn connect(&self) -> Result<PgConn> {
+        if self.shared.gate.is_closed() {
+            return Err(Error::PoolClosed);
+        }
+        match self.open().await {
+            Ok(conn) => {
+                self.shared.last_connect_error.record(None);
+                Ok(conn)
+            }
+            Err(cause) => {
+                self.shared
+                    .last_connect_error
+                    .record(Some(cause.to_string()));
+                Err(self.shared.target.error(1, cause))
+            }
+        }
+    }
+
+    /// Run at every checkout (`test_on_check_out`), so it must stay free: no round trip, only
+    /// whether the connection's task has seen the socket close (a backend ended by
+    /// `pg_terminate_backend`, a server restart). Such a connection is dropped and the next idle
+    /// one (or a new one) is handed out instead, so the caller's statement does not fail on it.
+    async fn is_valid(&self, conn: &mut PgConn) -> Result<()> {
+        if conn.is_broken() {
+            return Err(Error::connection_lost(
+                "",
+                "the pooled connection was closed while idle",
+                None,
+            ));
+        }
+        Ok(())
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        self.shared.gate.is_closed() || conn.is_broken()
+    }
+}
