@@ -47,7 +47,7 @@ pub async fn wrong_password<D: Driver>() -> Result<()> {
 }
 
 fn with_log(err: pgdbm::Error, server: &DedicatedServer) -> pgdbm::Error {
-    pgdbm::Error::config(
+    pgdbm::Error::test_setup(
         "guardrail check",
         format!("{err} ({err:?})\nserver log:\n{}", server.log()),
     )

@@ -470,14 +470,14 @@ pub async fn migrate_module_dependencies(ctx: &Ctx) -> Result<()> {
         &["cyc_a"],
         "CREATE TABLE {{tables.cyc_b}} (id int);",
     )?;
-    let err = crate::assert_err!(db.migrate_all(&[&a, &b]).await, Error::Config { .. });
+    let err = crate::assert_err!(db.migrate_all(&[&a, &b]).await, Error::ModuleOrder { .. });
     assert!(err.to_string().contains("cyc_a -> cyc_b -> cyc_a"), "{err}");
     assert!(
         !db.table_exists("schema_migrations").await?,
         "nothing applied"
     );
     let lost = module("lost", &["nowhere"], "SELECT 1;")?;
-    let err = crate::assert_err!(db.migrate_all(&[&lost]).await, Error::Config { .. });
+    let err = crate::assert_err!(db.migrate_all(&[&lost]).await, Error::ModuleOrder { .. });
     assert!(err.to_string().contains("nowhere"), "{err}");
 
     let orders = module(

@@ -337,10 +337,10 @@ pub async fn pool_counters_add_up(ctx: &Ctx) -> Result<()> {
 pub async fn connect_timeout_bounds_the_handshake(ctx: &Ctx) -> Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| Error::config("test", format!("cannot listen: {e}")))?;
+        .map_err(|e| Error::test_setup("test listener", format!("cannot listen: {e}")))?;
     let port = listener
         .local_addr()
-        .map_err(|e| Error::config("test", e.to_string()))?
+        .map_err(|e| Error::test_setup("test listener", e.to_string()))?
         .port();
     // Accepts and holds every connection without a byte of answer.
     let silent = tokio::spawn(async move {

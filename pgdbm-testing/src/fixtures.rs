@@ -10,10 +10,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use crate::helpers::table_ref;
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io {
-        context: format!("cannot read fixture {}", path.display()),
-        source,
-    })
+    std::fs::read_to_string(path)
+        .map_err(|source| Error::io(format!("cannot read fixture {}", path.display()), source))
 }
 
 /// Runs the SQL script at `path` through `db` (so `{{tables.x}}` and `{{schema}}` are expanded
@@ -36,8 +34,8 @@ pub async fn load_json_fixture(db: &Database, path: impl AsRef<Path>) -> Result<
     let path = path.as_ref();
     let text = read(path)?;
     load_json(db, &text).await.map_err(|e| match e {
-        Error::Config { message, .. } => {
-            Error::config(format!("fixture {}", path.display()), message)
+        Error::TestSetup { message, .. } => {
+            Error::test_setup(format!("fixture {}", path.display()), message)
         }
         other => other,
     })
@@ -53,11 +51,11 @@ pub async fn load_json_fixture(db: &Database, path: impl AsRef<Path>) -> Result<
 ///
 /// # Errors
 ///
-/// [`Error::Config`] for a document of another shape, [`Error::Identifier`] for a bad table or
+/// [`Error::TestSetup`] for a document of another shape, [`Error::Identifier`] for a bad table or
 /// column name, the server's error for a row that does not fit (nothing is inserted then).
 pub async fn load_json(db: &Database, json: &str) -> Result<u64> {
     let doc: Fixture = serde_json::from_str(json).map_err(|e| {
-        Error::config(
+        Error::test_setup(
             "fixture",
             format!("not a {{\"table\": [rows]}} document: {e}"),
         )
@@ -70,7 +68,7 @@ pub async fn load_json(db: &Database, json: &str) -> Result<u64> {
         let mut groups: Vec<(Vec<String>, Vec<serde_json::Value>)> = Vec::new();
         for row in rows {
             let serde_json::Value::Object(map) = &row else {
-                return Err(Error::config(
+                return Err(Error::test_setup(
                     "fixture",
                     format!("table {table}: every row must be a JSON object"),
                 ));

@@ -133,7 +133,7 @@ impl TestServer {
 }
 
 pub(crate) fn config_error(message: String) -> Error {
-    Error::config("test server", message)
+    Error::test_setup("test server", message)
 }
 
 async fn discover<D: Driver>() -> Result<TestServer> {

@@ -62,7 +62,7 @@ impl TlsTestServers {
             .await?;
         let plain = plain
             .await
-            .map_err(|e| pgdbm::Error::config("test server", format!("plain server: {e}")))??;
+            .map_err(|e| pgdbm::Error::test_setup("test server", format!("plain server: {e}")))??;
         Ok(TlsTestServers { certs, tls, plain })
     }
 

@@ -312,7 +312,7 @@ async fn sql_and_json_fixtures() {
     let err = pgdbm_testing::load_json(&db, r#"[1, 2]"#)
         .await
         .expect_err("shape");
-    assert!(matches!(err, pgdbm::Error::Config { .. }), "{err}");
+    assert!(matches!(err, pgdbm::Error::TestSetup { .. }), "{err}");
 }
 
 #[tokio::test]

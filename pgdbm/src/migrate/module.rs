@@ -61,16 +61,16 @@ impl std::fmt::Debug for dyn Module + '_ {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] when two modules have the same name, a module depends on a module not in
+/// [`Error::ModuleOrder`] when two modules have the same name, a module depends on a module not in
 /// the set, or the dependencies form a cycle (the message names it: `a -> b -> a`).
 pub fn order_modules<'m>(modules: &[&'m dyn Module]) -> Result<Vec<&'m dyn Module>> {
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(modules.len());
     for (i, m) in modules.iter().enumerate() {
         if index.insert(m.name(), i).is_some() {
-            return Err(Error::config(
-                "modules",
-                format!("two modules are named {:?}", m.name()),
-            ));
+            return Err(Error::module_order(format!(
+                "two modules are named {:?}",
+                m.name()
+            )));
         }
     }
     let mut deps = Vec::with_capacity(modules.len());
@@ -78,10 +78,10 @@ pub fn order_modules<'m>(modules: &[&'m dyn Module]) -> Result<Vec<&'m dyn Modul
         let mut these = Vec::new();
         for dep in m.depends_on() {
             let Some(&j) = index.get(dep) else {
-                return Err(Error::config(
-                    "modules",
-                    format!("module {:?} depends on unknown module {dep:?}", m.name()),
-                ));
+                return Err(Error::module_order(format!(
+                    "module {:?} depends on unknown module {dep:?}",
+                    m.name()
+                )));
             };
             these.push(j);
         }
@@ -106,10 +106,10 @@ pub fn order_modules<'m>(modules: &[&'m dyn Module]) -> Result<Vec<&'m dyn Modul
                 let mut names: Vec<&str> =
                     path[start..].iter().map(|&p| modules[p].name()).collect();
                 names.push(modules[i].name());
-                return Err(Error::config(
-                    "modules",
-                    format!("dependency cycle: {}", names.join(" -> ")),
-                ));
+                return Err(Error::module_order(format!(
+                    "dependency cycle: {}",
+                    names.join(" -> ")
+                )));
             }
             _ => {}
         }

@@ -265,7 +265,7 @@ impl Migrator {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for a dependency cycle (naming it), an unknown dependency or a
+    /// [`Error::ModuleOrder`] for a dependency cycle (naming it), an unknown dependency or a
     /// duplicate module name, before anything is applied; otherwise as
     /// [`apply`](Migrator::apply).
     pub async fn apply_modules(&self, modules: &[&dyn Module]) -> Result<Vec<MigrationReport>> {
