@@ -169,6 +169,7 @@ pub async fn migrate_changed_file_is_rejected(ctx: &Ctx) -> Result<()> {
         file,
         applied,
         current,
+        ..
     } = &err
     else {
         unreachable!()
@@ -281,15 +282,9 @@ pub async fn migrate_syntax_error(ctx: &Ctx) -> Result<()> {
 /// Any unexpected error.
 pub async fn migrate_empty_file_and_directory_source(ctx: &Ctx) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("pgdbm_conf_{}", ctx.schema));
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-        context: "temp dir".into(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).map_err(|source| Error::io("temp dir", source))?;
     let write = |name: &str, text: &str| {
-        std::fs::write(dir.join(name), text).map_err(|source| Error::Io {
-            context: name.into(),
-            source,
-        })
+        std::fs::write(dir.join(name), text).map_err(|source| Error::io(name, source))
     };
     let result = async {
         write("002_seed.sql", USERS_002)?;

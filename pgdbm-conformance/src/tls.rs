@@ -573,7 +573,7 @@ pub async fn tls_bad_files(env: &TlsTestEnv) -> Result<()> {
     ];
     for (what, expected_field, path, cfg) in cases {
         match (env.connector)(cfg).await {
-            Err(Error::Config { field, message }) => {
+            Err(Error::Config { field, message, .. }) => {
                 assert_eq!(field, expected_field, "{what}: {message}");
                 assert!(
                     message.contains(&path.display().to_string()),

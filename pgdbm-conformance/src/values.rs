@@ -147,7 +147,7 @@ pub async fn integer_binding(ctx: &Ctx) -> Result<()> {
         Error::Encode { .. }
     );
     match &err {
-        Error::Encode { index, message } => {
+        Error::Encode { index, message, .. } => {
             assert_eq!(*index, 1, "{err}");
             assert!(message.contains("out of range"), "{err}");
             assert!(!err.to_string().contains("40000"), "value leaked: {err}");

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use pgdbm::{Error, Params, Result, Value, truncate_sql};
+use pgdbm::{Error, Params, Result, Value};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgArguments, PgConnection, PgTypeInfo, Postgres};
@@ -103,11 +103,7 @@ async fn learn(conn: &mut PgConnection, sql: &str) -> Result<Arc<Learned>> {
 fn arguments(learned: &Learned, sql: &str, params: Params<'_>) -> Result<PgArguments> {
     let types = &learned.types;
     if types.len() != params.len() {
-        return Err(Error::ParameterCount {
-            expected: types.len(),
-            actual: params.len(),
-            sql: truncate_sql(sql),
-        });
+        return Err(Error::parameter_count(types.len(), params.len(), sql));
     }
     let mut args = PgArguments::default();
     args.reserve(params.len(), params.len() * 8);
@@ -122,10 +118,7 @@ fn arguments(learned: &Learned, sql: &str, params: Params<'_>) -> Result<PgArgum
             ty,
             kind,
         })
-        .map_err(|e| Error::Encode {
-            index: i + 1,
-            message: e.to_string(),
-        })?;
+        .map_err(|e| Error::encode(i + 1, e.to_string()))?;
     }
     Ok(args)
 }

@@ -122,10 +122,7 @@ pub(crate) async fn copy_in(
             .find_map(|(i, (v, (name, ty)))| {
                 types::write_field(v, ty, &mut buf)
                     .err()
-                    .map(|m| Error::Encode {
-                        index: i + 1,
-                        message: format!("row {}, column {name}: {m}", n + 1),
-                    })
+                    .map(|m| Error::encode(i + 1, format!("row {}, column {name}: {m}", n + 1)))
             })
         {
             result = Err(e);

@@ -342,10 +342,10 @@ impl SqlxPool {
                         last = Some(cause);
                     }
                 }
-                Error::PoolTimeout {
-                    waited: self.pool.options().get_acquire_timeout(),
-                    source: last.map(|msg| Box::new(self.shared.target.error(1, msg.into()))),
-                }
+                Error::pool_timeout(
+                    self.pool.options().get_acquire_timeout(),
+                    last.map(|msg| self.shared.target.error(1, msg.into())),
+                )
             }
             other => {
                 let cause = connect_cause(other);

@@ -234,10 +234,7 @@ pub(crate) enum Reader {
 
 /// The reader for a column type, or [`Error::UnsupportedType`] (suggesting a cast).
 pub(crate) fn reader(ti: &PgTypeInfo, column: &str) -> Result<Reader> {
-    let unsupported = || Error::UnsupportedType {
-        column: column.to_owned(),
-        type_name: type_name(ti).into_owned(),
-    };
+    let unsupported = || Error::unsupported_type(column, type_name(ti));
     let supported = |ty: Ty| {
         !matches!(ty, Ty::Other)
             && (cfg!(feature = "chrono")

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures_util::{TryStreamExt, pin_mut};
 use lru::LruCache;
 use pgdbm::driver::check_row_width;
-use pgdbm::{Columns, CopyStatements, Error, Executor, Params, Result, Row, Value, truncate_sql};
+use pgdbm::{Columns, CopyStatements, Error, Executor, Params, Result, Row, Value};
 use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
@@ -127,11 +127,7 @@ impl PgConn {
     fn check_count<'p>(prepared: &Prepared, sql: &str, params: Params<'p>) -> Result<()> {
         let expected = prepared.stmt.params().len();
         if expected != params.len() {
-            return Err(Error::ParameterCount {
-                expected,
-                actual: params.len(),
-                sql: truncate_sql(sql),
-            });
+            return Err(Error::parameter_count(expected, params.len(), sql));
         }
         Ok(())
     }

@@ -124,10 +124,7 @@ fn value(row: &tokio_postgres::Row, i: usize, cols: &Columns) -> Result<Value> {
         #[cfg(feature = "decimal")]
         Type::NUMERIC_ARRAY => array(row, i, cols, ValueKind::Numeric, Value::Numeric),
         _ if text_like(ty) => scalar(row, i, cols, |t: AnyText| Value::Text(t.0)),
-        _ => Err(Error::UnsupportedType {
-            column: cols[i].name().to_owned(),
-            type_name: ty.name().to_owned(),
-        }),
+        _ => Err(Error::unsupported_type(cols[i].name(), ty.name())),
     }
 }
 

@@ -16,10 +16,7 @@ pub(crate) fn map(err: tokio_postgres::Error, sql: &str) -> Error {
     }
     if let Some(bind) = err.source().and_then(|s| s.downcast_ref::<BindError>()) {
         let index = parameter_index(&err).unwrap_or(0);
-        return Error::Encode {
-            index,
-            message: bind.0.clone(),
-        };
+        return Error::encode(index, bind.0.clone());
     }
     if err.is_closed() {
         return Error::connection_lost(sql, "the connection is closed", Some(Box::new(err)));

@@ -105,7 +105,7 @@ impl TempDir {
 
 fn config_error(result: Result<MakeRustls>) -> (String, String) {
     match result {
-        Err(Error::Config { field, message }) => (field, message),
+        Err(Error::Config { field, message, .. }) => (field, message),
         other => panic!("expected a config error, got {other:?}"),
     }
 }
