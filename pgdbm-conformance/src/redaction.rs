@@ -10,7 +10,7 @@ use pgdbm::prelude::*;
 use pgdbm::{Error, ErrorKind, Executor, Json, Result, Value};
 
 use super::Ctx;
-use super::guardrails::{CaptureSession, unique_token};
+use crate::capture::{CaptureSession, unique_token};
 
 /// Everything an error can show or hand out: `Display`, `Debug`, every `source()` in its chain,
 /// and the text fields of a server error (which must not hold a bound value either).
