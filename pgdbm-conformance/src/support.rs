@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use pgdbm::prelude::*;
-use pgdbm::{Error, Result};
+use pgdbm::{DatabaseConfigBuilder, Error, Result, SharedPool};
 
 use crate::Ctx;
 
@@ -68,13 +68,65 @@ pub(crate) async fn app_pids(ctx: &Ctx, app: &str) -> Result<HashSet<i32>> {
     rows.iter().map(|r| r.get::<i32>("pid")).collect()
 }
 
+/// The causes of `err` (its `source()` chain), outermost first.
+fn causes(err: &Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(std::error::Error::source(err), |s| s.source())
+}
+
 /// An error's `Display` and `Debug` texts and those of every cause in its chain.
 pub(crate) fn error_texts(err: &Error) -> String {
     let mut text = format!("{err}\n{err:?}");
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
+    for s in causes(err) {
         text.push_str(&format!("\n{s}\n{s:?}"));
-        source = s.source();
     }
     text
+}
+
+/// The error and its causes on one line, `: ` apart.
+pub(crate) fn error_chain(err: &Error) -> String {
+    let mut text = err.to_string();
+    for s in causes(err) {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+    }
+    text
+}
+
+/// A pool of exactly one connection, opened at once (`max_connections` and `min_connections`
+/// 1), with `change` applied to the test configuration besides.
+pub(crate) async fn one_connection_pool(
+    ctx: &Ctx,
+    change: impl FnOnce(DatabaseConfigBuilder) -> DatabaseConfigBuilder,
+) -> Result<SharedPool> {
+    let config = ctx.config_with(|b| change(b.max_connections(1).min_connections(1)))?;
+    ctx.connect(config).await
+}
+
+/// `true` when another session can take the module's migration lock (it is then released).
+pub(crate) async fn lock_is_free(ctx: &Ctx, module: &str) -> Result<bool> {
+    let conn = ctx.pool.acquire().await?;
+    let free: bool = conn
+        .fetch_value(
+            "SELECT pg_try_advisory_lock(hashtext('pgdbm_migration_' || $1))",
+            params![module],
+        )
+        .await?;
+    if free {
+        conn.fetch_optional(
+            "SELECT pg_advisory_unlock(hashtext('pgdbm_migration_' || $1))",
+            params![module],
+        )
+        .await?;
+    }
+    Ok(free)
+}
+
+/// Makes `pool` open `n` connections: checks `n` out at once, then returns them all.
+pub(crate) async fn open_connections(pool: &SharedPool, n: usize) -> Result<()> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        held.push(pool.acquire().await?);
+    }
+    drop(held);
+    Ok(())
 }
