@@ -8,7 +8,9 @@ use pgdbm::prelude::*;
 use pgdbm::{Error, Result, RetryPolicy};
 
 use crate::Ctx;
-use crate::support::{app_pids, error_texts, terminate_app, wait_until};
+use crate::support::{
+    app_pids, error_texts, one_connection_pool, open_connections, terminate_app, wait_until,
+};
 
 /// Pooled connections ended by `pg_terminate_backend` are detected and replaced:
 ///
@@ -29,12 +31,7 @@ pub async fn terminated_connections_replaced(ctx: &Ctx) -> Result<()> {
             .acquire_timeout(Duration::from_secs(5))
     })?;
     let pool = ctx.connect(config).await?;
-    let held = [
-        pool.acquire().await?,
-        pool.acquire().await?,
-        pool.acquire().await?,
-    ];
-    drop(held);
+    open_connections(&pool, 3).await?;
     let before = app_pids(ctx, &app).await?;
     assert_eq!(before.len(), 3, "{before:?}");
 
@@ -98,14 +95,12 @@ pub async fn acquire_timeout_names_connect_error(ctx: &Ctx) -> Result<()> {
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await?;
     let acquire_timeout = Duration::from_millis(1500);
-    let config = ctx.config_with(|b| {
+    let pool = one_connection_pool(ctx, |b| {
         b.database(name.clone())
-            .max_connections(1)
-            .min_connections(1)
             .acquire_timeout(acquire_timeout)
             .retry(RetryPolicy::no_retry())
-    })?;
-    let pool = ctx.connect(config).await?;
+    })
+    .await?;
     pool.fetch_optional("SELECT 1", &[]).await?;
 
     ctx.pool

@@ -6,7 +6,7 @@ use pgdbm::Result;
 use pgdbm::prelude::*;
 
 use crate::Ctx;
-use crate::support::{backend_pid, wait_until};
+use crate::support::{backend_pid, one_connection_pool, open_connections, wait_until};
 
 /// `max_lifetime` is honoured: an idle connection past it is closed (counted in
 /// `connections_closed`) and replaced (`min_connections`), within a few lifetimes; a connection
@@ -17,13 +17,10 @@ use crate::support::{backend_pid, wait_until};
 /// Any unexpected query error.
 pub async fn max_lifetime_honoured(ctx: &Ctx) -> Result<()> {
     let lifetime = Duration::from_millis(500);
-    let config = ctx.config_with(|b| {
-        b.max_connections(1)
-            .min_connections(1)
-            .max_lifetime(lifetime)
-            .idle_timeout(None)
-    })?;
-    let db = Database::owning(ctx.connect(config).await?, None)?;
+    let db = Database::owning(
+        one_connection_pool(ctx, |b| b.max_lifetime(lifetime).idle_timeout(None)).await?,
+        None,
+    )?;
     let first = backend_pid(&db).await?;
 
     // Idle: nothing uses the pool while the lifetime passes. (A connection may already have
@@ -73,12 +70,7 @@ pub async fn idle_timeout_honoured(ctx: &Ctx) -> Result<()> {
             .max_lifetime(None)
     })?;
     let pool = ctx.connect(config).await?;
-    let held = [
-        pool.acquire().await?,
-        pool.acquire().await?,
-        pool.acquire().await?,
-    ];
-    drop(held);
+    open_connections(&pool, 3).await?;
     let settled = wait_until(
         Duration::from_secs(2),
         Duration::from_millis(10),

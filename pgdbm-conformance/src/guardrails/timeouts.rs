@@ -7,7 +7,7 @@ use pgdbm::prelude::*;
 use pgdbm::{Error, ErrorKind, Result};
 
 use crate::Ctx;
-use crate::support::{backend_pid, wait_until};
+use crate::support::{backend_pid, one_connection_pool, wait_until};
 
 /// A statement running past `statement_timeout` is canceled by the server with a typed error
 /// (`57014`, [`Error::is_query_canceled`]), not a connection error; the same pooled connection
@@ -18,12 +18,10 @@ use crate::support::{backend_pid, wait_until};
 ///
 /// Any unexpected query error.
 pub async fn statement_timeout_cancels(ctx: &Ctx) -> Result<()> {
-    let config = ctx.config_with(|b| {
-        b.statement_timeout(Duration::from_millis(200))
-            .max_connections(1)
-            .min_connections(1)
-    })?;
-    let db = Database::owning(ctx.connect(config).await?, None)?;
+    let db = Database::owning(
+        one_connection_pool(ctx, |b| b.statement_timeout(Duration::from_millis(200))).await?,
+        None,
+    )?;
     let pid = backend_pid(&db).await?;
 
     let start = Instant::now();
@@ -69,13 +67,14 @@ pub async fn statement_timeout_cancels(ctx: &Ctx) -> Result<()> {
 ///
 /// Any unexpected query error.
 pub async fn idle_in_transaction_timeout_recovers(ctx: &Ctx) -> Result<()> {
-    let config = ctx.config_with(|b| {
-        b.idle_in_transaction_session_timeout(Duration::from_millis(300))
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-    })?;
-    let db = Database::owning(ctx.connect(config).await?, None)?;
+    let db = Database::owning(
+        one_connection_pool(ctx, |b| {
+            b.idle_in_transaction_session_timeout(Duration::from_millis(300))
+                .acquire_timeout(Duration::from_secs(5))
+        })
+        .await?,
+        None,
+    )?;
     let tx = db.begin().await?;
     let pid: i32 = tx.fetch_value("SELECT pg_backend_pid()", &[]).await?;
     let ended = wait_until(
