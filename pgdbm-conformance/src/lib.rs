@@ -62,6 +62,7 @@
 //! a `Ctx` or a `TlsTestEnv` with any other signature is a build error, never a skipped check.
 
 mod cancellation;
+mod capture;
 mod ctx;
 pub mod dedicated;
 mod errors;
@@ -75,6 +76,7 @@ mod pool;
 mod queries;
 mod redaction;
 mod startup_options;
+mod support;
 mod templates;
 mod tls;
 mod transactions;

@@ -9,7 +9,8 @@ use pgdbm::prelude::*;
 use pgdbm::{Database, Error, Result, SharedPool};
 
 use super::Ctx;
-use super::migrations::{drop_schema, ledger_count, source, sub};
+use super::migrations::{drop_schema, ledger_count, more_handles, source, sub};
+use crate::support::{lock_is_free, one_connection_pool};
 
 /// A module name no other check uses (advisory lock keys are database-wide).
 fn unique(ctx: &Ctx, name: &str) -> String {
@@ -18,21 +19,6 @@ fn unique(ctx: &Ctx, name: &str) -> String {
 
 const LOCK: &str = "SELECT pg_advisory_lock(hashtext('pgdbm_migration_' || $1))";
 const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtext('pgdbm_migration_' || $1))";
-
-/// `true` when another session can take the module's migration lock (it is then released).
-async fn lock_is_free(ctx: &Ctx, module: &str) -> Result<bool> {
-    let conn = ctx.pool.acquire().await?;
-    let free: bool = conn
-        .fetch_value(
-            "SELECT pg_try_advisory_lock(hashtext('pgdbm_migration_' || $1))",
-            params![module],
-        )
-        .await?;
-    if free {
-        conn.fetch_optional(UNLOCK, params![module]).await?;
-    }
-    Ok(free)
-}
 
 /// An application name for this check's extra pool, as the server keeps it (63 bytes at most).
 fn app_name(ctx: &Ctx, what: &str) -> String {
@@ -51,13 +37,11 @@ async fn waiter_pool(
     lock_timeout: Option<Duration>,
     statement_timeout: Option<Duration>,
 ) -> Result<SharedPool> {
-    ctx.connect(ctx.config_with(|b| {
-        b.min_connections(1)
-            .max_connections(1)
-            .application_name(app)
+    one_connection_pool(ctx, |b| {
+        b.application_name(app)
             .lock_timeout(lock_timeout)
             .statement_timeout(statement_timeout)
-    })?)
+    })
     .await
 }
 
@@ -117,14 +101,7 @@ pub async fn migrate_concurrent_runs_with_concurrent_index(ctx: &Ctx) -> Result<
         ),
     ])?;
     let mut handles = vec![db.clone(), db.clone()];
-    let mut pools = Vec::new();
-    for _ in 0..4 {
-        let pool = ctx
-            .connect(ctx.config_with(|b| b.min_connections(1).max_connections(2))?)
-            .await?;
-        handles.push(Database::new(pool.clone(), db.schema())?);
-        pools.push(pool);
-    }
+    let pools = more_handles(ctx, &db, &mut handles).await?;
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(handles.len()));
     let tasks: Vec<_> = handles
         .into_iter()

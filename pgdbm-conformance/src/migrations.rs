@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use pgdbm::migrate::checksum;
 use pgdbm::prelude::*;
-use pgdbm::{Database, Error, MigrationSource, Migrator, Result};
+use pgdbm::{Database, Error, MigrationSource, Migrator, Result, SharedPool};
 
 use super::Ctx;
+use crate::support::lock_is_free;
 
 /// An in-memory source from `(name, sql)` pairs.
 pub(super) fn source(pairs: &[(&str, &str)]) -> Result<MigrationSource> {
@@ -53,31 +54,30 @@ fn unique(ctx: &Ctx, name: &str) -> String {
     format!("{}_{name}", ctx.schema)
 }
 
+/// Adds to `handles` one handle on `db`'s schema through each of four more pools (of up to two
+/// connections), so that concurrent runs are on different sessions; returns the pools.
+pub(super) async fn more_handles(
+    ctx: &Ctx,
+    db: &Database,
+    handles: &mut Vec<Database>,
+) -> Result<Vec<SharedPool>> {
+    let mut pools = Vec::new();
+    for _ in 0..4 {
+        let pool = ctx
+            .connect(ctx.config_with(|b| b.min_connections(1).max_connections(2))?)
+            .await?;
+        handles.push(Database::new(pool.clone(), db.schema())?);
+        pools.push(pool);
+    }
+    Ok(pools)
+}
+
 pub(super) async fn ledger_count(db: &Database, module: &str) -> Result<i64> {
     db.fetch_value(
         "SELECT count(*) FROM {{tables.schema_migrations}} WHERE module_name = $1",
         params![module],
     )
     .await
-}
-
-/// `true` when another session can take the module's migration lock (it is then released).
-async fn lock_is_free(ctx: &Ctx, module: &str) -> Result<bool> {
-    let conn = ctx.pool.acquire().await?;
-    let free: bool = conn
-        .fetch_value(
-            "SELECT pg_try_advisory_lock(hashtext('pgdbm_migration_' || $1))",
-            params![module],
-        )
-        .await?;
-    if free {
-        conn.fetch_optional(
-            "SELECT pg_advisory_unlock(hashtext('pgdbm_migration_' || $1))",
-            params![module],
-        )
-        .await?;
-    }
-    Ok(free)
 }
 
 pub(super) const USERS_001: &str =
@@ -400,14 +400,7 @@ pub async fn migrate_concurrent_runs(ctx: &Ctx) -> Result<()> {
     for _ in 0..8 {
         handles.push(db.clone());
     }
-    let mut pools = Vec::new();
-    for _ in 0..4 {
-        let pool = ctx
-            .connect(ctx.config_with(|b| b.min_connections(1).max_connections(2))?)
-            .await?;
-        handles.push(Database::new(pool.clone(), db.schema())?);
-        pools.push(pool);
-    }
+    let pools = more_handles(ctx, &db, &mut handles).await?;
     let tasks: Vec<_> = handles
         .into_iter()
         .map(|h| {

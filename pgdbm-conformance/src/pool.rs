@@ -6,6 +6,7 @@ use pgdbm::prelude::*;
 use pgdbm::{Database, Error, Result, RetryPolicy, SharedPool};
 
 use super::Ctx;
+use crate::support::one_connection_pool;
 
 /// The server-side timeouts (defaults 60 s / 60 s / 5 s, each can be turned off),
 /// `application_name`, extra settings and init commands are applied to every connection.
@@ -88,12 +89,7 @@ pub async fn pool_stats_consistent(ctx: &Ctx) -> Result<()> {
 ///
 /// Any unexpected query error.
 pub async fn pool_exhaustion_times_out(ctx: &Ctx) -> Result<()> {
-    let config = ctx.config_with(|b| {
-        b.max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_millis(300))
-    })?;
-    let pool = ctx.connect(config).await?;
+    let pool = one_connection_pool(ctx, |b| b.acquire_timeout(Duration::from_millis(300))).await?;
     let held = pool.acquire().await?;
     let start = Instant::now();
     let err = crate::assert_err!(
@@ -192,12 +188,7 @@ async fn waiters(
     pgdbm::PooledConnection,
     Vec<tokio::task::JoinHandle<(Result<()>, Instant)>>,
 )> {
-    let config = ctx.config_with(|b| {
-        b.max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-    })?;
-    let pool = ctx.connect(config).await?;
+    let pool = one_connection_pool(ctx, |b| b.acquire_timeout(Duration::from_secs(30))).await?;
     let held = pool.acquire().await?;
     let mut tasks = Vec::new();
     for _ in 0..n {

@@ -7,6 +7,7 @@ use pgdbm::prelude::*;
 use pgdbm::{Error, Executor, Result, Value};
 
 use super::Ctx;
+use crate::support::one_connection_pool;
 
 /// `execute` returns rows affected; `fetch_all`, `fetch_optional`, `fetch_one`, `fetch_value`
 /// behave as documented (`fetch_one` on no rows is [`Error::RowNotFound`]).
@@ -290,12 +291,7 @@ pub async fn statement_cache_is_bounded(ctx: &Ctx) -> Result<()> {
         );
         return Ok(());
     }
-    let config = ctx.config_with(|b| {
-        b.statement_cache_capacity(3)
-            .max_connections(1)
-            .min_connections(1)
-    })?;
-    let pool = ctx.connect(config).await?;
+    let pool = one_connection_pool(ctx, |b| b.statement_cache_capacity(3)).await?;
     for i in 0..20 {
         pool.fetch_optional(&format!("SELECT {i}::int AS n"), &[])
             .await?;

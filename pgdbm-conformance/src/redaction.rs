@@ -10,17 +10,13 @@ use pgdbm::prelude::*;
 use pgdbm::{Error, ErrorKind, Executor, Json, Result, Value};
 
 use super::Ctx;
-use super::guardrails::{CaptureSession, unique_token};
+use crate::capture::{CaptureSession, unique_token};
+use crate::support::error_texts;
 
 /// Everything an error can show or hand out: `Display`, `Debug`, every `source()` in its chain,
 /// and the text fields of a server error (which must not hold a bound value either).
 fn all_texts(err: &Error) -> String {
-    let mut text = format!("{err}\n{err:?}");
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(&format!("\n{s}\n{s:?}"));
-        source = s.source();
-    }
+    let mut text = error_texts(err);
     if let Some(db) = err.as_database() {
         text.push_str(&format!(
             "\n{:?} {:?} {:?} {:?} {:?} {:?} {:?}",

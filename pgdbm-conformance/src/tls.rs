@@ -18,6 +18,7 @@ use pgdbm::{
 };
 use pgdbm_testing::{CLIENT_CERT_USER, TLS_SCRAM_USER, TlsTestServers};
 
+use crate::support::error_chain;
 use crate::{Connector, connector};
 
 /// The password of [`TLS_SCRAM_USER`] (made up for the test; the checks assert it never shows in an error).
@@ -145,11 +146,11 @@ async fn uses_tls(pool: &SharedPool) -> Result<bool> {
 async fn connects(env: &TlsTestEnv, what: &str, config: DatabaseConfig, tls: Option<bool>) {
     let pool = match (env.connector)(config).await {
         Ok(pool) => pool,
-        Err(e) => panic!("{what}: expected to connect, got: {}", chain(&e)),
+        Err(e) => panic!("{what}: expected to connect, got: {}", error_chain(&e)),
     };
     let used = uses_tls(&pool)
         .await
-        .unwrap_or_else(|e| panic!("{what}: pg_stat_ssl: {}", chain(&e)));
+        .unwrap_or_else(|e| panic!("{what}: pg_stat_ssl: {}", error_chain(&e)));
     if let Some(expected) = tls {
         assert_eq!(used, expected, "{what}: TLS in use");
     }
@@ -167,7 +168,7 @@ async fn refused(env: &TlsTestEnv, what: &str, config: DatabaseConfig) -> (Error
         }
         Err(e) => e,
     };
-    let text = chain(&err);
+    let text = error_chain(&err);
     eprintln!("  {what}: refused as expected: {text}");
     match &err {
         Error::Connect { attempts, .. } => {
@@ -176,18 +177,6 @@ async fn refused(env: &TlsTestEnv, what: &str, config: DatabaseConfig) -> (Error
         _ => panic!("{what}: expected Error::Connect, got: {text} ({err:?})"),
     }
     (err, text.to_lowercase())
-}
-
-/// The error and its sources, one `: ` apart.
-fn chain(err: &Error) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Creates the roles the checks log in as (idempotent; safe when checks run at once).
@@ -444,7 +433,7 @@ pub async fn tls_client_certificate(env: &TlsTestEnv) -> Result<()> {
         let what = format!("certificate user with the client certificate ({mode})");
         let pool = match (env.connector)(cfg).await {
             Ok(pool) => pool,
-            Err(e) => panic!("{what}: expected to connect, got: {}", chain(&e)),
+            Err(e) => panic!("{what}: expected to connect, got: {}", error_chain(&e)),
         };
         let user: String = pool.fetch_value("SELECT current_user::text", &[]).await?;
         assert_eq!(user, env.cert_user, "{what}");
@@ -497,7 +486,7 @@ pub async fn tls_password_authentication(env: &TlsTestEnv) -> Result<()> {
             }
             Err(e) => e,
         };
-        let text = chain(&err);
+        let text = error_chain(&err);
         assert!(
             matches!(err, Error::Connect { attempts: 1, .. }),
             "{what}: expected Error::Connect after 1 attempt, got: {text} ({err:?})"
@@ -581,7 +570,10 @@ pub async fn tls_bad_files(env: &TlsTestEnv) -> Result<()> {
                     path.display()
                 );
             }
-            Err(other) => panic!("{what}: expected Error::Config, got: {}", chain(&other)),
+            Err(other) => panic!(
+                "{what}: expected Error::Config, got: {}",
+                error_chain(&other)
+            ),
             Ok(pool) => {
                 pool.close().await;
                 panic!("{what}: connected");

@@ -7,6 +7,7 @@ use pgdbm::prelude::*;
 use pgdbm::{Database, Error, Result};
 
 use super::Ctx;
+use crate::support::one_connection_pool;
 
 async fn setup(ctx: &Ctx) -> Result<()> {
     ctx.db
@@ -24,12 +25,7 @@ async fn ids(db: &Database) -> Result<Vec<i32>> {
 
 /// A handle on a one-connection pool, so that "the connection returned clean" can be checked.
 async fn single_connection(ctx: &Ctx) -> Result<Database> {
-    let config = ctx.config_with(|b| {
-        b.max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-    })?;
-    let pool = ctx.connect(config).await?;
+    let pool = one_connection_pool(ctx, |b| b.acquire_timeout(Duration::from_secs(5))).await?;
     Database::owning(pool, Some(&ctx.schema))
 }
 
