@@ -71,8 +71,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use pgdbm::driver::PoolProvider;
 use pgdbm::prelude::*;
-use pgdbm::{DatabaseConfig, PoolProvider, SslMode};
+use pgdbm::{DatabaseConfig, SslMode};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 

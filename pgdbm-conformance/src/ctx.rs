@@ -5,7 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use pgdbm::{Database, DatabaseConfig, DatabaseConfigBuilder, Driver, Result, SharedPool};
+use pgdbm::driver::Driver;
+use pgdbm::{Database, DatabaseConfig, DatabaseConfigBuilder, Result, SharedPool};
 use pgdbm_testing::{TestSchema, TestServer};
 
 /// Opens a pool with the driver under test.

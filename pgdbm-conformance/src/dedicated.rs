@@ -2,7 +2,8 @@
 //! [`wrong_password_stays_secret`]), each on a new [`DedicatedServer`]: one call in a driver's
 //! `tests/guardrails.rs`.
 
-use pgdbm::{Driver, Result};
+use pgdbm::Result;
+use pgdbm::driver::Driver;
 use pgdbm_testing::DedicatedServer;
 
 use crate::{ServerControl, server_restart_during_load, wrong_password_stays_secret};

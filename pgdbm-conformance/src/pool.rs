@@ -185,7 +185,7 @@ async fn waiters(
     n: usize,
 ) -> Result<(
     SharedPool,
-    pgdbm::PooledConnection,
+    pgdbm::driver::PooledConnection,
     Vec<tokio::task::JoinHandle<(Result<()>, Instant)>>,
 )> {
     let pool = one_connection_pool(ctx, |b| b.acquire_timeout(Duration::from_secs(30))).await?;

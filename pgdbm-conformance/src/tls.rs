@@ -12,9 +12,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use pgdbm::driver::Driver;
 use pgdbm::{
-    DatabaseConfig, DatabaseConfigBuilder, Driver, Error, ErrorKind, ExecutorExt, Result,
-    RetryPolicy, SharedPool, SslMode,
+    DatabaseConfig, DatabaseConfigBuilder, Error, ErrorKind, ExecutorExt, Result, RetryPolicy,
+    SharedPool, SslMode,
 };
 use pgdbm_testing::{CLIENT_CERT_USER, TLS_SCRAM_USER, TlsTestServers};
 

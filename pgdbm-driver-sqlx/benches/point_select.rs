@@ -26,7 +26,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use harness::{BENCH_DB, PointSelect, RAW_SQL, Result};
-use pgdbm::{DatabaseConfig, PoolProvider};
+use pgdbm::DatabaseConfig;
+use pgdbm::driver::PoolProvider;
 use pgdbm_bench_support::point_select as harness;
 use pgdbm_driver_sqlx::SqlxPool;
 use sqlx::ConnectOptions as _;

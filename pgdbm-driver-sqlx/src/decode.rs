@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use pgdbm::driver::Columns;
 use pgdbm::driver::front_cache::FrontCache;
-use pgdbm::{Column, Columns, Error, Result, Row, Value};
+use pgdbm::{Column, Error, Result, Row, Value};
 use sqlx::ValueRef as _;
 use sqlx::postgres::PgRow;
 use sqlx::postgres::types::Oid;

@@ -1,7 +1,7 @@
 //! Mapping sqlx errors onto pgdbm's [`Error`].
 
-use pgdbm::connect::TlsError;
 use pgdbm::driver::ServerError;
+use pgdbm::driver::TlsError;
 use pgdbm::{DbError, Error};
 use sqlx::postgres::PgDatabaseError;
 
@@ -107,7 +107,7 @@ fn describe_rustls(err: &rustls::Error) -> String {
 #[cfg(test)]
 mod tests {
     use pgdbm::BoxError;
-    use pgdbm::connect::is_permanent;
+    use pgdbm::driver::is_permanent;
 
     use super::*;
 

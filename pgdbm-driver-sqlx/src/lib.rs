@@ -90,7 +90,7 @@
 //! * **Pool stats**: size and idle from sqlx; timed-out acquires, connections created (counted in
 //!   `after_connect`) and closed (created − open) by the driver; `waiting` is not exposed by sqlx
 //!   (always 0).
-//! * **Closing** ([`PoolProvider::close`](pgdbm::PoolProvider::close)): sqlx's `close` marks the
+//! * **Closing** ([`PoolProvider::close`](pgdbm::driver::PoolProvider::close)): sqlx's `close` marks the
 //!   pool closed at once and closes idle connections; connections still checked out close when
 //!   returned (`close` waits at most 1 s for them).
 //!
@@ -147,7 +147,7 @@
 //! the field and the path. A refused server certificate ("unknown issuer", "not valid for the
 //! host name"), a TLS alert from the server (e.g. a client certificate it does not trust), or a
 //! server without TLS where the mode requires it is an [`Error::Connect`](pgdbm::Error::Connect)
-//! whose source is a [`TlsError`](pgdbm::connect::TlsError) saying what failed; it is not
+//! whose source is a [`TlsError`](pgdbm::driver::TlsError) saying what failed; it is not
 //! retried. A refusal by the server after the handshake (`pg_hba.conf`, a missing client
 //! certificate, a wrong password: SQLSTATE class 28) is an `Error::Connect` caused by the
 //! server's error (`err.kind()` is `InvalidAuthorization`), not retried either, and never a pool

@@ -5,11 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pgdbm::connect::{CheckoutGate, ConnectTarget, LastConnectError, connect_with_retry};
-use pgdbm::{
-    BoxError, DatabaseConfig, Driver, Error, Executor, Params, PoolProvider, PoolStats,
-    PooledConnection, Result, Row,
-};
+use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry};
+use pgdbm::driver::{Driver, PoolProvider, PooledConnection};
+use pgdbm::{BoxError, DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row};
 use sqlx::ConnectOptions as _;
 use sqlx::Connection as _;
 use sqlx::pool::PoolConnection;
@@ -51,16 +49,14 @@ impl std::future::Future for StillValid {
 /// State shared by the pool and its `after_connect` hook.
 #[derive(Debug)]
 struct Shared {
-    /// Closed flag and waiting checkouts.
-    gate: CheckoutGate,
-    last_connect_error: LastConnectError,
+    /// Closed flag, waiting checkouts, last connect failure, target.
+    state: PoolState,
     timed_out: AtomicU64,
     created: AtomicU64,
     /// The highest `connections_closed` reported, so the counter never goes back.
     closed_seen: AtomicU64,
     /// `false` for a wrapped pool, whose connects pgdbm does not see.
     counts_connects: bool,
-    target: ConnectTarget,
     /// When a full pool last probed the server after a timeout.
     last_probe: std::sync::Mutex<Option<std::time::Instant>>,
 }
@@ -106,7 +102,7 @@ pub(crate) fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOption
                 .startup_settings()
                 .into_iter()
                 .filter(|(k, _)| k != "application_name")
-                .map(|(k, v)| (k, pgdbm::connect::escape_option(&v))),
+                .map(|(k, v)| (k, pgdbm::driver::escape_option(&v))),
         );
     if let Some(password) = config.password() {
         opts = opts.password(password);
@@ -159,7 +155,7 @@ pub struct SqlxPool {
 impl std::fmt::Debug for SqlxPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlxPool")
-            .field("target", &self.shared.target)
+            .field("target", self.shared.state.target())
             .field("stats", &self.stats())
             .finish()
     }
@@ -182,14 +178,12 @@ impl SqlxPool {
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let opts = connect_options(config)?;
         let shared = Arc::new(Shared {
-            gate: CheckoutGate::new(),
-            last_connect_error: LastConnectError::default(),
+            state: PoolState::new(ConnectTarget::new(config)),
             timed_out: AtomicU64::new(0),
             created: AtomicU64::new(0),
             closed_seen: AtomicU64::new(0),
             last_probe: std::sync::Mutex::new(None),
             counts_connects: true,
-            target: ConnectTarget::new(config),
         });
         let init_commands: Arc<[String]> = config.init_commands().into();
         connect_with_retry(config, || {
@@ -209,7 +203,7 @@ impl SqlxPool {
             // runs a statement), so only such a one is pinged, and replaced if it is gone.
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
-                if meta.idle_for < pgdbm::connect::VALIDATE_AFTER_IDLE {
+                if meta.idle_for < pgdbm::driver::VALIDATE_AFTER_IDLE {
                     // The common case, at every acquire under load: a zero-sized future, so
                     // sqlx's box for the hook's answer allocates nothing.
                     return Box::pin(StillValid);
@@ -240,11 +234,11 @@ impl SqlxPool {
                     match result {
                         Ok(()) => {
                             shared.created.fetch_add(1, Ordering::Relaxed);
-                            shared.last_connect_error.record(None);
+                            shared.state.connect_succeeded();
                             Ok(())
                         }
                         Err(e) => {
-                            shared.last_connect_error.record(Some(e.to_string()));
+                            shared.state.connect_failed(&e);
                             Err(sqlx::Error::Configuration(Box::new(e)))
                         }
                     }
@@ -272,25 +266,23 @@ impl SqlxPool {
     /// [`PoolProvider::stats`] that sqlx does not expose (`connections_created`/`closed`) stay 0.
     pub fn from_pool(pool: PgPool) -> Self {
         let opts = pool.connect_options();
-        let gate = CheckoutGate::new();
+        let state = PoolState::new(ConnectTarget {
+            host: opts
+                .get_socket()
+                .map_or_else(|| opts.get_host().to_owned(), |s| s.display().to_string()),
+            port: opts.get_port(),
+            database: opts.get_database().unwrap_or_default().to_owned(),
+        });
         if pool.is_closed() {
-            gate.close();
+            state.close();
         }
         let shared = Arc::new(Shared {
-            gate,
-            last_connect_error: LastConnectError::default(),
+            state,
             timed_out: AtomicU64::new(0),
             created: AtomicU64::new(0),
             closed_seen: AtomicU64::new(0),
             last_probe: std::sync::Mutex::new(None),
             counts_connects: false,
-            target: ConnectTarget {
-                host: opts
-                    .get_socket()
-                    .map_or_else(|| opts.get_host().to_owned(), |s| s.display().to_string()),
-                port: opts.get_port(),
-                database: opts.get_database().unwrap_or_default().to_owned(),
-            },
         });
         SqlxPool {
             pool,
@@ -313,7 +305,7 @@ impl SqlxPool {
                 Err(e) => Err(self.acquire_error(e).await),
             }
         };
-        self.shared.gate.checkout(acquire).await
+        self.shared.state.checkout(acquire).await
     }
 
     async fn acquire_error(&self, err: sqlx::Error) -> Error {
@@ -324,7 +316,7 @@ impl SqlxPool {
                 if self.is_closed() {
                     return Error::PoolClosed;
                 }
-                let mut last = self.shared.last_connect_error.get();
+                let mut last = self.shared.state.last_connect_error();
                 // sqlx retries refused connections silently until the deadline: find out why it
                 // could not connect, when the pool is not full — or when it is, at most once a
                 // second, since sqlx counts connections it is still trying to open in its size
@@ -337,22 +329,19 @@ impl SqlxPool {
                     let opts = self.pool.connect_options();
                     let timeout = self.connect_timeout.min(Duration::from_secs(2));
                     if let Err(cause) = probe(&opts, &self.init_commands, timeout).await {
-                        let cause = cause.to_string();
-                        self.shared.last_connect_error.record(Some(cause.clone()));
-                        last = Some(cause);
+                        self.shared.state.connect_failed(&cause);
+                        last = Some(cause.to_string());
                     }
                 }
                 Error::pool_timeout(
                     self.pool.options().get_acquire_timeout(),
-                    last.map(|msg| self.shared.target.error(1, msg.into())),
+                    last.map(|msg| self.shared.state.connect_error(1, msg.into())),
                 )
             }
             other => {
                 let cause = connect_cause(other);
-                self.shared
-                    .last_connect_error
-                    .record(Some(cause.to_string()));
-                self.shared.target.error(1, cause)
+                self.shared.state.connect_failed(&cause);
+                self.shared.state.connect_error(1, cause)
             }
         }
     }
@@ -410,7 +399,7 @@ impl PoolProvider for SqlxPool {
             0
         };
         PoolStats::new(size, idle, self.pool.options().get_max_connections())
-            .with_waiting(self.shared.gate.waiting())
+            .with_waiting(self.shared.state.waiting())
             .with_counters(
                 self.shared.timed_out.load(Ordering::Relaxed),
                 created,
@@ -419,7 +408,7 @@ impl PoolProvider for SqlxPool {
     }
 
     async fn close(&self) {
-        if !self.shared.gate.close() {
+        if !self.shared.state.close() {
             return;
         }
         // sqlx marks the pool closed at once and closes idle connections; its future then waits
@@ -429,7 +418,7 @@ impl PoolProvider for SqlxPool {
     }
 
     fn is_closed(&self) -> bool {
-        self.shared.gate.is_closed() || self.pool.is_closed()
+        self.shared.state.is_closed() || self.pool.is_closed()
     }
 
     fn driver_name(&self) -> &'static str {

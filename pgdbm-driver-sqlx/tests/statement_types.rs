@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pgdbm::driver::PoolProvider;
 use pgdbm::prelude::*;
-use pgdbm::{Error, PoolProvider, Value};
+use pgdbm::{Error, Value};
 use pgdbm_conformance::{Capabilities, Ctx};
 use pgdbm_driver_sqlx::{SqlxDriver, SqlxPool, sqlx};
 

@@ -27,9 +27,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use pgdbm::driver::PoolProvider;
 use pgdbm::monitor::{MonitorOptions, Monitored};
 use pgdbm::prelude::*;
-use pgdbm::{DatabaseConfig, Params, PoolProvider, Row};
+use pgdbm::{DatabaseConfig, Params, Row};
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};

@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use harness::{BENCH_DB, PointSelect, RAW_SQL, Result};
-use pgdbm::{DatabaseConfig, PoolProvider};
+use pgdbm::DatabaseConfig;
+use pgdbm::driver::PoolProvider;
 use pgdbm_bench_support::point_select as harness;
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 use tokio_postgres::{Client, NoTls, Statement};

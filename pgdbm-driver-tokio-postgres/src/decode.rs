@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use pgdbm::{Column, Columns, Error, Kind as ValueKind, Result, Row, Value};
+use pgdbm::driver::Columns;
+use pgdbm::{Column, Error, Kind as ValueKind, Result, Row, Value};
 use tokio_postgres::types::{FromSql, Kind, Type};
 
 /// The pgdbm column list for a prepared statement.

@@ -83,7 +83,7 @@
 //! path. A refused server certificate ("unknown issuer", "not valid for host name …"), a TLS
 //! alert from the server, or a server without TLS where the mode requires it is an
 //! [`Error::Connect`](pgdbm::Error::Connect) whose source is a
-//! [`TlsError`](pgdbm::connect::TlsError) saying what failed; it is not retried.
+//! [`TlsError`](pgdbm::driver::TlsError) saying what failed; it is not retried.
 //!
 //! Without the `tls` feature, `prefer` connects in plain text and `require`, `verify-ca` and
 //! `verify-full` are refused with [`Error::Config`](pgdbm::Error::Config).
@@ -103,5 +103,5 @@ mod tls;
 
 pub use pool::{TokioPostgres, TokioPostgresConnection, TokioPostgresPool};
 
-pub use bb8;
+/// The tokio-postgres crate, whose `Client` [`TokioPostgresConnection::client`] hands out.
 pub use tokio_postgres;

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use bb8::ManageConnection;
-use pgdbm::connect::{CheckoutGate, ConnectTarget, LastConnectError, TlsError};
+use pgdbm::driver::{PoolState, TlsError};
 use pgdbm::{BoxError, Error, Result};
 
 use crate::conn::PgConn;
@@ -18,9 +18,7 @@ use crate::settings::{Tls, handshake_failed};
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// Closed flag and waiting checkouts.
-    pub(crate) gate: CheckoutGate,
-    pub(crate) last_connect_error: LastConnectError,
-    pub(crate) target: ConnectTarget,
+    pub(crate) state: PoolState,
     /// Connections made outside bb8 (the first one, handed to it with `add`), and those of them
     /// closed at once: bb8 counts neither.
     pub(crate) made_outside: AtomicU64,
@@ -45,7 +43,7 @@ pub(crate) struct Manager {
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Manager")
-            .field("target", &self.shared.target)
+            .field("target", self.shared.state.target())
             .finish_non_exhaustive()
     }
 }
@@ -133,19 +131,17 @@ impl ManageConnection for Manager {
     type Error = Error;
 
     async fn connect(&self) -> Result<PgConn> {
-        if self.shared.gate.is_closed() {
+        if self.shared.state.is_closed() {
             return Err(Error::PoolClosed);
         }
         match self.open().await {
             Ok(conn) => {
-                self.shared.last_connect_error.record(None);
+                self.shared.state.connect_succeeded();
                 Ok(conn)
             }
             Err(cause) => {
-                self.shared
-                    .last_connect_error
-                    .record(Some(cause.to_string()));
-                Err(self.shared.target.error(1, cause))
+                self.shared.state.connect_failed(&cause);
+                Err(self.shared.state.connect_error(1, cause))
             }
         }
     }
@@ -166,6 +162,6 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        self.shared.gate.is_closed() || conn.is_broken()
+        self.shared.state.is_closed() || conn.is_broken()
     }
 }

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bb8::RunError;
-use pgdbm::connect::{CheckoutGate, ConnectTarget, LastConnectError, connect_with_retry};
-use pgdbm::{
-    Connection, DatabaseConfig, Driver, Error, Executor, Params, PoolProvider, PoolStats,
-    PooledConnection, Result, Row, Value,
-};
+use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry};
+use pgdbm::driver::{Connection, Driver, PoolProvider, PooledConnection};
+use pgdbm::{DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row, Value};
 use tokio_postgres::Client;
 
 use crate::manager::{Manager, Shared};
@@ -91,7 +89,7 @@ pub struct TokioPostgresPool {
 impl std::fmt::Debug for TokioPostgresPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokioPostgresPool")
-            .field("target", &self.shared.target)
+            .field("target", self.shared.state.target())
             .field("stats", &self.stats())
             .finish()
     }
@@ -110,9 +108,7 @@ impl TokioPostgresPool {
     /// PEM certificate or key (the error names the field and the path).
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let shared = Arc::new(Shared {
-            gate: CheckoutGate::new(),
-            last_connect_error: LastConnectError::default(),
-            target: ConnectTarget::new(config),
+            state: PoolState::new(ConnectTarget::new(config)),
             made_outside: AtomicU64::new(0),
             closed_outside: AtomicU64::new(0),
         });
@@ -153,19 +149,17 @@ impl TokioPostgresPool {
 
     async fn get(&self) -> Result<bb8::PooledConnection<'_, Manager>> {
         let get = async { self.pool.get().await.map_err(|e| self.run_error(e)) };
-        self.shared.gate.checkout(get).await
+        self.shared.state.checkout(get).await
     }
 
     fn run_error(&self, err: RunError<Error>) -> Error {
         match err {
             RunError::User(e) => e,
             RunError::TimedOut => {
-                if self.shared.gate.is_closed() {
+                if self.shared.state.is_closed() {
                     return Error::PoolClosed;
                 }
-                self.shared
-                    .last_connect_error
-                    .pool_timeout(&self.shared.target, self.acquire_timeout)
+                self.shared.state.pool_timeout(self.acquire_timeout)
             }
         }
     }
@@ -191,7 +185,7 @@ impl Executor for TokioPostgresPool {
 impl PoolProvider for TokioPostgresPool {
     async fn acquire(&self) -> Result<PooledConnection> {
         let get = async { self.pool.get_owned().await.map_err(|e| self.run_error(e)) };
-        let conn = self.shared.gate.checkout(get).await?;
+        let conn = self.shared.state.checkout(get).await?;
         Ok(Box::new(TokioPostgresConnection { conn }))
     }
 
@@ -206,12 +200,12 @@ impl PoolProvider for TokioPostgresPool {
         let closed = closed + self.shared.closed_outside.load(Ordering::Relaxed);
         // bb8's `pending_gets` never forgets a cancelled checkout: the gate counts waiters.
         PoolStats::new(state.connections, state.idle_connections, self.max_size)
-            .with_waiting(self.shared.gate.waiting())
+            .with_waiting(self.shared.state.waiting())
             .with_counters(s.get_timed_out, created, closed)
     }
 
     async fn close(&self) {
-        if !self.shared.gate.close() {
+        if !self.shared.state.close() {
             return;
         }
         // Check out every idle connection once: returned while closed, each is closed.
@@ -225,7 +219,7 @@ impl PoolProvider for TokioPostgresPool {
     }
 
     fn is_closed(&self) -> bool {
-        self.shared.gate.is_closed()
+        self.shared.state.is_closed()
     }
 
     fn driver_name(&self) -> &'static str {

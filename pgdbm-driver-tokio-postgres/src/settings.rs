@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pgdbm::connect::escape_option;
+use pgdbm::driver::escape_option;
 use pgdbm::{DatabaseConfig, Result};
 
 use crate::host::is_unix_socket;

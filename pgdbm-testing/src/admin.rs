@@ -5,11 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use pgdbm::driver::{Driver, PoolProvider, PooledConnection};
 use pgdbm::prelude::*;
-use pgdbm::{
-    DatabaseConfig, Driver, MigrationSource, PoolProvider, PooledConnection, Result,
-    quote_identifier,
-};
+use pgdbm::{DatabaseConfig, MigrationSource, Result, quote_identifier};
 use sha2::{Digest, Sha256};
 
 use crate::server::TestServer;

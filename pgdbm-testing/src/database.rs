@@ -6,11 +6,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pgdbm::driver::{Driver, PoolProvider, PooledConnection};
 use pgdbm::prelude::*;
-use pgdbm::{
-    Database, DatabaseConfig, Driver, MigrationSource, PoolProvider, PooledConnection, Result,
-    quote_identifier,
-};
+use pgdbm::{Database, DatabaseConfig, MigrationSource, Result, quote_identifier};
 use tokio::sync::OnceCell;
 
 use crate::admin::{self, MigrationSet, ModuleSpec, drop_database_sql, keep_from_env, with_lock};

@@ -51,7 +51,7 @@
 //! # fn main() {}
 //! ```
 //!
-//! Any driver works: `TestDatabase::<D>` for any [`pgdbm::Driver`] (`TokioPostgres`,
+//! Any driver works: `TestDatabase::<D>` for any [`pgdbm::driver::Driver`] (`TokioPostgres`,
 //! `SqlxDriver`). Nothing in this crate depends on a particular driver.
 //!
 //! ## The server
@@ -159,7 +159,7 @@ pub use tls_servers::{TLS_SCRAM_USER, TlsTestServers, tls_hba_lines};
 macro_rules! delegate_executor {
     ($($guard:ident),*) => {$(
         #[async_trait::async_trait]
-        impl<D: pgdbm::Driver> pgdbm::Executor for $guard<D> {
+        impl<D: pgdbm::driver::Driver> pgdbm::Executor for $guard<D> {
             async fn execute(&self, sql: &str, params: pgdbm::Params<'_>) -> pgdbm::Result<u64> {
                 pgdbm::Executor::execute(&**self, sql, params).await
             }

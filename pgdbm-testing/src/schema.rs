@@ -2,10 +2,9 @@
 
 use std::marker::PhantomData;
 
+use pgdbm::driver::{Driver, PoolProvider};
 use pgdbm::prelude::*;
-use pgdbm::{
-    Database, DatabaseConfig, Driver, MigrationSource, PoolProvider, Result, quote_identifier,
-};
+use pgdbm::{Database, DatabaseConfig, MigrationSource, Result, quote_identifier};
 use tokio::sync::OnceCell;
 
 use crate::admin::{self, MigrationSet, ModuleSpec, cleanup_blocking, keep_from_env, with_lock};

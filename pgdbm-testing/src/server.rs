@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pgdbm::driver::{Driver, PoolProvider};
 use pgdbm::prelude::*;
-use pgdbm::{DatabaseConfig, Driver, Error, PoolProvider, Result, RetryPolicy};
+use pgdbm::{DatabaseConfig, Error, Result, RetryPolicy};
 use tokio::sync::OnceCell;
 
 /// How a [`TestServer`] was found.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::config::DatabaseConfig;
+use crate::driver::{Driver, PoolStats, PooledConnection, SharedPool};
 use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{Executor, ExecutorExt, required_row};
 use crate::monitor::{Hooks, Operation, observe, observe_copy};
-use crate::pool::{Driver, PoolStats, PooledConnection, SharedPool};
 use crate::row::Row;
 use crate::template::{Templates, quote_identifier, validate_identifier};
 use crate::transaction::Transaction;

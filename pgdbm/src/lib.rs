@@ -252,13 +252,14 @@
 //!
 //! ## Writing a driver
 //!
-//! Implement [`Driver`], [`PoolProvider`] and [`Connection`] (both are [`Executor`]s), then run the
+//! Everything a driver author needs is in [`driver`], apart from the application API at the crate
+//! root. Implement [`driver::Driver`], [`driver::PoolProvider`] and [`driver::Connection`] (both
+//! are [`Executor`]s), keep the pool's closed flag, waiters and last connect failure in a
+//! [`driver::PoolState`], then run the
 //! shared test suite of the `pgdbm-conformance` crate (a dev-dependency) with one line in
 //! `tests/conformance.rs`: `pgdbm_conformance::conformance_tests!(MyDriver);`.
 
-mod checkout;
 mod config;
-pub mod connect;
 mod database;
 mod de;
 pub mod driver;
@@ -266,7 +267,6 @@ mod error;
 mod executor;
 pub mod migrate;
 pub mod monitor;
-mod pool;
 mod redact;
 mod row;
 mod template;
@@ -275,6 +275,7 @@ mod value;
 
 pub use config::{DatabaseConfig, DatabaseConfigBuilder, RetryPolicy, SslConfig, SslMode};
 pub use database::Database;
+pub use driver::{PoolStats, SharedPool};
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
 pub use executor::{Executor, ExecutorExt};
 pub use migrate::module::{Module, order_modules};
@@ -283,10 +284,7 @@ pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored
 /// Embeds a directory of `*.sql` migrations into the crate at compile time; see
 /// [the migrations section](crate#migrations).
 pub use pgdbm_macros::embed_migrations;
-pub use pool::{
-    Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
-};
-pub use row::{Column, ColumnIndex, Columns, Row};
+pub use row::{Column, ColumnIndex, Row};
 pub use template::{ExpandedSql, Templates, quote_identifier, validate_identifier};
 pub use transaction::Transaction;
 pub use value::{ArrayElement, FromValue, Json, Kind, Params, ToParam, Value};

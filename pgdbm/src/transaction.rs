@@ -1,4 +1,5 @@
-//! Transactions and savepoints, written once on top of any driver's [`Connection`].
+//! Transactions and savepoints, written once on top of any driver's
+//! [`Connection`](crate::driver::Connection).
 //!
 //! A [`Transaction`] is a cheap, cloneable handle on one level: the top level (`BEGIN`) or a
 //! savepoint inside it. Levels finish explicitly with [`commit`](Transaction::commit) or
@@ -17,10 +18,10 @@ use futures_util::FutureExt;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::database::copy_target;
+use crate::driver::PooledConnection;
 use crate::error::{Error, Result};
 use crate::executor::Executor;
 use crate::monitor::{Hooks, Operation, observe, observe_copy};
-use crate::pool::PooledConnection;
 use crate::row::Row;
 use crate::template::Templates;
 use crate::value::{Params, Value};

@@ -17,8 +17,9 @@
 
 use std::sync::Arc;
 
+use pgdbm::driver::PoolProvider;
 use pgdbm::prelude::*;
-use pgdbm::{DatabaseConfig, Error, MigrationReport, MigrationSource, PoolProvider};
+use pgdbm::{DatabaseConfig, Error, MigrationReport, MigrationSource};
 use pgdbm_driver_tokio_postgres::{TokioPostgres, TokioPostgresPool};
 use users_module::{Users, UsersModule};
 

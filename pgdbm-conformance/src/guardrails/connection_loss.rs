@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use pgdbm::connect::VALIDATE_AFTER_IDLE;
+use pgdbm::driver::VALIDATE_AFTER_IDLE;
 use pgdbm::prelude::*;
 use pgdbm::{Error, Result, RetryPolicy};
 

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pgdbm::driver::Driver;
 use pgdbm::prelude::*;
-use pgdbm::{DatabaseConfig, Driver, Error, Result, SharedPool};
+use pgdbm::{DatabaseConfig, Error, Result, SharedPool};
 
 use crate::support::wait_until;
 

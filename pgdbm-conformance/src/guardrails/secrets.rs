@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pgdbm::driver::Driver;
 use pgdbm::monitor::MonitorOptions;
 use pgdbm::prelude::*;
-use pgdbm::{DatabaseConfig, Driver, Error, ErrorKind, Result, RetryPolicy, SharedPool};
+use pgdbm::{DatabaseConfig, Error, ErrorKind, Result, RetryPolicy, SharedPool};
 
 use crate::Ctx;
 use crate::capture::{CaptureSession, unique_token};

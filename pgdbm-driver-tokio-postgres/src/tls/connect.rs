@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pgdbm::BoxError;
-use pgdbm::connect::TlsError;
+use pgdbm::driver::TlsError;
 use rustls::CertificateError;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};

@@ -308,7 +308,7 @@ proptest! {
     ) {
         let options = settings
             .iter()
-            .map(|(k, v)| format!("-c {}={}", k, crate::connect::escape_option(v)))
+            .map(|(k, v)| format!("-c {}={}", k, crate::driver::connect::escape_option(v)))
             .collect::<Vec<_>>()
             .join(" ");
         prop_assert_eq!(parse_options(&options), Ok(settings));

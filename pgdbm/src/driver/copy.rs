@@ -1,5 +1,5 @@
 //! Binary `COPY … FROM STDIN`, the parts every driver shares: the statements (see
-//! [`CopyStatements`](crate::CopyStatements)), the file header and trailer of the binary format,
+//! [`CopyStatements`](super::CopyStatements)), the file header and trailer of the binary format,
 //! and the check that each row has one value per column.
 
 use crate::{Error, Result};

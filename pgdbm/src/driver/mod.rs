@@ -1,19 +1,38 @@
 //! What driver crates share: the pieces of a driver that do not depend on its client library,
 //! written once here so that every driver behaves the same.
 //!
-//! This is the driver-author API. A driver classifies each server type into a [`coerce::PgType`]
+//! This is the driver-author API, apart from the application's (`Database`, `Transaction`,
+//! values, rows, errors, configuration at the crate root): the seams a driver implements
+//! ([`Connection`], [`PoolProvider`], [`Driver`]), the state every pool keeps ([`PoolState`]:
+//! closed flag and waiting checkouts through a [`CheckoutGate`], the last connect failure, the
+//! target), connecting with retries ([`connect_with_retry`], [`TlsError`], [`is_permanent`]),
+//! and the rules below. A driver classifies each server type into a [`coerce::PgType`]
 //! and lets [`coerce::coerce`] decide what a pgdbm [`Value`](crate::Value) becomes in that type
 //! (range checks, text parsed as `uuid`, text sent as `json`); it then writes the result in its
 //! own wire encoding. It builds [`DbError`](crate::DbError)s from its client's server errors with
 //! [`db_error::ServerError`], checks `copy_in` rows with [`copy::check_row_width`], and keeps its
 //! per-thread caches of hot statements in a [`front_cache::FrontCache`].
 
+mod checkout;
 pub mod coerce;
+pub(crate) mod connect;
 pub mod copy;
 pub mod db_error;
 pub mod front_cache;
+mod pool;
+mod pool_state;
 
+pub use crate::row::Columns;
+pub use checkout::CheckoutGate;
 pub use coerce::{CoerceError, Coerced, PgType, coerce};
+pub use connect::{
+    ConnectTarget, LastConnectError, TlsError, VALIDATE_AFTER_IDLE, connect_with_retry,
+    escape_option, is_permanent,
+};
 pub use copy::check_row_width;
 pub use db_error::ServerError;
 pub use front_cache::FrontCache;
+pub use pool::{
+    Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
+};
+pub use pool_state::PoolState;

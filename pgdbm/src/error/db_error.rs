@@ -5,7 +5,7 @@ use super::ErrorKind;
 /// A server error: SQLSTATE, message and the fields PostgreSQL reports with it.
 ///
 /// Its `Display` and `Debug` texts never show input values: the values bound to the statement are
-/// hidden in every field by the driver ([`Error::redact_params`]); `DETAIL` (which can also quote
+/// hidden in every field by the driver ([`Error::redact_params`](super::Error::redact_params)); `DETAIL` (which can also quote
 /// row values that were not parameters) is left out of `Display` and shown only by length in
 /// `Debug`; and the quoted input in the message of a data exception (class `22`, e.g. `invalid
 /// input syntax for type integer: "…"`, possibly a value read from a table) is replaced by

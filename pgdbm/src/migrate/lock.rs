@@ -10,10 +10,10 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
+use crate::driver::PooledConnection;
 use crate::error::{DbError, Error, Result};
 use crate::executor::{Executor, ExecutorExt};
 use crate::params;
-use crate::pool::PooledConnection;
 
 /// pgdbm for Python's lock key, taken without waiting.
 const TRY_LOCK_SQL: &str = "SELECT pg_try_advisory_lock(hashtext('pgdbm_migration_' || $1))";

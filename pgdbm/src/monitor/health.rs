@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::database::Database;
+use crate::driver::PoolStats;
 use crate::error::{Result, truncate_sql};
 use crate::executor::ExecutorExt;
-use crate::pool::PoolStats;
 use crate::row::Row;
 
 /// Overall state from [`Database::health_check`].

@@ -29,8 +29,8 @@ pub use params::mask_value;
 pub use stats::StatementStats;
 pub use wrapper::Monitored;
 
+use crate::driver::{PoolStats, SharedPool};
 use crate::error::{Error, ErrorKind};
-use crate::pool::{PoolStats, SharedPool};
 use crate::value::Params;
 use stats::Aggregate;
 

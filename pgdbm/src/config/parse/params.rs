@@ -178,7 +178,7 @@ pub(in crate::config) fn parse_options(
                 in_word = true;
             }
             // The server's own rule (`pg_split_opts`): only C's `isspace` ends a word.
-            c if crate::connect::OPTION_WHITESPACE.contains(&c) => {
+            c if crate::driver::connect::OPTION_WHITESPACE.contains(&c) => {
                 if in_word {
                     words.push(std::mem::take(&mut word));
                     in_word = false;

@@ -8,7 +8,6 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
-pub use crate::checkout::CheckoutGate;
 use crate::config::DatabaseConfig;
 use crate::error::{BoxError, Error, ErrorKind, Result};
 

@@ -1,0 +1,102 @@
+//! [`PoolState`]: what every driver's pool keeps besides its connections, written once.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::{CheckoutGate, ConnectTarget, LastConnectError};
+use crate::error::{BoxError, Error, Result};
+
+/// The state a driver's pool shares with its connection manager: the closed flag and the
+/// waiting checkouts ([`CheckoutGate`]), the last connect failure (so that a pool timeout can
+/// say why no connection could be made), and where the pool connects (for errors, never the
+/// password).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use pgdbm::driver::{ConnectTarget, PoolState};
+/// let state = PoolState::new(ConnectTarget {
+///     host: "db.internal".into(),
+///     port: 5432,
+///     database: "app".into(),
+/// });
+/// state.connect_failed(&"connection refused");
+/// let err = state.pool_timeout(std::time::Duration::from_secs(2));
+/// assert!(err.is_pool_timeout());
+/// assert!(format!("{:?}", std::error::Error::source(&err)).contains("db.internal:5432"));
+/// assert!(state.close());
+/// assert!(matches!(state.checkout(async { Ok(()) }).await, Err(pgdbm::Error::PoolClosed)));
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct PoolState {
+    gate: CheckoutGate,
+    last_connect_error: LastConnectError,
+    target: ConnectTarget,
+}
+
+impl PoolState {
+    /// An open pool's state for `target`.
+    pub fn new(target: ConnectTarget) -> Self {
+        PoolState {
+            gate: CheckoutGate::new(),
+            last_connect_error: LastConnectError::default(),
+            target,
+        }
+    }
+
+    /// Where the pool connects.
+    pub fn target(&self) -> &ConnectTarget {
+        &self.target
+    }
+
+    /// Runs a checkout through the gate ([`CheckoutGate::checkout`]): counted while it waits,
+    /// ended with [`Error::PoolClosed`] by [`close`](PoolState::close).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PoolClosed`], or what `checkout` returns.
+    pub async fn checkout<T>(&self, checkout: impl Future<Output = Result<T>>) -> Result<T> {
+        self.gate.checkout(checkout).await
+    }
+
+    /// Closes the pool's gate, waking every waiting checkout; `true` for the call that closed it.
+    pub fn close(&self) -> bool {
+        self.gate.close()
+    }
+
+    /// `true` once the pool was closed.
+    pub fn is_closed(&self) -> bool {
+        self.gate.is_closed()
+    }
+
+    /// Tasks waiting for a connection now.
+    pub fn waiting(&self) -> u32 {
+        self.gate.waiting()
+    }
+
+    /// Notes that a connect attempt succeeded.
+    pub fn connect_succeeded(&self) {
+        self.last_connect_error.record(None);
+    }
+
+    /// Notes why a connect attempt failed (a rendered cause; it never holds the password).
+    pub fn connect_failed(&self, cause: &dyn std::fmt::Display) {
+        self.last_connect_error.record(Some(cause.to_string()));
+    }
+
+    /// The last connect failure, if the last attempt failed.
+    pub fn last_connect_error(&self) -> Option<String> {
+        self.last_connect_error.get()
+    }
+
+    /// An [`Error::Connect`] for this pool's target after `attempts` attempts.
+    pub fn connect_error(&self, attempts: u32, cause: BoxError) -> Error {
+        self.target.error(attempts, cause)
+    }
+
+    /// An [`Error::PoolTimeout`] after waiting `waited`, whose source is the last connect
+    /// failure, if any.
+    pub fn pool_timeout(&self, waited: Duration) -> Error {
+        self.last_connect_error.pool_timeout(&self.target, waited)
+    }
+}
