@@ -269,6 +269,8 @@ mod pool;
 mod redact;
 mod row;
 mod template;
+#[cfg(test)]
+mod test_support;
 mod transaction;
 mod value;
 
