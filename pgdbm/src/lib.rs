@@ -270,6 +270,8 @@ pub mod monitor;
 mod redact;
 mod row;
 mod template;
+#[cfg(test)]
+mod test_support;
 mod transaction;
 mod value;
 

@@ -1,5 +1,6 @@
 //! Properties of the connection-string parsers, the rendering and the secrecy of passwords.
 
+use crate::test_support::chars;
 use percent_encoding::utf8_percent_encode;
 use proptest::prelude::*;
 
@@ -7,13 +8,6 @@ use super::DatabaseConfig;
 use super::display::USERINFO;
 use super::layer::PG_ENV_VARS;
 use super::parse::parse_options;
-
-/// Strings of up to `max` characters of `alphabet`.
-fn chars(alphabet: &str, max: usize) -> impl Strategy<Value = String> + use<> {
-    let alphabet: Vec<char> = alphabet.chars().collect();
-    prop::collection::vec(prop::sample::select(alphabet), 0..=max)
-        .prop_map(|c| c.into_iter().collect())
-}
 
 /// Up to `max` of `tokens` or arbitrary characters, concatenated.
 fn text(tokens: Vec<&'static str>, max: usize) -> impl Strategy<Value = String> {

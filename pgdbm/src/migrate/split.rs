@@ -252,14 +252,8 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::split_statements;
+    use crate::test_support::chars;
     use proptest::prelude::*;
-
-    /// Strings of up to `max` characters of `alphabet` (cheaper to generate than a regex).
-    fn chars(alphabet: &str, max: usize) -> impl Strategy<Value = String> + use<> {
-        let alphabet: Vec<char> = alphabet.chars().collect();
-        prop::collection::vec(prop::sample::select(alphabet), 0..=max)
-            .prop_map(|c| c.into_iter().collect())
-    }
 
     /// Where `piece` (a slice of `sql`) starts in `sql`.
     fn offset(sql: &str, piece: &str) -> usize {
