@@ -45,7 +45,8 @@
 //! ```no_run
 //! # async fn demo(config: pgdbm::DatabaseConfig) -> pgdbm::Result<()> {
 //! use std::sync::Arc;
-//! use pgdbm::{Database, PoolProvider};
+//! use pgdbm::Database;
+//! use pgdbm::driver::PoolProvider;
 //! use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 //!
 //! let pool: Arc<dyn PoolProvider> = Arc::new(TokioPostgresPool::connect(&config).await?);

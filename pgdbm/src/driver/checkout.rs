@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use pgdbm::connect::CheckoutGate;
+/// use pgdbm::driver::CheckoutGate;
 /// let gate = CheckoutGate::new();
 /// // An idle connection: ready at once, nobody counted as waiting.
 /// assert_eq!(gate.checkout(async { Ok(7) }).await.unwrap(), 7);

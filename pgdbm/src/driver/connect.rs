@@ -87,7 +87,7 @@ impl LastConnectError {
 ///
 /// ```
 /// use pgdbm::BoxError;
-/// use pgdbm::connect::{TlsError, is_permanent};
+/// use pgdbm::driver::{TlsError, is_permanent};
 ///
 /// let cause: BoxError = Box::new(TlsError::new("server certificate not trusted: unknown issuer"));
 /// assert!(is_permanent(&cause));
@@ -183,7 +183,7 @@ pub(crate) const OPTION_WHITESPACE: [char; 6] = [' ', '\t', '\n', '\u{0b}', '\u{
 /// it.)
 ///
 /// ```
-/// use pgdbm::connect::escape_option;
+/// use pgdbm::driver::escape_option;
 ///
 /// assert_eq!(escape_option("a\t-c\tx=1"), "a\\\t-c\\\tx=1");
 /// assert_eq!(escape_option(r"C:\dir name"), r"C:\\dir\ name");

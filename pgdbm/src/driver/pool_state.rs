@@ -22,7 +22,8 @@ use crate::error::{BoxError, Error, Result};
 /// state.connect_failed(&"connection refused");
 /// let err = state.pool_timeout(std::time::Duration::from_secs(2));
 /// assert!(err.is_pool_timeout());
-/// assert!(format!("{:?}", std::error::Error::source(&err)).contains("db.internal:5432"));
+/// let cause = std::error::Error::source(&err).expect("the last connect failure");
+/// assert!(cause.to_string().contains("db.internal:5432"));
 /// assert!(state.close());
 /// assert!(matches!(state.checkout(async { Ok(()) }).await, Err(pgdbm::Error::PoolClosed)));
 /// # }
