@@ -1,5 +1,6 @@
 //! The pool ([`SqlxPool`] around a `sqlx::PgPool`) and the [`Driver`] implementation.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -299,13 +300,15 @@ impl SqlxPool {
     }
 
     async fn get(&self) -> Result<PoolConnection<Postgres>> {
-        let acquire = async {
-            match self.pool.acquire().await {
-                Ok(conn) => Ok(conn),
-                Err(e) => Err(self.acquire_error(e).await),
-            }
-        };
-        self.shared.state.checkout(acquire).await
+        match self
+            .shared
+            .state
+            .checkout(pin!(self.pool.acquire()))
+            .await?
+        {
+            Ok(conn) => Ok(conn),
+            Err(e) => Err(self.acquire_error(e).await),
+        }
     }
 
     async fn acquire_error(&self, err: sqlx::Error) -> Error {

@@ -19,6 +19,20 @@ use crate::bind::{Bind, BindParam};
 use crate::decode;
 use crate::error::map;
 
+/// Awaits `$work` (a statement on connection `$conn`) with the connection marked busy: if the
+/// future is dropped before the statement finishes, the mark stays and the pool closes the
+/// connection instead of handing it out while the server may still run the statement. A macro,
+/// not a wrapping future, so the statement's future is not moved once more on the hot path.
+macro_rules! in_flight {
+    ($conn:expr, $work:expr) => {{
+        $conn.mark_busy();
+        let out = $work.await;
+        $conn.mark_idle();
+        out
+    }};
+}
+pub(crate) use in_flight;
+
 /// A prepared statement and its pgdbm column list.
 #[derive(Clone)]
 struct Prepared {
@@ -87,13 +101,14 @@ impl PgConn {
             || self.client.is_closed()
     }
 
-    /// Runs `work` (statements on this connection) marked busy: if its future is dropped before
-    /// it finishes, the connection stays marked and is closed instead of pooled.
-    async fn in_flight<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+    /// Marks a statement as running (see [`in_flight!`]).
+    pub(crate) fn mark_busy(&self) {
         self.busy.store(true, Ordering::Relaxed);
-        let out = work.await;
+    }
+
+    /// Marks the running statement as finished (see [`in_flight!`]).
+    pub(crate) fn mark_idle(&self) {
         self.busy.store(false, Ordering::Relaxed);
-        out
     }
 
     pub(crate) fn mark_broken(&self) {
@@ -143,49 +158,30 @@ impl PgConn {
 #[async_trait]
 impl Executor for PgConn {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        self.execute_direct(sql, params).await
+        in_flight!(self, self.execute_direct(sql, params))
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        self.fetch_all_direct(sql, params).await
+        in_flight!(self, self.fetch_all_direct(sql, params))
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        self.fetch_optional_direct(sql, params).await
+        in_flight!(self, self.fetch_optional_direct(sql, params))
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.batch_execute_direct(sql).await
+        in_flight!(self, self.batch_execute_direct(sql))
     }
 }
 
 impl PgConn {
-    /// Unboxed bodies of the `Executor` methods, for the pool's fast path.
-    pub(crate) async fn execute_direct(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        self.in_flight(self.execute_unmarked(sql, params)).await
-    }
-
-    pub(crate) async fn fetch_all_direct(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        self.in_flight(self.fetch_all_unmarked(sql, params)).await
-    }
-
-    pub(crate) async fn fetch_optional_direct(
-        &self,
-        sql: &str,
-        params: Params<'_>,
-    ) -> Result<Option<Row>> {
-        self.in_flight(self.fetch_optional_unmarked(sql, params))
-            .await
-    }
-
+    /// Unboxed bodies of the `Executor` methods, for the pool's fast path. Callers run them
+    /// through [`in_flight!`], which marks the connection busy while they run.
     pub(crate) async fn batch_execute_direct(&self, sql: &str) -> Result<()> {
-        self.in_flight(async {
-            self.client
-                .batch_execute(sql)
-                .await
-                .map_err(|e| map(e, sql))
-        })
-        .await
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| map(e, sql))
     }
 
-    async fn execute_unmarked(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+    pub(crate) async fn execute_direct(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         let prepared = self.prepare(sql).await?;
         Self::check_count(&prepared, sql, params)?;
         let binds = params.iter().map(|p| BindParam(*p));
@@ -195,7 +191,7 @@ impl PgConn {
         }
     }
 
-    async fn fetch_all_unmarked(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+    pub(crate) async fn fetch_all_direct(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let prepared = self.prepare(sql).await?;
         Self::check_count(&prepared, sql, params)?;
         let binds = params.iter().map(|p| BindParam(*p));
@@ -212,7 +208,11 @@ impl PgConn {
             .collect()
     }
 
-    async fn fetch_optional_unmarked(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+    pub(crate) async fn fetch_optional_direct(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>> {
         let prepared = self.prepare(sql).await?;
         Self::check_count(&prepared, sql, params)?;
         let binds = params.iter().map(|p| BindParam(*p));
@@ -242,16 +242,6 @@ impl PgConn {
 
 impl PgConn {
     pub(crate) async fn copy_in(
-        &self,
-        table: &str,
-        columns: &[&str],
-        rows: &[Vec<Value>],
-    ) -> Result<u64> {
-        self.in_flight(self.copy_in_unmarked(table, columns, rows))
-            .await
-    }
-
-    async fn copy_in_unmarked(
         &self,
         table: &str,
         columns: &[&str],

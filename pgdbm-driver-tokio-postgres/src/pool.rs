@@ -1,6 +1,7 @@
 //! The pool ([`TokioPostgresPool`]), the connection it lends ([`TokioPostgresConnection`]) and
 //! the [`Driver`] implementation.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use pgdbm::driver::{Connection, Driver, PoolProvider, PooledConnection};
 use pgdbm::{DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row, Value};
 use tokio_postgres::Client;
 
+use crate::conn::in_flight;
 use crate::manager::{Manager, Shared};
 use crate::settings::{pg_config, plain_fallback, reaper_rate, tls};
 
@@ -60,14 +62,14 @@ impl Executor for TokioPostgresConnection {
         self.conn.fetch_optional(sql, params).await
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.conn.batch_execute_direct(sql).await
+        in_flight!(self.conn, self.conn.batch_execute_direct(sql))
     }
 }
 
 #[async_trait]
 impl Connection for TokioPostgresConnection {
     async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
-        self.conn.copy_in(table, columns, rows).await
+        in_flight!(self.conn, self.conn.copy_in(table, columns, rows))
     }
 
     fn discard(&mut self) {
@@ -148,8 +150,8 @@ impl TokioPostgresPool {
     }
 
     async fn get(&self) -> Result<bb8::PooledConnection<'_, Manager>> {
-        let get = async { self.pool.get().await.map_err(|e| self.run_error(e)) };
-        self.shared.state.checkout(get).await
+        let got = self.shared.state.checkout(pin!(self.pool.get())).await?;
+        got.map_err(|e| self.run_error(e))
     }
 
     fn run_error(&self, err: RunError<Error>) -> Error {
@@ -168,24 +170,32 @@ impl TokioPostgresPool {
 #[async_trait]
 impl Executor for TokioPostgresPool {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        self.get().await?.execute_direct(sql, params).await
+        let conn = self.get().await?;
+        in_flight!(conn, conn.execute_direct(sql, params))
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        self.get().await?.fetch_all_direct(sql, params).await
+        let conn = self.get().await?;
+        in_flight!(conn, conn.fetch_all_direct(sql, params))
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        self.get().await?.fetch_optional_direct(sql, params).await
+        let conn = self.get().await?;
+        in_flight!(conn, conn.fetch_optional_direct(sql, params))
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        self.get().await?.batch_execute_direct(sql).await
+        let conn = self.get().await?;
+        in_flight!(conn, conn.batch_execute_direct(sql))
     }
 }
 
 #[async_trait]
 impl PoolProvider for TokioPostgresPool {
     async fn acquire(&self) -> Result<PooledConnection> {
-        let get = async { self.pool.get_owned().await.map_err(|e| self.run_error(e)) };
-        let conn = self.shared.state.checkout(get).await?;
+        let got = self
+            .shared
+            .state
+            .checkout(pin!(self.pool.get_owned()))
+            .await?;
+        let conn = got.map_err(|e| self.run_error(e))?;
         Ok(Box::new(TokioPostgresConnection { conn }))
     }
 

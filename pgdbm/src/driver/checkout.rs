@@ -8,7 +8,7 @@
 //! [`CheckoutGate::close`] is called.
 
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::Poll;
 
@@ -18,19 +18,21 @@ use crate::error::{Error, Result};
 
 /// The closed flag and the waiting tasks of one pool.
 ///
-/// A driver wraps its own checkout future in [`CheckoutGate::checkout`]. A checkout that is ready
+/// A driver passes its own checkout future, pinned where it is (`std::pin::pin!`, so it is not
+/// moved again on the hot path), to [`CheckoutGate::checkout`]. A checkout that is ready
 /// at its first poll costs one branch; one that has to wait counts in
 /// [`CheckoutGate::waiting`] until it gets a connection, fails, or is dropped, and ends with
 /// [`Error::PoolClosed`] as soon as [`CheckoutGate::close`] is called.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::pin::pin;
 /// use pgdbm::driver::CheckoutGate;
 /// let gate = CheckoutGate::new();
 /// // An idle connection: ready at once, nobody counted as waiting.
-/// assert_eq!(gate.checkout(async { Ok(7) }).await.unwrap(), 7);
+/// assert_eq!(gate.checkout(pin!(async { 7 })).await.unwrap(), 7);
 /// // A checkout that never finishes ends when the pool closes.
-/// let waiter = gate.checkout(std::future::pending::<pgdbm::Result<()>>());
+/// let waiter = gate.checkout(pin!(std::future::pending::<()>()));
 /// let (result, ()) = tokio::join!(waiter, async {
 ///     tokio::task::yield_now().await;
 ///     assert_eq!(gate.waiting(), 1);
@@ -77,16 +79,15 @@ impl CheckoutGate {
     ///
     /// # Errors
     ///
-    /// [`Error::PoolClosed`] when the gate is closed before or while waiting; otherwise what
-    /// `checkout` returns.
-    pub async fn checkout<T>(&self, checkout: impl Future<Output = Result<T>>) -> Result<T> {
+    /// [`Error::PoolClosed`] when the gate is closed before or while waiting; otherwise `Ok` with
+    /// what `checkout` returned (the driver's own result).
+    pub async fn checkout<F: Future>(&self, mut checkout: Pin<&mut F>) -> Result<F::Output> {
         if self.is_closed() {
             return Err(Error::PoolClosed);
         }
-        let mut checkout = pin!(checkout);
         let first = poll_fn(|cx| Poll::Ready(checkout.as_mut().poll(cx))).await;
         if let Poll::Ready(result) = first {
-            return result;
+            return Ok(result);
         }
         let _counted = Waiting::start(&self.waiting);
         let mut closed = pin!(self.on_close.notified());
@@ -96,7 +97,7 @@ impl CheckoutGate {
         }
         poll_fn(|cx| {
             if let Poll::Ready(result) = checkout.as_mut().poll(cx) {
-                return Poll::Ready(result);
+                return Poll::Ready(Ok(result));
             }
             match closed.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Err(Error::PoolClosed)),
@@ -134,7 +135,7 @@ mod tests {
         for _ in 0..10 {
             let waited = tokio::time::timeout(
                 Duration::from_millis(1),
-                gate.checkout(std::future::pending::<Result<()>>()),
+                gate.checkout(pin!(std::future::pending::<()>())),
             )
             .await;
             assert!(waited.is_err(), "timed out");
@@ -147,7 +148,7 @@ mod tests {
         let gate = CheckoutGate::new();
         assert!(gate.close());
         assert!(!gate.close());
-        let result = gate.checkout(async { Ok(1) }).await;
+        let result = gate.checkout(pin!(async { 1 })).await;
         assert!(matches!(result, Err(Error::PoolClosed)));
     }
 }

@@ -1,6 +1,7 @@
 //! [`PoolState`]: what every driver's pool keeps besides its connections, written once.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use super::{CheckoutGate, ConnectTarget, LastConnectError};
@@ -25,7 +26,8 @@ use crate::error::{BoxError, Error, Result};
 /// let cause = std::error::Error::source(&err).expect("the last connect failure");
 /// assert!(cause.to_string().contains("db.internal:5432"));
 /// assert!(state.close());
-/// assert!(matches!(state.checkout(async { Ok(()) }).await, Err(pgdbm::Error::PoolClosed)));
+/// let checkout = std::pin::pin!(async { 1 });
+/// assert!(matches!(state.checkout(checkout).await, Err(pgdbm::Error::PoolClosed)));
 /// # }
 /// ```
 #[derive(Debug)]
@@ -50,13 +52,13 @@ impl PoolState {
         &self.target
     }
 
-    /// Runs a checkout through the gate ([`CheckoutGate::checkout`]): counted while it waits,
-    /// ended with [`Error::PoolClosed`] by [`close`](PoolState::close).
+    /// Runs a checkout (pinned where it is) through the gate ([`CheckoutGate::checkout`]):
+    /// counted while it waits, ended with [`Error::PoolClosed`] by [`close`](PoolState::close).
     ///
     /// # Errors
     ///
-    /// [`Error::PoolClosed`], or what `checkout` returns.
-    pub async fn checkout<T>(&self, checkout: impl Future<Output = Result<T>>) -> Result<T> {
+    /// [`Error::PoolClosed`]; otherwise `Ok` with the checkout's own result.
+    pub async fn checkout<F: Future>(&self, checkout: Pin<&mut F>) -> Result<F::Output> {
         self.gate.checkout(checkout).await
     }
 
