@@ -32,7 +32,8 @@ use crate::error::{Error, Result};
 /// // An idle connection: ready at once, nobody counted as waiting.
 /// assert_eq!(gate.checkout(pin!(async { 7 })).await.unwrap(), 7);
 /// // A checkout that never finishes ends when the pool closes.
-/// let waiter = gate.checkout(pin!(std::future::pending::<()>()));
+/// let never = pin!(std::future::pending::<()>());
+/// let waiter = gate.checkout(never);
 /// let (result, ()) = tokio::join!(waiter, async {
 ///     tokio::task::yield_now().await;
 ///     assert_eq!(gate.waiting(), 1);
