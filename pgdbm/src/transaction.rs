@@ -18,13 +18,28 @@ use futures_util::FutureExt;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::database::copy_target;
-use crate::driver::PooledConnection;
+use crate::driver::{DiscardGuard, PooledConnection};
 use crate::error::{Error, Result};
 use crate::executor::Executor;
 use crate::monitor::{Hooks, Operation, observe, observe_copy};
 use crate::row::Row;
 use crate::template::Templates;
 use crate::value::{Params, Value};
+
+/// Runs one statement on the transaction's connection (`$conn` is bound to it in `$work`): until
+/// it finishes, the transaction counts as failed ([`State::start_statement`]), so a statement
+/// whose future is dropped leaves it uncommittable; then the outcome is noted
+/// ([`State::end_statement`]).
+macro_rules! in_statement {
+    ($state:ident, $conn:ident => $work:expr) => {{
+        let before = $state.start_statement();
+        let result = {
+            let $conn = $state.conn();
+            $work.await
+        };
+        $state.end_statement(before, result)
+    }};
+}
 
 /// A transaction (or a savepoint inside one) on a dedicated connection.
 ///
@@ -103,7 +118,7 @@ impl Transaction {
     ) -> Result<Self> {
         // Until `BEGIN` has answered, the connection is closed rather than pooled if this future
         // is dropped: it may be inside a transaction nobody owns.
-        let mut guard = DiscardGuard(Some(conn));
+        let mut guard = DiscardGuard::new(conn);
         guard.conn().batch_execute("BEGIN").await?;
         let conn = guard.keep();
         let shared = Arc::new(Shared {
@@ -169,9 +184,7 @@ impl Transaction {
         let mut state = self.lock().await?;
         let n = shared.next_savepoint.fetch_add(1, Ordering::Relaxed);
         let sql = format!("SAVEPOINT {}", savepoint_name(n));
-        let before = state.start_statement();
-        let result = state.conn().batch_execute(&sql).await;
-        state.end_statement(before, result)?;
+        in_statement!(state, conn => conn.batch_execute(&sql))?;
         state.open.push(n);
         Ok(Transaction {
             level: Arc::new(Level {
@@ -268,11 +281,12 @@ impl Transaction {
                 };
                 // If this future is dropped before the server answers, the guard closes the
                 // connection: its transaction may still be open, and closing ends it.
-                let mut guard = DiscardGuard(state.conn.take());
+                let mut guard = DiscardGuard::new(state.conn.take().expect("checked by lock"));
                 state.open.clear();
                 let result = guard.conn().batch_execute(sql).await;
-                if result.is_ok() || commit {
-                    // Committed, or a failed COMMIT (the server ended the transaction): reusable.
+                if result.is_ok() || sql == "COMMIT" {
+                    // Ended, or a COMMIT the server refused (which ends the transaction too):
+                    // reusable. A failed ROLLBACK leaves the session's state unknown: closed.
                     drop(guard.keep());
                 }
                 result?;
@@ -297,9 +311,7 @@ impl Transaction {
                 } else {
                     format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
                 };
-                let before = state.start_statement();
-                let result = state.conn().batch_execute(&sql).await;
-                let result = state.end_statement(before, result);
+                let result = in_statement!(state, conn => conn.batch_execute(&sql));
                 state.open.truncate(pos);
                 if result.is_ok() && !commit {
                     state.failed = false;
@@ -320,9 +332,7 @@ impl Transaction {
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
         let work = async {
             let mut state = self.lock().await?;
-            let before = state.start_statement();
-            let result = state.conn().copy_in(&target, &cols, rows).await;
-            state.end_statement(before, result)
+            in_statement!(state, conn => conn.copy_in(&target, &cols, rows))
         };
         observe_copy(
             &self.level.shared.hooks,
@@ -367,9 +377,7 @@ impl Shared {
         };
         let name = savepoint_name(state.open[pos]);
         let sql = format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}");
-        let before = state.start_statement();
-        let result = state.conn().batch_execute(&sql).await;
-        state.end_statement(before, result)?;
+        in_statement!(state, conn => conn.batch_execute(&sql))?;
         state.open.truncate(pos);
         state.failed = false;
         Ok(())
@@ -397,41 +405,18 @@ impl Drop for Shared {
         let Some(conn) = self.state.get_mut().conn.take() else {
             return;
         };
-        let mut guard = DiscardGuard(Some(conn));
+        let mut guard = DiscardGuard::new(conn);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn(async move {
-                    if let Some(conn) = guard.0.as_ref() {
-                        if conn.batch_execute("ROLLBACK").await.is_ok() {
-                            // Clean again: give it back to the pool instead of discarding it.
-                            drop(guard.0.take());
-                        }
+                    if guard.conn().batch_execute("ROLLBACK").await.is_ok() {
+                        // Clean again: give it back to the pool instead of discarding it.
+                        drop(guard.keep());
                     }
                 });
             }
-            Err(_) => drop(guard.0.take().map(|mut c| c.discard())),
-        }
-    }
-}
-
-/// Closes the connection (instead of pooling it) unless it was taken out first.
-struct DiscardGuard(Option<PooledConnection>);
-
-impl DiscardGuard {
-    fn conn(&self) -> &PooledConnection {
-        self.0.as_ref().expect("taken out only by keep")
-    }
-
-    /// Takes the connection back out: it will be pooled as usual.
-    fn keep(&mut self) -> PooledConnection {
-        self.0.take().expect("kept once")
-    }
-}
-
-impl Drop for DiscardGuard {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.as_mut() {
-            conn.discard();
+            // No runtime to roll back on: the guard closes the connection, which ends it.
+            Err(_) => drop(guard),
         }
     }
 }
@@ -442,9 +427,7 @@ impl Executor for Transaction {
         let work = async {
             let sql = self.level.shared.templates.expand(sql)?;
             let mut state = self.lock().await?;
-            let before = state.start_statement();
-            let result = state.conn().execute(&sql, params).await;
-            state.end_statement(before, result)
+            in_statement!(state, conn => conn.execute(&sql, params))
         };
         let hooks = &self.level.shared.hooks;
         observe(hooks, self.schema(), Operation::Execute, sql, params, work).await
@@ -454,9 +437,7 @@ impl Executor for Transaction {
         let work = async {
             let sql = self.level.shared.templates.expand(sql)?;
             let mut state = self.lock().await?;
-            let before = state.start_statement();
-            let result = state.conn().fetch_all(&sql, params).await;
-            state.end_statement(before, result)
+            in_statement!(state, conn => conn.fetch_all(&sql, params))
         };
         let hooks = &self.level.shared.hooks;
         observe(hooks, self.schema(), Operation::FetchAll, sql, params, work).await
@@ -466,9 +447,7 @@ impl Executor for Transaction {
         let work = async {
             let sql = self.level.shared.templates.expand(sql)?;
             let mut state = self.lock().await?;
-            let before = state.start_statement();
-            let result = state.conn().fetch_optional(&sql, params).await;
-            state.end_statement(before, result)
+            in_statement!(state, conn => conn.fetch_optional(&sql, params))
         };
         let hooks = &self.level.shared.hooks;
         observe(
@@ -486,9 +465,7 @@ impl Executor for Transaction {
         let work = async {
             let sql = self.level.shared.templates.expand(sql)?;
             let mut state = self.lock().await?;
-            let before = state.start_statement();
-            let result = state.conn().batch_execute(&sql).await;
-            state.end_statement(before, result)
+            in_statement!(state, conn => conn.batch_execute(&sql))
         };
         let hooks = &self.level.shared.hooks;
         observe(

@@ -32,6 +32,7 @@ pub use connect::{
 pub use copy::check_row_width;
 pub use db_error::ServerError;
 pub use front_cache::FrontCache;
+pub(crate) use pool::DiscardGuard;
 pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
 };

@@ -71,6 +71,35 @@ impl CopyStatements {
 /// A connection checked out of a pool.
 pub type PooledConnection = Box<dyn Connection>;
 
+/// A checked-out connection that is closed (instead of pooled) when dropped, unless it was taken
+/// back out with [`keep`](DiscardGuard::keep): held across every await after which the
+/// session's state is unknown if the future is dropped there (inside `BEGIN`, holding a
+/// session lock, before `COMMIT` has answered).
+pub(crate) struct DiscardGuard(Option<PooledConnection>);
+
+impl DiscardGuard {
+    pub(crate) fn new(conn: PooledConnection) -> Self {
+        DiscardGuard(Some(conn))
+    }
+
+    pub(crate) fn conn(&self) -> &PooledConnection {
+        self.0.as_ref().expect("taken out only by keep")
+    }
+
+    /// Takes the connection back out: it will be pooled as usual.
+    pub(crate) fn keep(&mut self) -> PooledConnection {
+        self.0.take().expect("kept once")
+    }
+}
+
+impl Drop for DiscardGuard {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.discard();
+        }
+    }
+}
+
 /// Hands out connections and runs single statements on a pooled connection.
 ///
 /// Its [`Executor`] methods acquire a connection per call and return it right after: the fast

@@ -10,7 +10,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
-use crate::driver::PooledConnection;
+use crate::driver::{DiscardGuard, PooledConnection};
 use crate::error::{DbError, Error, Result};
 use crate::executor::{Executor, ExecutorExt};
 use crate::params;
@@ -57,7 +57,7 @@ fn jittered(pause: Duration) -> Duration {
 /// A dedicated connection holding the advisory lock. Unless it was unlocked, dropping it
 /// (an error, a panic, a cancelled future — also while still waiting for the lock) closes the
 /// connection instead of pooling it, which ends the session and so releases the lock.
-pub(super) struct LockedConnection(Option<PooledConnection>);
+pub(super) struct LockedConnection(DiscardGuard);
 
 impl LockedConnection {
     /// Takes module `module`'s migration lock on `conn`, waiting for it as long as the
@@ -69,7 +69,7 @@ impl LockedConnection {
     pub(super) async fn acquire(conn: PooledConnection, module: &str) -> Result<Self> {
         // The guard comes first, so that a cancellation at any await below discards the
         // connection: a poll may have taken the lock just before it.
-        let locked = LockedConnection(Some(conn));
+        let locked = LockedConnection(DiscardGuard::new(conn));
         let session = locked.conn();
         let timeouts = session.fetch_one(TIMEOUTS_SQL, &[]).await?;
         let bound = wait_bound(timeouts.get(0)?, timeouts.get(1)?);
@@ -102,24 +102,20 @@ impl LockedConnection {
     }
 
     pub(super) fn conn(&self) -> &dyn Executor {
-        self.0.as_deref().expect("present until unlocked")
+        &**self.0.conn()
     }
 
     pub(super) async fn unlock(mut self, module: &str) {
-        let Some(conn) = self.0.as_ref() else { return };
-        match conn.fetch_optional(UNLOCK_SQL, params![module]).await {
-            Ok(Some(row)) if row.get::<bool>(0).unwrap_or(false) => drop(self.0.take()),
+        match self
+            .0
+            .conn()
+            .fetch_optional(UNLOCK_SQL, params![module])
+            .await
+        {
+            Ok(Some(row)) if row.get::<bool>(0).unwrap_or(false) => drop(self.0.keep()),
             other => {
                 tracing::warn!(module, result = ?other.map(|_| ()), "advisory unlock failed; closing the connection");
             }
-        }
-    }
-}
-
-impl Drop for LockedConnection {
-    fn drop(&mut self) {
-        if let Some(conn) = self.0.as_mut() {
-            conn.discard();
         }
     }
 }
