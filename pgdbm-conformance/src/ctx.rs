@@ -144,6 +144,25 @@ impl Ctx {
         change(self.config.to_builder()).build()
     }
 
+    /// Another schema in the check's database, `<schema>_<suffix>`, created now, with a handle on
+    /// the check's pool scoped to it. The schema is dropped (`CASCADE`) when the returned guard
+    /// drops, also when the check panics.
+    ///
+    /// # Errors
+    ///
+    /// An invalid suffix ([`pgdbm::Error::Identifier`]); the server's error creating the schema.
+    pub(crate) async fn other_schema(&self, suffix: &str) -> Result<(Database, CleanupOnDrop)> {
+        let name = format!("{}_{suffix}", self.schema);
+        let db = Database::new(self.pool.clone(), Some(&name))?;
+        // Armed before the schema exists, so a failure half way leaves nothing behind.
+        let guard = self.cleanup_on_drop(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            pgdbm::quote_identifier(&name)
+        ));
+        db.ensure_schema().await?;
+        Ok((db, guard))
+    }
+
     /// A guard that runs `sql` on the check's database when dropped, on a thread of its own
     /// (pgdbm-testing's [`TestServer::execute_blocking`]), also while a failing check unwinds.
     pub(crate) fn cleanup_on_drop(&self, sql: String) -> CleanupOnDrop {

@@ -64,6 +64,7 @@
 mod cancellation;
 mod capture;
 mod ctx;
+mod cross_module;
 pub mod dedicated;
 mod errors;
 mod guardrails;
@@ -83,6 +84,7 @@ mod transactions;
 mod values;
 
 pub use cancellation::*;
+pub use cross_module::*;
 pub use ctx::{Capabilities, Connector, Ctx, connector};
 pub use errors::*;
 pub use guardrails::*;

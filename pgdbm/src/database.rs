@@ -113,6 +113,11 @@ impl Database {
         &self.inner.hooks
     }
 
+    /// The shared template expander of this handle (for transaction handles scoped to it).
+    pub(crate) fn templates_arc(&self) -> &Arc<Templates> {
+        &self.inner.templates
+    }
+
     /// Another handle on the same pool, ownership and templates, with other hooks.
     pub(crate) fn with_hooks(&self, hooks: Hooks) -> Database {
         Database {
@@ -201,6 +206,30 @@ impl Database {
     pub async fn begin(&self) -> Result<Transaction> {
         let conn = self.inner.pool.acquire().await?;
         Transaction::begin_on(conn, self.inner.templates.clone(), self.inner.hooks.clone()).await
+    }
+
+    /// A handle on `tx`'s transaction (same connection, same level) that expands templates with
+    /// this handle's schema and records with this handle's monitor: this module's SQL, inside a
+    /// transaction another module began. The same as
+    /// [`tx.with_schema_of(self)`](Transaction::with_schema_of), which documents how the handles
+    /// of one level share it (commit with the handle that began it).
+    ///
+    /// ```no_run
+    /// # async fn demo(todo: pgdbm::Database, audit: pgdbm::Database) -> pgdbm::Result<()> {
+    /// use pgdbm::prelude::*;
+    /// todo.transaction(|tx| async move {
+    ///     tx.execute("INSERT INTO {{tables.todos}} (title) VALUES ($1)", params!["ship"]).await?;
+    ///     audit
+    ///         .in_transaction(&tx) // {{tables.events}} → "audit".events, on tx's connection
+    ///         .execute("INSERT INTO {{tables.events}} (what) VALUES ($1)", params!["todo created"])
+    ///         .await?;
+    ///     Ok::<_, pgdbm::Error>(())
+    /// })
+    /// .await?; // committed together
+    /// # Ok(()) }
+    /// ```
+    pub fn in_transaction(&self, tx: &Transaction) -> Transaction {
+        tx.with_schema_of(self)
     }
 
     /// Runs `f` in a transaction: committed when `f` returns `Ok`, rolled back when it returns

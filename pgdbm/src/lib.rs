@@ -128,6 +128,61 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Modules in one transaction
+//!
+//! A transaction expands templates with the schema of the handle that began it. To write through
+//! another module in the same transaction — the todo module and the audit module, each in its own
+//! schema, committed together — take a handle on the transaction with the other module's
+//! templates: [`Transaction::with_schema_of`] or, the same call seen from the other side,
+//! [`Database::in_transaction`]. It is a [`Transaction`] on the same connection and level, so a
+//! module's functions written against `&dyn Executor` run in it unchanged:
+//!
+//! ```no_run
+//! # async fn demo(pool: pgdbm::SharedPool) -> pgdbm::Result<()> {
+//! use pgdbm::prelude::*;
+//!
+//! // The audit module's code, written once against any executor.
+//! mod audit {
+//!     use pgdbm::prelude::*;
+//!     pub async fn record(db: &dyn Executor, event: &str) -> pgdbm::Result<()> {
+//!         db.execute("INSERT INTO {{tables.events}} (event) VALUES ($1)", params![event]).await?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let todo = Database::new(pool.clone(), Some("todo"))?;
+//! let audit = Database::new(pool.clone(), Some("audit"))?;
+//!
+//! todo.transaction(|tx| async move {
+//!     let id: i64 = tx
+//!         .fetch_value("INSERT INTO {{tables.items}} (title) VALUES ($1) RETURNING id", params!["ship"])
+//!         .await?;
+//!     // "audit".events, on this transaction's connection:
+//!     audit::record(&tx.with_schema_of(&audit), &format!("todo {id} created")).await?;
+//!     // Savepoints nest across modules: this one expands with the audit schema.
+//!     let sp = audit.in_transaction(&tx).begin().await?;
+//!     if audit::record(&sp, "optional detail").await.is_err() {
+//!         sp.rollback().await?; // undoes only the savepoint's work
+//!     } else {
+//!         sp.commit().await?;
+//!     }
+//!     Ok::<_, pgdbm::Error>(())
+//! })
+//! .await?; // both modules' writes commit together, or neither does
+//! # Ok(()) }
+//! ```
+//!
+//! * The handles of one level share it: [`commit`](Transaction::commit) or
+//!   [`rollback`](Transaction::rollback) through any of them finishes the level for all. Commit
+//!   with the handle the level was begun with (the closure form does), and let cross-module
+//!   handles go out of scope: dropping one finishes nothing; the level is rolled back only when
+//!   its last handle is dropped unfinished. A failed or cancelled statement through any handle
+//!   makes the whole transaction uncommittable, as it would in one module.
+//! * Only the other handle's templates and monitor are taken: its statements run on the
+//!   transaction's connection, so it should be a handle on the same database (usually the same
+//!   pool). Each statement is recorded on the monitor, and with the schema, of the module whose
+//!   handle ran it.
+//!
 //! ## Migrations and modules
 //!
 //! A reusable library implements [`Module`]: a unique name (its ledger key), the migrations it

@@ -7,6 +7,11 @@
 //! `?`, a panic, a cancelled future) is rolled back: a savepoint before the next statement on its
 //! parent, the top level right away on a background task, after which the connection returns to
 //! the pool clean (or is closed when the rollback fails).
+//!
+//! The handle is two parts: the level (shared by every handle on it, with the connection and the
+//! cancellation state) and the scope — the templates and hooks of one [`Database`](crate::Database)
+//! handle. [`Transaction::with_schema_of`] makes a handle on the same level with another scope, so
+//! several modules, each in its own schema, write in one transaction.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -44,7 +49,10 @@ macro_rules! in_statement {
 /// A transaction (or a savepoint inside one) on a dedicated connection.
 ///
 /// It implements [`Executor`], so everything written against `&dyn Executor` runs inside it, and it
-/// expands templates for the schema of the handle that began it.
+/// expands templates for the schema of the handle that began it. To run another module's SQL in
+/// the same transaction, take a handle with that module's schema:
+/// [`with_schema_of`](Transaction::with_schema_of) (or
+/// [`Database::in_transaction`](crate::Database::in_transaction)).
 ///
 /// ```no_run
 /// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
@@ -63,6 +71,17 @@ macro_rules! in_statement {
 #[derive(Clone)]
 pub struct Transaction {
     level: Arc<Level>,
+    /// Whose templates and hooks this handle uses: the handle that began the transaction, or the
+    /// one given to [`Transaction::with_schema_of`].
+    scope: Arc<Scope>,
+}
+
+/// The per-handle half of a transaction handle: how its SQL is expanded and recorded. Handles on
+/// one level may differ here (one per module); the level and the connection are shared.
+struct Scope {
+    templates: Arc<Templates>,
+    /// The monitor and span data of the [`Database`](crate::Database) handle this scope is from.
+    hooks: Hooks,
 }
 
 struct Level {
@@ -78,9 +97,6 @@ struct Shared {
     /// Savepoints whose handles were dropped unfinished; rolled back before the next statement.
     abandoned: StdMutex<Vec<u32>>,
     next_savepoint: AtomicU32,
-    templates: Arc<Templates>,
-    /// The monitor and span data of the handle that began the transaction.
-    hooks: Hooks,
 }
 
 struct State {
@@ -97,7 +113,7 @@ impl std::fmt::Debug for Transaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transaction")
             .field("depth", &self.level.depth)
-            .field("schema", &self.level.shared.templates.schema())
+            .field("schema", &self.schema())
             .field("finished", &self.level.finished.load(Ordering::Relaxed))
             .finish()
     }
@@ -129,8 +145,6 @@ impl Transaction {
             }),
             abandoned: StdMutex::new(Vec::new()),
             next_savepoint: AtomicU32::new(1),
-            templates,
-            hooks,
         });
         Ok(Transaction {
             level: Arc::new(Level {
@@ -139,7 +153,52 @@ impl Transaction {
                 depth: 0,
                 finished: AtomicBool::new(false),
             }),
+            scope: Arc::new(Scope { templates, hooks }),
         })
+    }
+
+    /// A handle on this same transaction level and connection that expands `{{tables.x}}` and
+    /// `{{schema}}` with `db`'s schema, and records its statements with `db`'s monitor and span
+    /// data: the way to run another module's SQL inside this transaction.
+    ///
+    /// Only `db`'s templates and hooks are taken: its statements run on this transaction's
+    /// connection, never on `db`'s pool, so `db` should be a handle on the same database (usually
+    /// the same pool). The returned handle is a [`Transaction`] like any other (an [`Executor`],
+    /// so module functions taking `&dyn Executor` work unchanged), and it shares this level:
+    ///
+    /// * [`begin`](Transaction::begin) on it opens a savepoint on the shared connection whose
+    ///   handle expands with `db`'s templates; savepoints nest across modules in any order.
+    /// * [`commit`](Transaction::commit) or [`rollback`](Transaction::rollback) through *any*
+    ///   handle of a level finishes that level for all of them. Commit with the handle the level
+    ///   was begun with (the closure form does this for you) and let cross-module handles simply
+    ///   go out of scope: dropping one finishes nothing, the level stays open while any handle on
+    ///   it lives and is rolled back only when the last one is dropped unfinished.
+    ///
+    /// [`Database::in_transaction`](crate::Database::in_transaction) is the same call seen from
+    /// the other side.
+    ///
+    /// ```no_run
+    /// # async fn demo(todo: pgdbm::Database, audit: pgdbm::Database) -> pgdbm::Result<()> {
+    /// use pgdbm::prelude::*;
+    /// // A module function, written against any executor.
+    /// async fn record(db: &dyn Executor, what: &str) -> pgdbm::Result<u64> {
+    ///     db.execute("INSERT INTO {{tables.events}} (what) VALUES ($1)", params![what]).await
+    /// }
+    ///
+    /// let tx = todo.begin().await?;
+    /// tx.execute("INSERT INTO {{tables.todos}} (title) VALUES ($1)", params!["write docs"]).await?;
+    /// record(&tx.with_schema_of(&audit), "todo created").await?; // "audit".events
+    /// tx.commit().await?; // both inserts, or neither
+    /// # Ok(()) }
+    /// ```
+    pub fn with_schema_of(&self, db: &crate::Database) -> Transaction {
+        Transaction {
+            level: self.level.clone(),
+            scope: Arc::new(Scope {
+                templates: db.templates_arc().clone(),
+                hooks: db.hooks().clone(),
+            }),
+        }
     }
 
     /// Nesting depth: 0 for the top level, 1 for a savepoint in it, and so on.
@@ -149,7 +208,7 @@ impl Transaction {
 
     /// The schema templates expand to.
     pub fn schema(&self) -> Option<&str> {
-        self.level.shared.templates.schema()
+        self.scope.templates.schema()
     }
 
     /// Locks the connection for one operation of this level, after checking the level is still
@@ -174,7 +233,9 @@ impl Transaction {
     }
 
     /// Starts a nested level (`SAVEPOINT`). Finish it with [`commit`](Transaction::commit)
-    /// (`RELEASE`) or [`rollback`](Transaction::rollback) (`ROLLBACK TO`).
+    /// (`RELEASE`) or [`rollback`](Transaction::rollback) (`ROLLBACK TO`). The new handle expands
+    /// with this handle's templates (on a handle from [`with_schema_of`](Transaction::with_schema_of),
+    /// that other module's).
     ///
     /// # Errors
     ///
@@ -193,6 +254,7 @@ impl Transaction {
                 depth: self.level.depth + 1,
                 finished: AtomicBool::new(false),
             }),
+            scope: self.scope.clone(),
         })
     }
 
@@ -328,14 +390,14 @@ impl Transaction {
     ///
     /// As [`Database::copy_in`](crate::Database::copy_in).
     pub async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
-        let (target, quoted) = copy_target(&self.level.shared.templates, table, columns)?;
+        let (target, quoted) = copy_target(&self.scope.templates, table, columns)?;
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
         let work = async {
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.copy_in(&target, &cols, rows))
         };
         observe_copy(
-            &self.level.shared.hooks,
+            &self.scope.hooks,
             self.schema(),
             &target,
             &cols,
@@ -425,31 +487,31 @@ impl Drop for Shared {
 impl Executor for Transaction {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         let work = async {
-            let sql = self.level.shared.templates.expand(sql)?;
+            let sql = self.scope.templates.expand(sql)?;
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.execute(&sql, params))
         };
-        let hooks = &self.level.shared.hooks;
+        let hooks = &self.scope.hooks;
         observe(hooks, self.schema(), Operation::Execute, sql, params, work).await
     }
 
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let work = async {
-            let sql = self.level.shared.templates.expand(sql)?;
+            let sql = self.scope.templates.expand(sql)?;
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.fetch_all(&sql, params))
         };
-        let hooks = &self.level.shared.hooks;
+        let hooks = &self.scope.hooks;
         observe(hooks, self.schema(), Operation::FetchAll, sql, params, work).await
     }
 
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
         let work = async {
-            let sql = self.level.shared.templates.expand(sql)?;
+            let sql = self.scope.templates.expand(sql)?;
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.fetch_optional(&sql, params))
         };
-        let hooks = &self.level.shared.hooks;
+        let hooks = &self.scope.hooks;
         observe(
             hooks,
             self.schema(),
@@ -463,11 +525,11 @@ impl Executor for Transaction {
 
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         let work = async {
-            let sql = self.level.shared.templates.expand(sql)?;
+            let sql = self.scope.templates.expand(sql)?;
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.batch_execute(&sql))
         };
-        let hooks = &self.level.shared.hooks;
+        let hooks = &self.scope.hooks;
         observe(
             hooks,
             self.schema(),

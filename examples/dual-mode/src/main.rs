@@ -4,7 +4,11 @@
 //!    schema `dual_standalone`;
 //! 2. **shared**: an application opens one pool and hands it to the users module (schema
 //!    `dual_app_users`) and to a small audit module (schema `dual_app_audit`); each applies its
-//!    own migrations into its own schema.
+//!    own migrations into its own schema;
+//! 3. **one transaction, two modules**: a user and its audit event are written in one
+//!    transaction begun on the users handle; the audit module's SQL runs through
+//!    `audit_db.in_transaction(&tx)` with its own schema. A failure in the audit module rolls the
+//!    user back too.
 //!
 //! ```text
 //! cargo run -p dual-mode
@@ -21,7 +25,7 @@ use pgdbm::driver::PoolProvider;
 use pgdbm::prelude::*;
 use pgdbm::{DatabaseConfig, Error, MigrationReport, MigrationSource};
 use pgdbm_driver_tokio_postgres::{TokioPostgres, TokioPostgresPool};
-use users_module::{Users, UsersModule};
+use users_module::{Users, UsersModule, add_user};
 
 /// The application's own small module.
 struct AuditModule;
@@ -33,6 +37,17 @@ impl Module for AuditModule {
     fn migrations(&self) -> MigrationSource {
         pgdbm::embed_migrations!("migrations")
     }
+}
+
+/// The audit module's one function, written against any executor: its own handle, or a handle
+/// on another module's transaction with the audit schema.
+async fn record(db: &dyn Executor, event: &str) -> Result<(), Error> {
+    db.execute(
+        "INSERT INTO {{tables.audit_log}} (event) VALUES ($1)",
+        params![event],
+    )
+    .await?;
+    Ok(())
 }
 
 #[tokio::main]
@@ -104,12 +119,7 @@ async fn run() -> Result<(), Error> {
     print_report("dual_app_audit", &report);
 
     let id = users.add("ann@example.com", Some("Ann")).await?;
-    audit_db
-        .execute(
-            "INSERT INTO {{tables.audit_log}} (event) VALUES ($1)",
-            params![format!("user {id} added")],
-        )
-        .await?;
+    record(&audit_db, &format!("user {id} added")).await?;
     let events: i64 = audit_db
         .fetch_value("SELECT count(*) FROM {{tables.audit_log}}", &[])
         .await?;
@@ -119,6 +129,49 @@ async fn run() -> Result<(), Error> {
         users_db.expand_sql("{{tables.users}}")?,
         audit_db.expand_sql("{{tables.audit_log}}")?
     );
+
+    // 3. Two modules, one transaction: the users module's function and the audit module's SQL,
+    //    each expanded with its own schema, on one connection, committed together.
+    println!("one transaction across both modules:");
+    let id = users_db
+        .transaction(|tx| {
+            let audit_db = audit_db.clone();
+            async move {
+                let id = add_user(&tx, "bob@example.com", Some("Bob")).await?;
+                record(&audit_db.in_transaction(&tx), &format!("user {id} added")).await?;
+                Ok::<_, Error>(id)
+            }
+        })
+        .await?;
+    println!("  committed user {id} and its audit event together");
+    // The audit module fails (its event text is NOT NULL): the user is rolled back with it.
+    let failed = users_db
+        .transaction(|tx| {
+            let audit_db = audit_db.clone();
+            async move {
+                add_user(&tx, "carol@example.com", None).await?;
+                audit_db
+                    .in_transaction(&tx)
+                    .execute(
+                        "INSERT INTO {{tables.audit_log}} (event) VALUES (NULL)",
+                        &[],
+                    )
+                    .await?;
+                Ok::<_, Error>(())
+            }
+        })
+        .await;
+    let carol: i64 = users_db
+        .fetch_value(
+            "SELECT count(*) FROM {{tables.users}} WHERE email = $1",
+            params!["carol@example.com"],
+        )
+        .await?;
+    println!(
+        "  the audit module failed ({}), so carol was rolled back too: {carol} row(s)",
+        failed.err().map_or_else(|| "no error?".to_owned(), |e| e.to_string())
+    );
+
     let stats = pool.stats();
     println!(
         "  one pool for both: {} open, max {}",

@@ -45,14 +45,7 @@ impl Users {
     ///
     /// Query errors.
     pub async fn add(&self, email: &str, display_name: Option<&str>) -> Result<i64> {
-        self.db
-            .fetch_value(
-                "INSERT INTO {{tables.users}} (email, display_name) VALUES ($1, $2)
-                 ON CONFLICT (email) DO UPDATE SET display_name = EXCLUDED.display_name
-                 RETURNING id",
-                params![email, display_name],
-            )
-            .await
+        add_user(&self.db, email, display_name).await
     }
 
     /// How many users there are.
@@ -70,6 +63,23 @@ impl Users {
     pub fn database(&self) -> &Database {
         &self.db
     }
+}
+
+/// Adds a user (or finds the existing one with that email) through any executor and returns its
+/// id: on the module's own [`Database`], in one of its transactions, or inside another module's
+/// transaction through a handle with this module's schema (`tx.with_schema_of(&users_db)`).
+///
+/// # Errors
+///
+/// Query errors.
+pub async fn add_user(db: &dyn Executor, email: &str, display_name: Option<&str>) -> Result<i64> {
+    db.fetch_value(
+        "INSERT INTO {{tables.users}} (email, display_name) VALUES ($1, $2)
+         ON CONFLICT (email) DO UPDATE SET display_name = EXCLUDED.display_name
+         RETURNING id",
+        params![email, display_name],
+    )
+    .await
 }
 
 #[cfg(test)]
