@@ -96,6 +96,7 @@ pub(crate) fn module(ctx: &Ctx, name: &str, dir: Option<&Path>) -> CliResult<()>
     }
     let files = [
         ("Cargo.toml", cargo_toml(name)),
+        ("build.rs", BUILD_RS.to_owned()),
         ("src/lib.rs", lib_rs(&ident, &ty)),
         (
             &format!("migrations/001_create_{ident}_items.sql") as &str,
@@ -118,10 +119,22 @@ pub(crate) fn module(ctx: &Ctx, name: &str, dir: Option<&Path>) -> CliResult<()>
         root.display()
     ));
     ctx.say(
-        "  add migrations with: pgdbm migrate create NAME (with migrations_path pointing there)",
+        "  add migrations with: pgdbm migrate create NAME (with migrations_path pointing there); \
+         build.rs makes the next cargo build embed them",
     );
     Ok(())
 }
+
+/// The generated crate's build script: without it, a migration file added after the first build
+/// is not embedded until something else rebuilds the crate (`embed_migrations!` tells cargo only
+/// about the files it saw).
+const BUILD_RS: &str = r#"//! Rebuilds the crate when a file is added to (or removed from) `migrations/`, so that
+//! `pgdbm::embed_migrations!("migrations")` embeds it on the next `cargo build`.
+
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}
+"#;
 
 fn cargo_toml(name: &str) -> String {
     format!(

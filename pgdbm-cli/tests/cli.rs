@@ -728,6 +728,12 @@ fn generate_config_and_module() {
         sql.contains("CREATE TABLE IF NOT EXISTS {{tables.billing_core_items}}"),
         "{sql}"
     );
+    let build = std::fs::read_to_string(root.join("build.rs")).unwrap();
+    assert!(
+        build.contains("println!(\"cargo:rerun-if-changed=migrations\");"),
+        "{build}"
+    );
+    assert!(out.contains("build.rs"), "{out}");
     let test = std::fs::read_to_string(root.join("tests/migrations.rs")).unwrap();
     assert!(test.contains("db.migrate(&BillingCoreModule)"), "{test}");
     fails(

@@ -8,16 +8,37 @@ use proc_macro::{Delimiter, Literal, TokenStream, TokenTree};
 /// Embeds the `*.sql` files of a directory (relative to the calling crate's `Cargo.toml`) as a
 /// `pgdbm::MigrationSource`, sorted by file name, hidden files skipped.
 ///
-/// Each file is included with `include_str!`, so cargo rebuilds when a file changes. (A file
-/// *added* to the directory is seen on the next build of the crate; touch a source file or
-/// `cargo clean -p` to force one.) An empty or non-UTF-8 file, a symbolic link resolving outside
-/// the directory, or a missing directory is a compile error naming it.
+/// Each file is included with `include_str!`, so cargo rebuilds when a file changes. An empty or
+/// non-UTF-8 file, a symbolic link resolving outside the directory, or a missing directory is a
+/// compile error naming it.
 ///
 /// ```ignore
 /// fn migrations(&self) -> pgdbm::MigrationSource {
 ///     pgdbm::embed_migrations!("migrations")
 /// }
 /// ```
+///
+/// # New files: add a `build.rs`
+///
+/// `include_str!` only tells cargo about the files that existed when the macro ran, so a file
+/// *added* to the directory (say by `pgdbm migrate create`) would not be embedded until something
+/// else rebuilt the crate — the application would report "0 applied". Tell cargo to watch the
+/// directory with a build script next to the crate's `Cargo.toml` (`pgdbm generate module`
+/// writes it):
+///
+/// ```ignore
+/// // build.rs
+/// fn main() {
+///     // The directory given to embed_migrations!, relative to Cargo.toml.
+///     println!("cargo:rerun-if-changed=migrations");
+/// }
+/// ```
+///
+/// For a directory, cargo compares the newest modification time of the directory and of
+/// everything in it, so adding, removing or editing a file reruns the build script and rebuilds
+/// the crate, which expands the macro again; an unrelated change does not. It needs no
+/// build-dependency. (Once a build script prints any `rerun-if-changed`, cargo stops rerunning
+/// it for every change in the package — list any other paths the script reads as well.)
 #[proc_macro]
 pub fn embed_migrations(input: TokenStream) -> TokenStream {
     match expand(input) {

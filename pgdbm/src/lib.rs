@@ -217,8 +217,10 @@
 //! ```
 //!
 //! * **Sources**: `embed_migrations!("dir")` (relative to the crate's `Cargo.toml`; files are
-//!   `include_str!`-ed, so cargo rebuilds when one changes), [`MigrationSource::from_dir`] at run
-//!   time, or [`MigrationSource::from_pairs`] in memory. `*.sql` files ordered by name, hidden
+//!   `include_str!`-ed, so cargo rebuilds when one changes; for *new* files to be embedded on the
+//!   next build, add a `build.rs` with `println!("cargo:rerun-if-changed=dir");` — see
+//!   [`embed_migrations!`]), [`MigrationSource::from_dir`] at run time, or
+//!   [`MigrationSource::from_pairs`] in memory. `*.sql` files ordered by name, hidden
 //!   files ignored; an empty or non-UTF-8 file, or a symlink leaving the directory, is an error
 //!   naming it.
 //! * **Ledger**: pgdbm for Python's `schema_migrations` table in the handle's schema, same
@@ -342,7 +344,17 @@ pub use migrate::module::{Module, order_modules};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};
 pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
 /// Embeds a directory of `*.sql` migrations into the crate at compile time; see
-/// [the migrations section](crate#migrations).
+/// [the migrations section](crate#migrations-and-modules).
+///
+/// Pair it with a one-line `build.rs` so that files added to the directory are embedded on the
+/// next `cargo build` (without it, only a rebuild for another reason picks them up):
+///
+/// ```ignore
+/// // build.rs, next to Cargo.toml
+/// fn main() {
+///     println!("cargo:rerun-if-changed=migrations");
+/// }
+/// ```
 pub use pgdbm_macros::embed_migrations;
 pub use row::{Column, ColumnIndex, Row};
 pub use template::{ExpandedSql, Templates, quote_identifier, validate_identifier};
