@@ -1,9 +1,20 @@
-//! Compile-time helpers for pgdbm. Use them through `pgdbm` (`pgdbm::embed_migrations!`), not
-//! directly.
+//! Compile-time helpers for pgdbm. Use them through `pgdbm` (`pgdbm::embed_migrations!`) and
+//! `pgdbm-testing` (`#[pgdbm_testing::test]`), not directly.
 
 use std::path::{Path, PathBuf};
 
 use proc_macro::{Delimiter, Literal, TokenStream, TokenTree};
+
+mod test_attr;
+
+/// An async test that receives a fresh database cloned from a migrated template; documented
+/// where it is re-exported, as `pgdbm_testing::test`.
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    test_attr::expand(args.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
 
 /// Embeds the `*.sql` files of a directory (relative to the calling crate's `Cargo.toml`) as a
 /// `pgdbm::MigrationSource`, sorted by file name, hidden files skipped.

@@ -92,6 +92,8 @@ pub(crate) struct ModuleSpec {
     pub(crate) name: String,
     pub(crate) depends_on: Vec<String>,
     pub(crate) source: MigrationSource,
+    /// The module's own schema; `None`: the set's.
+    pub(crate) schema: Option<String>,
 }
 
 impl Module for ModuleSpec {
@@ -106,7 +108,8 @@ impl Module for ModuleSpec {
     }
 }
 
-/// What gets migrated into a test database: modules, in a schema (or none).
+/// What gets migrated into a test database: modules, each in its own schema or the set's (or
+/// none).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MigrationSet {
     pub(crate) modules: Vec<ModuleSpec>,
@@ -115,11 +118,22 @@ pub(crate) struct MigrationSet {
 
 impl MigrationSet {
     pub(crate) fn add_module(&mut self, module: &dyn Module) {
+        self.add_module_in(module, None);
+    }
+
+    /// Adds `module`, migrated into `schema` (`None`: the set's schema).
+    pub(crate) fn add_module_in(&mut self, module: &dyn Module, schema: Option<&str>) {
         self.modules.push(ModuleSpec {
             name: module.name().to_owned(),
             depends_on: module.depends_on().into_iter().map(str::to_owned).collect(),
             source: module.migrations(),
+            schema: schema.map(str::to_owned),
         });
+    }
+
+    /// The schema module `spec` is migrated into.
+    pub(crate) fn schema_of<'a>(&'a self, spec: &'a ModuleSpec) -> Option<&'a str> {
+        spec.schema.as_deref().or(self.schema.as_deref())
     }
 
     /// Hash of schema, module names, dependencies, migration names and checksums.
@@ -130,6 +144,11 @@ impl MigrationSet {
         for m in &self.modules {
             h.update(b"\0module\0");
             h.update(m.name.as_bytes());
+            if let Some(schema) = &m.schema {
+                // Only when set, so that the templates of single-schema sets keep their names.
+                h.update(b"\0schema\0");
+                h.update(schema.as_bytes());
+            }
             for d in &m.depends_on {
                 h.update(b"\0dep\0");
                 h.update(d.as_bytes());
@@ -145,16 +164,24 @@ impl MigrationSet {
         digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
-    /// Applies every module (in dependency order) through `db`.
+    /// Applies every module (in dependency order, across schemas) through `db`'s pool, each
+    /// into its own schema or `db`'s (which is the set's).
     pub(crate) async fn apply(&self, db: &Database) -> Result<()> {
-        if self.modules.is_empty() {
-            if self.schema.is_some() {
-                db.ensure_schema().await?;
-            }
-            return Ok(());
+        if self.schema.is_some() {
+            db.ensure_schema().await?;
         }
         let refs: Vec<&dyn Module> = self.modules.iter().map(|m| m as &dyn Module).collect();
-        db.migrate_all(&refs).await?;
+        for module in pgdbm::order_modules(&refs)? {
+            let spec = self
+                .modules
+                .iter()
+                .find(|m| m.name == module.name())
+                .expect("ordered from this set");
+            match &spec.schema {
+                Some(schema) => db.with_schema(Some(schema))?.migrate(module).await?,
+                None => db.migrate(module).await?,
+            };
+        }
         Ok(())
     }
 }

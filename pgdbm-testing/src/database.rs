@@ -54,6 +54,8 @@ pub struct TestDatabase<D: Driver> {
     server: &'static TestServer,
     keep: bool,
     built_template: bool,
+    /// Each migrated module and the schema it is in.
+    module_schemas: Vec<(String, Option<String>)>,
     _driver: PhantomData<fn() -> D>,
 }
 
@@ -105,6 +107,28 @@ impl<D: Driver> TestDatabase<D> {
     /// The handle (also reachable through `Deref`).
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// A handle on this database's pool scoped to the schema module `name` was migrated into
+    /// (its own from [`module_in`](TestDatabaseBuilder::module_in), else the builder's
+    /// [`schema`](TestDatabaseBuilder::schema)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TestSetup`](pgdbm::Error::TestSetup) when no module of that name was migrated.
+    pub fn module_db(&self, name: &str) -> Result<Database> {
+        let (_, schema) = self
+            .module_schemas
+            .iter()
+            .find(|(module, _)| module == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.module_schemas.iter().map(|(m, _)| m.as_str()).collect();
+                pgdbm::Error::test_setup(
+                    "module_db",
+                    format!("no module {name:?} in this test database (modules: {known:?})"),
+                )
+            })?;
+        self.db.with_schema(schema.as_deref())
     }
 
     /// This test's database name, `pgdbm_test_<pid>_<counter>_<random>`.
@@ -182,12 +206,36 @@ impl<D: Driver> TestDatabaseBuilder<D> {
         self
     }
 
+    /// Migrates `module` into `schema` of its own, whatever [`schema`](Self::schema) says: one
+    /// template, and so one test database, can hold several modules in several schemas. Reach
+    /// each with [`TestDatabase::module_db`].
+    ///
+    /// ```no_run
+    /// # async fn demo(users: &dyn pgdbm::Module, audit: &dyn pgdbm::Module) -> pgdbm::Result<()> {
+    /// use pgdbm_driver_tokio_postgres::TokioPostgres;
+    /// use pgdbm_testing::TestDatabase;
+    ///
+    /// let db = TestDatabase::<TokioPostgres>::builder()
+    ///     .module_in(users, "users")
+    ///     .module_in(audit, "audit")
+    ///     .schema("users") // the schema of the handle itself
+    ///     .build()
+    ///     .await?;
+    /// let audit_db = db.module_db(audit.name())?; // scoped to "audit"
+    /// # Ok(()) }
+    /// ```
+    pub fn module_in(mut self, module: &dyn Module, schema: &str) -> Self {
+        self.set.add_module_in(module, Some(schema));
+        self
+    }
+
     /// Migrates `source` as module `name`.
     pub fn migrations(mut self, name: &str, source: MigrationSource) -> Self {
         self.set.modules.push(ModuleSpec {
             name: name.to_owned(),
             depends_on: Vec::new(),
             source,
+            schema: None,
         });
         self
     }
@@ -204,7 +252,8 @@ impl<D: Driver> TestDatabaseBuilder<D> {
         }
     }
 
-    /// Migrates into `schema` and scopes the returned handle to it (default: no schema).
+    /// Migrates into `schema` (the modules not added with [`module_in`](Self::module_in)) and
+    /// scopes the returned handle to it (default: no schema).
     pub fn schema(mut self, schema: &str) -> Self {
         self.set.schema = Some(schema.to_owned());
         self
@@ -245,6 +294,17 @@ impl<D: Driver> TestDatabaseBuilder<D> {
         if let Some(schema) = &self.set.schema {
             pgdbm::validate_identifier("schema", schema)?;
         }
+        for spec in &self.set.modules {
+            if let Some(schema) = &spec.schema {
+                pgdbm::validate_identifier("schema", schema)?;
+            }
+        }
+        let module_schemas: Vec<(String, Option<String>)> = self
+            .set
+            .modules
+            .iter()
+            .map(|m| (m.name.clone(), self.set.schema_of(m).map(str::to_owned)))
+            .collect();
         let server = TestServer::shared::<D>().await?;
         let template = format!("pgdbm_tpl_{}", self.set.fingerprint());
         let mut built_template = false;
@@ -310,6 +370,7 @@ impl<D: Driver> TestDatabaseBuilder<D> {
             server,
             keep: self.keep,
             built_template,
+            module_schemas,
             _driver: PhantomData,
         })
     }

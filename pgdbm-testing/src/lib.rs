@@ -137,6 +137,7 @@ mod fixtures;
 mod helpers;
 mod schema;
 mod server;
+mod test_attr;
 #[cfg(feature = "tls")]
 mod tls_servers;
 
@@ -150,6 +151,70 @@ pub use helpers::{
     snapshot_table, table_diff, table_exists, truncate,
 };
 pub use schema::{SHARED_DATABASE, TestSchema};
+
+/// An async test that gets a database of its own, cloned from a template with the modules
+/// migrated, and drops it afterwards — also when the test panics.
+///
+/// ```no_run
+/// # use pgdbm::MigrationSource;
+/// # struct Users;
+/// # impl pgdbm::Module for Users {
+/// #     fn name(&self) -> &str { "users" }
+/// #     fn migrations(&self) -> MigrationSource { MigrationSource::from_pairs([("001.sql", "SELECT 1")]).unwrap() }
+/// # }
+/// # struct Audit;
+/// # impl pgdbm::Module for Audit {
+/// #     fn name(&self) -> &str { "audit" }
+/// #     fn migrations(&self) -> MigrationSource { MigrationSource::from_pairs([("001.sql", "SELECT 1")]).unwrap() }
+/// # }
+/// use pgdbm::prelude::*;
+/// use pgdbm_testing::TestDatabase;
+///
+/// #[pgdbm_testing::test(module = Users, schema = "users")]
+/// async fn signup(db: TestDatabase) -> pgdbm::Result<()> {
+///     db.execute("INSERT INTO {{tables.users}} (email) VALUES ($1)", params!["ann@example.com"])
+///         .await?;
+///     Ok(())
+/// }
+///
+/// // Two modules in two schemas, fixtures, the sqlx driver.
+/// #[pgdbm_testing::test(
+///     modules = [Users = "users", Audit = "audit"],
+///     fixtures = ["tests/fixtures/users.json"],
+///     driver = Sqlx,
+/// )]
+/// async fn signup_is_audited(db: TestDatabase) {
+///     let audit = db.module_db("audit").unwrap(); // scoped to "audit"; `db` is scoped to "users"
+///     // …
+/// #   let _ = audit;
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The function is `async`, takes one parameter — the [`TestDatabase`] (written `TestDatabase`,
+/// or `TestDatabase<Driver>`) — and may return `()` or a `Result`. It becomes a `#[test]` that
+/// runs it on a current-thread tokio runtime, as `#[tokio::test]` does; other attributes
+/// (`#[should_panic]`, `#[ignore]`) stay on it.
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `module = M` | migrate module `M` (an expression whose value implements [`pgdbm::Module`]) |
+/// | `modules = [A = "a", B = "b", C]` | several modules; `= "schema"` migrates that module into a schema of its own (reach it with [`TestDatabase::module_db`]); one without goes into the default schema. Dependencies are applied first, across schemas |
+/// | `schema = "s"` | the default schema: the handle's, and that of modules without their own. Without it, the first module's own schema, else none |
+/// | `fixtures = ["seed.json", "more.sql"]` | loaded in order through the handle after migrating: `.json` with [`load_json`], `.sql` as a script (templates expanded). Paths are relative to the crate's `Cargo.toml` and embedded at compile time, so a missing file is a compile error |
+/// | `driver = Sqlx` | the driver: `Sqlx` (`pgdbm_driver_sqlx::SqlxDriver`), `TokioPostgres` (the default, `pgdbm_driver_tokio_postgres::TokioPostgres`) or any path to a [`pgdbm::driver::Driver`]. Without it, the one in `TestDatabase<…>` if written. The driver's crate must be a dependency of the test's crate |
+///
+/// The template is built once per migration set (as [`TestDatabaseBuilder::build`] does: per
+/// process, and kept between runs) and each test clones it. A database that cannot be set up,
+/// or a fixture that cannot be loaded, fails the test with a message naming the test and the
+/// cause. `PGDBM_TEST_KEEP=1` keeps the databases and prints their names.
+pub use pgdbm_macros::test;
+
+/// What the expansion of [`test`] calls. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::test_attr::{Fixture, FixtureKind, Module, block_on, provision};
+}
 pub use server::{ServerSource, TestServer, find_postgres_binaries, server_config};
 #[cfg(feature = "tls")]
 pub use tls_servers::{TLS_SCRAM_USER, TlsTestServers, tls_hba_lines};

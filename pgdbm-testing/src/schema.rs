@@ -71,6 +71,7 @@ impl<D: Driver> TestSchema<D> {
                 name: name.to_owned(),
                 depends_on: Vec::new(),
                 source,
+                schema: None,
             }],
             schema: None,
         };
