@@ -100,8 +100,16 @@ pub async fn transaction_across_three_modules_commits_all_or_nothing(ctx: &Ctx) 
         .await;
     let err = failed.expect_err("the third module's insert must fail");
     assert!(err.is_check_violation(), "{err:?}");
-    assert_eq!(items(&a).await?, vec![1], "module a kept a row of a failed transaction");
-    assert_eq!(items(&b).await?, vec![2], "module b kept a row of a failed transaction");
+    assert_eq!(
+        items(&a).await?,
+        vec![1],
+        "module a kept a row of a failed transaction"
+    );
+    assert_eq!(
+        items(&b).await?,
+        vec![2],
+        "module b kept a row of a failed transaction"
+    );
     assert_eq!(items(&c).await?, vec![3]);
 
     // Guard form: after the failure the level cannot commit through any handle.
@@ -310,7 +318,10 @@ pub async fn cancelled_cross_module_statement_leaks_nothing(ctx: &Ctx) -> Result
                     matches!(outcome, Err(Error::Transaction(_))),
                     "{what}: a transaction with a cancelled statement committed: {outcome:?}"
                 );
-                assert!(!in_other(id).await?, "{what}: half a transaction is visible");
+                assert!(
+                    !in_other(id).await?,
+                    "{what}: half a transaction is visible"
+                );
             }
         }
         ids += 1;
@@ -336,7 +347,10 @@ pub async fn cancelled_cross_module_statement_leaks_nothing(ctx: &Ctx) -> Result
         ids += 1;
         let what = format!("abandoned cross-module handle, cut after {polls} poll(s)");
         probe.assert_clean(ctx, &what, ids).await?;
-        assert!(!in_other(id).await?, "{what}: an uncommitted row is visible");
+        assert!(
+            !in_other(id).await?,
+            "{what}: an uncommitted row is visible"
+        );
         if finished.is_some() {
             break;
         }

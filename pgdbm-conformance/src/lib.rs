@@ -63,8 +63,8 @@
 
 mod cancellation;
 mod capture;
-mod ctx;
 mod cross_module;
+mod ctx;
 pub mod dedicated;
 mod errors;
 mod guardrails;

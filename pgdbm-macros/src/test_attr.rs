@@ -204,7 +204,9 @@ fn parse_args(args: TokenStream) -> syn::Result<Args> {
         match key.as_str() {
             "module" | "modules" => {
                 if out.modules.is_some() {
-                    return Err(meta.error("give the modules once: `module = M` or `modules = [A, B]`"));
+                    return Err(
+                        meta.error("give the modules once: `module = M` or `modules = [A, B]`")
+                    );
                 }
                 let value = meta.value()?;
                 out.modules = Some(if key == "module" {
@@ -238,9 +240,11 @@ fn bracketed<T>(
 ) -> syn::Result<Vec<T>> {
     let content;
     syn::bracketed!(content in input);
-    Ok(Punctuated::<T, Token![,]>::parse_terminated_with(&content, item)?
-        .into_iter()
-        .collect())
+    Ok(
+        Punctuated::<T, Token![,]>::parse_terminated_with(&content, item)?
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// `Module` or `Module = "schema"` (which parses as an assignment expression).
@@ -263,5 +267,88 @@ fn module_arg(expr: Expr) -> syn::Result<ModuleArg> {
             module,
             schema: None,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_text(args: &str, item: &str) -> Result<String, String> {
+        expand(args.parse().unwrap(), item.parse().unwrap())
+            .map(|t| t.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn modules_with_schemas_fixtures_and_the_default_driver() {
+        let out = expand_text(
+            r#"modules = [Users = "users", Audit], schema = "main", fixtures = ["a.json", "b.sql"]"#,
+            "async fn t(db: TestDatabase) -> pgdbm::Result<()> { Ok(()) }",
+        )
+        .unwrap();
+        let squeezed: String = out.split_whitespace().collect();
+        assert!(squeezed.contains("fnt()->pgdbm::Result<()>"), "{out}");
+        assert!(
+            squeezed.contains("db:TestDatabase<::pgdbm_driver_tokio_postgres::TokioPostgres>"),
+            "{out}"
+        );
+        assert!(
+            squeezed.contains("(&Usersas&dyn::pgdbm_testing::__private::Module,::core::option::Option::Some(\"users\"))"),
+            "{out}"
+        );
+        assert!(
+            squeezed.contains(
+                "(&Auditas&dyn::pgdbm_testing::__private::Module,::core::option::Option::None)"
+            ),
+            "{out}"
+        );
+        assert!(squeezed.contains("\"/a.json\""), "{out}");
+        assert!(squeezed.contains("FixtureKind::Sql"), "{out}");
+    }
+
+    #[test]
+    fn driver_from_the_argument_or_the_parameter_type() {
+        let sqlx = expand_text("driver = Sqlx", "async fn t(db: TestDatabase) {}").unwrap();
+        assert!(
+            sqlx.contains(":: pgdbm_driver_sqlx :: SqlxDriver"),
+            "{sqlx}"
+        );
+        let typed = expand_text("", "async fn t(db: TestDatabase<my::Driver>) {}").unwrap();
+        assert!(typed.contains("provision :: < my :: Driver >"), "{typed}");
+    }
+
+    #[test]
+    fn mistakes_are_compile_errors_that_say_what_is_expected() {
+        let cases = [
+            (
+                "modules = [A], module = B",
+                "async fn t(db: TestDatabase) {}",
+                "give the modules once",
+            ),
+            (
+                "colour = 1",
+                "async fn t(db: TestDatabase) {}",
+                "unknown argument",
+            ),
+            (
+                "modules = [A = 1]",
+                "async fn t(db: TestDatabase) {}",
+                "string literal",
+            ),
+            (
+                "fixtures = [\"seed.csv\"]",
+                "async fn t(db: TestDatabase) {}",
+                ".json",
+            ),
+            ("", "fn t(db: TestDatabase) {}", "async fn"),
+            ("", "async fn t() {}", "one parameter"),
+            ("", "async fn t(a: TestDatabase, b: u8) {}", "one parameter"),
+            ("", "async fn t<T>(db: TestDatabase) {}", "generic"),
+        ];
+        for (args, item, expected) in cases {
+            let err = expand_text(args, item).expect_err(args);
+            assert!(err.contains(expected), "{args} / {item}: {err}");
+        }
     }
 }

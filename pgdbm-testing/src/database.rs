@@ -122,7 +122,11 @@ impl<D: Driver> TestDatabase<D> {
             .iter()
             .find(|(module, _)| module == name)
             .ok_or_else(|| {
-                let known: Vec<&str> = self.module_schemas.iter().map(|(m, _)| m.as_str()).collect();
+                let known: Vec<&str> = self
+                    .module_schemas
+                    .iter()
+                    .map(|(m, _)| m.as_str())
+                    .collect();
                 pgdbm::Error::test_setup(
                     "module_db",
                     format!("no module {name:?} in this test database (modules: {known:?})"),

@@ -51,6 +51,26 @@
 //! # fn main() {}
 //! ```
 //!
+//! The same test as one attribute, [`test`] (the database is the test's parameter; fixtures and
+//! several modules in several schemas are arguments):
+//!
+//! ```no_run
+//! # use pgdbm::MigrationSource;
+//! # struct Users;
+//! # impl pgdbm::Module for Users {
+//! #     fn name(&self) -> &str { "users" }
+//! #     fn migrations(&self) -> MigrationSource { MigrationSource::from_pairs([("001.sql", "SELECT 1")]).unwrap() }
+//! # }
+//! use pgdbm_testing::{TestDatabase, count_rows};
+//!
+//! #[pgdbm_testing::test(module = Users, schema = "users", fixtures = ["tests/fixtures/users.json"])]
+//! async fn fixtures_are_there(db: TestDatabase) -> pgdbm::Result<()> {
+//!     assert_eq!(count_rows(&db, "users").await?, 2);
+//!     Ok(())
+//! }
+//! # fn main() {}
+//! ```
+//!
 //! Any driver works: `TestDatabase::<D>` for any [`pgdbm::driver::Driver`] (`TokioPostgres`,
 //! `SqlxDriver`). Nothing in this crate depends on a particular driver.
 //!
@@ -106,6 +126,10 @@
 //! in async tests and while a failing test unwinds. Databases of test processes that were
 //! killed (`pgdbm_test_<pid>_…` whose pid no longer runs) are dropped at the first build of the
 //! next run — on local servers only, where process ids can be checked.
+//!
+//! A template can hold several modules, each in a schema of its own
+//! ([`TestDatabaseBuilder::module_in`], reached with [`TestDatabase::module_db`]); the schemas
+//! are part of the template's hash.
 //!
 //! [`TestSchema`] is the lighter variant: a fresh schema in the shared database
 //! `pgdbm_testing_shared`, migrations run into it, dropped (`CASCADE`) at the end.

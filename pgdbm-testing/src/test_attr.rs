@@ -4,8 +4,8 @@
 
 use std::future::Future;
 
-use pgdbm::driver::Driver;
 pub use pgdbm::Module;
+use pgdbm::driver::Driver;
 use pgdbm::prelude::*;
 
 use crate::TestDatabase;

@@ -57,7 +57,9 @@ async fn one_module_in_its_schema(db: TestDatabase) -> pgdbm::Result<()> {
     assert_eq!(db.pool().driver_name(), "tokio-postgres");
     assert!(db.name().starts_with("pgdbm_test_"), "{}", db.name());
     assert!(db.template().starts_with("pgdbm_tpl_"), "{}", db.template());
-    let current: String = db.fetch_value("SELECT current_database()::text", &[]).await?;
+    let current: String = db
+        .fetch_value("SELECT current_database()::text", &[])
+        .await?;
     assert_eq!(current, db.name());
     assert!(exists(&db, "users.users").await?);
     db.execute(

@@ -396,14 +396,7 @@ impl Transaction {
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.copy_in(&target, &cols, rows))
         };
-        observe_copy(
-            &self.scope.hooks,
-            self.schema(),
-            &target,
-            &cols,
-            work,
-        )
-        .await
+        observe_copy(&self.scope.hooks, self.schema(), &target, &cols, work).await
     }
 }
 

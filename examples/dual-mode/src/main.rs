@@ -169,7 +169,9 @@ async fn run() -> Result<(), Error> {
         .await?;
     println!(
         "  the audit module failed ({}), so carol was rolled back too: {carol} row(s)",
-        failed.err().map_or_else(|| "no error?".to_owned(), |e| e.to_string())
+        failed
+            .err()
+            .map_or_else(|| "no error?".to_owned(), |e| e.to_string())
     );
 
     let stats = pool.stats();
