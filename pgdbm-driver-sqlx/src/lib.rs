@@ -192,6 +192,7 @@ mod bind;
 mod conn;
 mod decode;
 mod error;
+mod listen;
 mod pool;
 mod statements;
 mod tls;

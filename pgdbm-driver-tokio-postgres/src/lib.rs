@@ -95,6 +95,7 @@ mod conn;
 mod decode;
 mod error;
 mod host;
+mod listen;
 mod manager;
 mod pool;
 mod settings;

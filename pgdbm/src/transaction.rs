@@ -478,4 +478,8 @@ impl Executor for Transaction {
         )
         .await
     }
+
+    fn schema(&self) -> Option<&str> {
+        Transaction::schema(self)
+    }
 }

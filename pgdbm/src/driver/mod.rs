@@ -19,6 +19,7 @@ pub(crate) mod connect;
 pub mod copy;
 pub mod db_error;
 pub mod front_cache;
+mod listen;
 mod pool;
 mod pool_state;
 
@@ -32,6 +33,7 @@ pub use connect::{
 pub use copy::check_row_width;
 pub use db_error::ServerError;
 pub use front_cache::FrontCache;
+pub use listen::{NotificationConnection, NotificationConnector};
 pub(crate) use pool::DiscardGuard;
 pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
