@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use pgdbm::prelude::*;
-use pgdbm::{Error, Listener, ListenerEvent, Notification, Result};
+use pgdbm::{Error, Listener, ListenerEvent, MonitorOptions, Notification, Result};
 
 use crate::Ctx;
 use crate::cancellation::poll_then_drop;
@@ -177,8 +178,44 @@ pub async fn listener_channels_of_two_modules_do_not_collide(ctx: &Ctx) -> Resul
     expect(&mut one, "events", "for one").await?;
     expect(&mut one, "events", "raw").await?;
     expect(&mut one, "events", "end").await?;
-    expect(&mut two, "events", "for two").await?;
-    expect(&mut two, "events", "end").await?;
+    // The listener is also a `Stream` of the same events.
+    for payload in ["for two", "end"] {
+        match tokio::time::timeout(PATIENCE, two.next()).await {
+            Ok(Some(Ok(ListenerEvent::Notification(n)))) => {
+                assert_eq!(
+                    (n.channel.as_str(), n.payload.as_str()),
+                    ("events", payload)
+                );
+            }
+            other => panic!("expected {payload:?} from the stream, got {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+/// The payload is a parameter: never in the SQL text, and a monitor recording parameters sees
+/// only its length.
+pub async fn notify_payload_is_never_recorded(ctx: &Ctx) -> Result<()> {
+    let mut listener = ctx.db.listener().await?;
+    listener.listen("events").await?;
+    let db = ctx
+        .db
+        .monitored(MonitorOptions::default().record_params(true));
+    let payload = "s3cret-payload-nobody-may-log ' \\ \"; DROP";
+    db.notify("events", payload).await?;
+    expect(&mut listener, "events", payload).await?;
+    let monitor = db.monitor().expect("monitored");
+    let history = monitor.history();
+    assert_eq!(history.len(), 1);
+    let record = format!("{:?}", history[0]);
+    assert!(!record.contains("s3cret"), "{record}");
+    assert!(!history[0].sql.contains("s3cret"));
+    let params = history[0].params.clone().unwrap_or_default();
+    assert_eq!(params.len(), 2, "{params:?}");
+    assert!(
+        params[1].contains(&format!("{} bytes", payload.len())),
+        "{params:?}"
+    );
     Ok(())
 }
 

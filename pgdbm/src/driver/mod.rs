@@ -6,7 +6,8 @@
 //! ([`Connection`], [`PoolProvider`], [`Driver`]), the state every pool keeps ([`PoolState`]:
 //! closed flag and waiting checkouts through a [`CheckoutGate`], the last connect failure, the
 //! target), connecting with retries ([`connect_with_retry`], [`TlsError`], [`is_permanent`]),
-//! and the rules below. A driver classifies each server type into a [`coerce::PgType`]
+//! the dedicated connections of a [`Listener`](crate::Listener) ([`NotificationConnector`],
+//! [`NotificationConnection`]), and the rules below. A driver classifies each server type into a [`coerce::PgType`]
 //! and lets [`coerce::coerce`] decide what a pgdbm [`Value`](crate::Value) becomes in that type
 //! (range checks, text parsed as `uuid`, text sent as `json`); it then writes the result in its
 //! own wire encoding. It builds [`DbError`](crate::DbError)s from its client's server errors with
