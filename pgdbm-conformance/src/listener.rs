@@ -361,3 +361,63 @@ pub async fn cancelled_listener_recv_loses_nothing(ctx: &Ctx) -> Result<()> {
     }
     Ok(())
 }
+
+/// When a whole round of reconnect attempts fails, `recv` yields the connect error and the
+/// listener keeps trying: once connects work again, `Reconnected` comes and notifications
+/// arrive. (The listener's role is refused login, then allowed again.)
+pub async fn listener_reports_a_failed_reconnect_and_recovers(ctx: &Ctx) -> Result<()> {
+    let role = format!("pgdbm_listen_{}_{}", std::process::id(), ctx.schema);
+    let role = &role[..role.len().min(63)];
+    let quoted = pgdbm::quote_identifier(role);
+    let _drop_role = ctx.cleanup_on_drop(format!("DROP ROLE IF EXISTS {quoted}"));
+    ctx.pool
+        .batch_execute(&format!("CREATE ROLE {quoted} LOGIN"))
+        .await?;
+    let config = ctx.config_with(|b| {
+        b.user(role)
+            .schema(&ctx.schema)
+            .retry(pgdbm::RetryPolicy::new(
+                2,
+                Duration::from_millis(10),
+                2.0,
+                Duration::from_millis(200),
+            ))
+    })?;
+    let mut listener =
+        Listener::with_connector((ctx.notifications)(&config)?, config.schema()).await?;
+    listener.listen("events").await?;
+
+    ctx.pool
+        .batch_execute(&format!("ALTER ROLE {quoted} NOLOGIN"))
+        .await?;
+    let pid = listener.backend_pid().expect("connected");
+    ctx.pool
+        .fetch_value::<bool>("SELECT pg_terminate_backend($1, 5000)", params![pid])
+        .await?;
+    match tokio::time::timeout(PATIENCE, listener.recv()).await {
+        Ok(Err(e @ Error::Connect { .. })) => {
+            assert_eq!(
+                e.kind(),
+                Some(pgdbm::ErrorKind::InvalidAuthorization),
+                "{e}"
+            );
+        }
+        other => panic!("expected the failed reconnect as Error::Connect, got {other:?}"),
+    }
+    assert_eq!(listener.backend_pid(), None);
+
+    ctx.pool
+        .batch_execute(&format!("ALTER ROLE {quoted} LOGIN"))
+        .await?;
+    loop {
+        match next_event(&mut listener).await {
+            Ok(ListenerEvent::Reconnected) => break,
+            // Rounds that failed before the role could log in again.
+            Err(Error::Connect { .. }) => continue,
+            other => panic!("expected Reconnected, got {other:?}"),
+        }
+    }
+    ctx.db.notify("events", "back").await?;
+    expect(&mut listener, "events", "back").await?;
+    Ok(())
+}
