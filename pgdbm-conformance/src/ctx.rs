@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use pgdbm::driver::Driver;
+use pgdbm::driver::{Driver, NotificationConnector};
 use pgdbm::{Database, DatabaseConfig, DatabaseConfigBuilder, Result, SharedPool};
 use pgdbm_testing::{TestSchema, TestServer};
 
@@ -60,6 +60,9 @@ pub struct Ctx {
     pub schema: String,
     /// The driver's capabilities.
     pub caps: Capabilities,
+    /// Opens listener connections with the driver under test, from a config (no pool):
+    /// `Listener::with_connector((ctx.notifications)(&config)?, schema)`.
+    pub notifications: fn(&DatabaseConfig) -> Result<Arc<dyn NotificationConnector>>,
     check: String,
     connector: Connector,
     cleanup: Cleanup,
@@ -116,6 +119,7 @@ impl Ctx {
             db,
             schema,
             caps,
+            notifications: D::notification_connector,
             check: name.to_owned(),
             connector,
             cleanup,

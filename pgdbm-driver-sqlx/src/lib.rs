@@ -60,6 +60,10 @@
 //!   is made eagerly with the configured [`RetryPolicy`](pgdbm::RetryPolicy); authentication
 //!   failures and unknown databases are not retried, and [`pgdbm::Error::Connect`] carries the
 //!   server's error as its source (`err.kind()` works). TLS: see [below](#tls).
+//! * **Listener connections** for [`pgdbm::Listener`]: sqlx's `PgListener`, each on a private
+//!   one-connection pool with the pool's connect options and init commands (outside the pool;
+//!   for a wrapped `PgPool`, its connect options without its `after_connect` hook). sqlx's own
+//!   reconnect is off: pgdbm reconnects, listens again and reports it.
 //! * **Parameters**: sqlx binds with Rust-declared types; pgdbm binds to the *statement's*
 //!   parameter types like the tokio-postgres driver does (an `i32` into `bigint`, an `i64` into
 //!   `integer` with a range check, `NULL` into anything, text into `uuid`/`json`/enums), and
@@ -192,6 +196,7 @@ mod bind;
 mod conn;
 mod decode;
 mod error;
+mod listen;
 mod pool;
 mod statements;
 mod tls;

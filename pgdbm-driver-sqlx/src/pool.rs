@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry};
-use pgdbm::driver::{Driver, PoolProvider, PooledConnection};
+use pgdbm::driver::{Driver, NotificationConnector, PoolProvider, PooledConnection};
 use pgdbm::{BoxError, DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row};
 use sqlx::ConnectOptions as _;
 use sqlx::Connection as _;
@@ -16,6 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
 use crate::conn::{self, Busy, SqlxConnection};
 use crate::error::connect_cause;
+use crate::listen::ListenConnector;
 use crate::statements::StatementTypes;
 use crate::tls;
 
@@ -29,6 +30,13 @@ impl Driver for SqlxDriver {
 
     async fn connect(config: &DatabaseConfig) -> Result<SqlxPool> {
         SqlxPool::connect(config).await
+    }
+
+    fn notification_connector(config: &DatabaseConfig) -> Result<Arc<dyn NotificationConnector>> {
+        Ok(Arc::new(ListenConnector::new(
+            config,
+            connect_options(config)?,
+        )))
     }
 }
 
@@ -124,7 +132,7 @@ async fn init(
 
 /// One direct connect attempt (with the init commands), closed again: used to make the first
 /// connection with retries and to find out why the pool cannot connect.
-async fn probe(
+pub(crate) async fn probe(
     opts: &PgConnectOptions,
     commands: &[String],
     timeout: Duration,
@@ -151,6 +159,9 @@ pub struct SqlxPool {
     connect_timeout: Duration,
     /// Parameter types of the statements run through this pool.
     types: Arc<StatementTypes>,
+    /// Opens listener connections with the pool's settings (`None` for a wrapped pool: made
+    /// from its connect options when asked for).
+    listen: Option<Arc<ListenConnector>>,
 }
 
 impl std::fmt::Debug for SqlxPool {
@@ -178,6 +189,7 @@ impl SqlxPool {
     /// and the path.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let opts = connect_options(config)?;
+        let listen = Arc::new(ListenConnector::new(config, opts.clone()));
         let shared = Arc::new(Shared {
             state: PoolState::new(ConnectTarget::new(config)),
             timed_out: AtomicU64::new(0),
@@ -252,6 +264,7 @@ impl SqlxPool {
             init_commands,
             connect_timeout: config.connect_timeout(),
             types: Arc::default(),
+            listen: Some(listen),
         };
         // The first pooled connection, so the pool is usable (and counted) on return.
         drop(this.get().await?);
@@ -291,6 +304,7 @@ impl SqlxPool {
             init_commands: Arc::new([]),
             connect_timeout: Duration::from_secs(10),
             types: Arc::default(),
+            listen: None,
         }
     }
 
@@ -426,6 +440,15 @@ impl PoolProvider for SqlxPool {
 
     fn driver_name(&self) -> &'static str {
         SqlxDriver::NAME
+    }
+
+    fn notification_connector(&self) -> Result<Arc<dyn NotificationConnector>> {
+        match &self.listen {
+            Some(listen) => Ok(listen.clone()),
+            None => Ok(Arc::new(ListenConnector::for_wrapped(
+                (*self.pool.connect_options()).clone(),
+            )?)),
+        }
     }
 }
 

@@ -31,6 +31,9 @@
 //!   contain the value.
 //! * **COPY** in binary format for [`Database::copy_in`](pgdbm::Database::copy_in).
 //! * **TLS** with rustls (see below).
+//! * **Listener connections** for [`pgdbm::Listener`], opened with the pool's settings (TLS,
+//!   server settings, init commands, connect timeout) outside the pool; notifications are read
+//!   from the connection's message stream as the listener asks for them.
 //!
 //! # TLS
 //!
@@ -95,6 +98,7 @@ mod conn;
 mod decode;
 mod error;
 mod host;
+mod listen;
 mod manager;
 mod pool;
 mod settings;

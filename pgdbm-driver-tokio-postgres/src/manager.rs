@@ -63,24 +63,8 @@ impl Manager {
     }
 
     /// One connect attempt, with the init commands run on the new connection.
-    #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))] // `NoTls` is `Copy`
     async fn establish(&self) -> std::result::Result<PgConn, BoxError> {
-        let (client, connection) = match self.pg.connect(self.tls.clone()).await {
-            Ok(pair) => pair,
-            Err(e) => match &self.plain {
-                Some(plain) if handshake_failed(&e) => {
-                    tracing::debug!(
-                        error = %connect_cause(e),
-                        "pgdbm: TLS handshake failed, connecting without TLS (ssl_mode prefer)"
-                    );
-                    plain
-                        .connect(self.tls.clone())
-                        .await
-                        .map_err(connect_cause)?
-                }
-                _ => return Err(connect_cause(e)),
-            },
-        };
+        let (client, connection) = connect_raw(&self.pg, &self.tls, self.plain.as_ref()).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "pgdbm: connection closed with an error");
@@ -93,6 +77,36 @@ impl Manager {
                 .map_err(|e| Box::new(crate::error::map(e, sql)) as BoxError)?;
         }
         Ok(PgConn::new(client, self.cache_capacity))
+    }
+}
+
+/// A connection of the server's, whose message stream the caller drives (a pool's connection
+/// spawns it as a task, a listener's polls it for notifications).
+pub(crate) type RawConnection = tokio_postgres::Connection<
+    tokio_postgres::Socket,
+    <Tls as tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+>;
+
+/// Connects with `pg` (TLS as its mode says), then, for `prefer`/`allow`, with `plain` when
+/// the TLS handshake failed (as libpq does).
+#[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))] // `NoTls` is `Copy`
+pub(crate) async fn connect_raw(
+    pg: &tokio_postgres::Config,
+    tls: &Tls,
+    plain: Option<&tokio_postgres::Config>,
+) -> std::result::Result<(tokio_postgres::Client, RawConnection), BoxError> {
+    match pg.connect(tls.clone()).await {
+        Ok(pair) => Ok(pair),
+        Err(e) => match plain {
+            Some(plain) if handshake_failed(&e) => {
+                tracing::debug!(
+                    error = %connect_cause(e),
+                    "pgdbm: TLS handshake failed, connecting without TLS (ssl_mode prefer)"
+                );
+                plain.connect(tls.clone()).await.map_err(connect_cause)
+            }
+            _ => Err(connect_cause(e)),
+        },
     }
 }
 

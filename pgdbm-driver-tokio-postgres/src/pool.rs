@@ -9,11 +9,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bb8::RunError;
 use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry};
-use pgdbm::driver::{Connection, Driver, PoolProvider, PooledConnection};
+use pgdbm::driver::{Connection, Driver, NotificationConnector, PoolProvider, PooledConnection};
 use pgdbm::{DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row, Value};
 use tokio_postgres::Client;
 
 use crate::conn::in_flight;
+use crate::listen::ListenConnector;
 use crate::manager::{Manager, Shared};
 use crate::settings::{pg_config, plain_fallback, reaper_rate, tls};
 
@@ -27,6 +28,10 @@ impl Driver for TokioPostgres {
 
     async fn connect(config: &DatabaseConfig) -> Result<TokioPostgresPool> {
         TokioPostgresPool::connect(config).await
+    }
+
+    fn notification_connector(config: &DatabaseConfig) -> Result<Arc<dyn NotificationConnector>> {
+        Ok(Arc::new(ListenConnector::new(config)?))
     }
 }
 
@@ -86,6 +91,8 @@ pub struct TokioPostgresPool {
     shared: Arc<Shared>,
     acquire_timeout: Duration,
     max_size: u32,
+    /// Opens listener connections with the pool's settings.
+    listen: Arc<ListenConnector>,
 }
 
 impl std::fmt::Debug for TokioPostgresPool {
@@ -115,10 +122,12 @@ impl TokioPostgresPool {
             closed_outside: AtomicU64::new(0),
         });
         let pg = pg_config(config)?;
+        let tls = tls(config)?;
+        let listen = Arc::new(ListenConnector::with_parts(config, pg.clone(), tls.clone()));
         let manager = Manager {
             plain: plain_fallback(&pg),
             pg,
-            tls: tls(config)?,
+            tls,
             init_commands: config.init_commands().to_vec(),
             cache_capacity: config.statement_cache_capacity(),
             connect_timeout: config.connect_timeout(),
@@ -146,6 +155,7 @@ impl TokioPostgresPool {
             shared,
             acquire_timeout: config.acquire_timeout(),
             max_size: config.max_connections(),
+            listen,
         })
     }
 
@@ -234,5 +244,9 @@ impl PoolProvider for TokioPostgresPool {
 
     fn driver_name(&self) -> &'static str {
         TokioPostgres::NAME
+    }
+
+    fn notification_connector(&self) -> Result<Arc<dyn NotificationConnector>> {
+        Ok(self.listen.clone())
     }
 }

@@ -484,4 +484,8 @@ impl Executor for Database {
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         Database::batch_execute(self, sql).await
     }
+
+    fn schema(&self) -> Option<&str> {
+        Database::schema(self)
+    }
 }

@@ -50,6 +50,14 @@ pub trait Executor: Send + Sync {
     /// As [`execute`](Executor::execute); statements before the failing one have run unless the
     /// script is inside a transaction.
     async fn batch_execute(&self, sql: &str) -> Result<()>;
+
+    /// The schema this executor scopes names to: the one `{{tables.…}}` expands to on a
+    /// [`Database`](crate::Database) or [`Transaction`](crate::Transaction), also the scope of
+    /// notification channels ([`ExecutorExt::notify`]). `None` (the default) for pools and
+    /// connections, which run SQL as given. Wrappers forward it.
+    fn schema(&self) -> Option<&str> {
+        None
+    }
 }
 
 #[async_trait]
@@ -66,6 +74,9 @@ impl<E: Executor + ?Sized> Executor for &E {
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         (**self).batch_execute(sql).await
     }
+    fn schema(&self) -> Option<&str> {
+        (**self).schema()
+    }
 }
 
 #[async_trait]
@@ -81,6 +92,9 @@ impl<E: Executor + ?Sized> Executor for std::sync::Arc<E> {
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         (**self).batch_execute(sql).await
+    }
+    fn schema(&self) -> Option<&str> {
+        (**self).schema()
     }
 }
 
@@ -190,6 +204,30 @@ pub trait ExecutorExt: Executor {
             let sql = format!("{} RETURNING id", sql.trim_end().trim_end_matches(';'));
             self.fetch_value::<i64>(&sql, params).await
         }
+    }
+
+    /// Sends a notification on `channel` with `payload` (`pg_notify`), scoped like a
+    /// [`Listener`](crate::Listener)'s channels: on a handle or transaction with schema `todo`,
+    /// channel `events` is the server's channel `todo.events`. Inside a transaction it is
+    /// delivered when the transaction commits, and not at all if it rolls back; the server
+    /// delivers a payload sent twice on one channel in one transaction only once.
+    ///
+    /// The payload is bound as a parameter (never part of the SQL text), at most 7999 bytes;
+    /// it never appears in errors or logs, and a monitor recording parameters sees only its
+    /// length.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Identifier`] naming the channel when it is not a valid identifier (or too long
+    /// with the schema prefix); the server's error (e.g. a payload too long).
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        let name = crate::listener::scoped_channel(self.schema(), channel)?;
+        self.execute(
+            crate::listener::NOTIFY_SQL,
+            crate::params![name, payload.as_bytes()],
+        )
+        .await
+        .map(drop)
     }
 }
 

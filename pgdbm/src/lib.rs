@@ -183,6 +183,54 @@
 //!   pool). Each statement is recorded on the monitor, and with the schema, of the module whose
 //!   handle ran it.
 //!
+//! ## Listening for notifications
+//!
+//! A [`Listener`] holds a dedicated connection (outside the pool, opened with the pool's
+//! settings: TLS, `application_name`, init commands) that `LISTEN`s on channels and yields
+//! [`ListenerEvent`]s; [`ExecutorExt::notify`] sends with `pg_notify` on any handle,
+//! transaction or `&dyn Executor`, the payload bound as a parameter (never in the SQL text,
+//! never logged):
+//!
+//! ```no_run
+//! # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+//! use pgdbm::prelude::*;
+//! use pgdbm::ListenerEvent;
+//!
+//! let mut listener = db.listener().await?; // or Listener::connect::<TokioPostgres>(&config)
+//! listener.listen("order_paid").await?;
+//!
+//! db.transaction(|tx| async move {
+//!     tx.execute("UPDATE {{tables.orders}} SET paid = true WHERE id = $1", params![7]).await?;
+//!     tx.notify("order_paid", "7").await?; // delivered when the transaction commits
+//!     Ok::<_, pgdbm::Error>(())
+//! }).await?;
+//!
+//! loop {
+//!     match listener.recv().await? {
+//!         ListenerEvent::Notification(n) => println!("order {} paid (by pid {})", n.payload, n.process_id),
+//!         // The connection was lost and is back, listening on every channel again.
+//!         // Notifications sent meanwhile are lost: re-read what they were about.
+//!         ListenerEvent::Reconnected => println!("resynchronising"),
+//!         _ => {}
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! * **Channels** are identifiers (validated, quoted, case-sensitive; a bad one is an
+//!   [`Error::Identifier`] naming it), scoped by schema like tables: on a handle with schema
+//!   `billing`, channel `order_paid` is the server's channel `billing.order_paid`, for the
+//!   listener and for `notify` alike, so two modules' channels of the same name never meet.
+//!   Without a schema the name is used as given.
+//! * **Reconnects**: when the connection is lost, the listener reconnects with the config's
+//!   [`RetryPolicy`], listens on every channel again and yields
+//!   [`ListenerEvent::Reconnected`]; a round of attempts that fails is yielded as an
+//!   [`Error::Connect`], and it keeps trying.
+//! * **Cancellation**: `recv` (and the listener as a `Stream`) may be dropped at any await
+//!   without losing a received notification; dropping the listener closes its connection.
+//! * **Poolers**: a listener needs a session of its own; it cannot work through a pooler in
+//!   transaction mode (PgBouncer's `pool_mode = transaction`). Point its config at the server.
+//!
 //! ## Migrations and modules
 //!
 //! A reusable library implements [`Module`]: a unique name (its ledger key), the migrations it
@@ -324,6 +372,7 @@ pub mod driver;
 mod error;
 mod executor;
 mod from_row;
+mod listener;
 pub mod migrate;
 pub mod monitor;
 mod redact;
@@ -340,6 +389,7 @@ pub use driver::{PoolStats, SharedPool};
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
 pub use executor::{Executor, ExecutorExt};
 pub use from_row::FromRow;
+pub use listener::{Listener, ListenerEvent, Notification};
 pub use migrate::module::{Module, order_modules};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};
 pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};

@@ -533,4 +533,8 @@ impl Executor for Transaction {
         )
         .await
     }
+
+    fn schema(&self) -> Option<&str> {
+        Transaction::schema(self)
+    }
 }

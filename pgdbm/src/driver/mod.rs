@@ -6,7 +6,8 @@
 //! ([`Connection`], [`PoolProvider`], [`Driver`]), the state every pool keeps ([`PoolState`]:
 //! closed flag and waiting checkouts through a [`CheckoutGate`], the last connect failure, the
 //! target), connecting with retries ([`connect_with_retry`], [`TlsError`], [`is_permanent`]),
-//! and the rules below. A driver classifies each server type into a [`coerce::PgType`]
+//! the dedicated connections of a [`Listener`](crate::Listener) ([`NotificationConnector`],
+//! [`NotificationConnection`]), and the rules below. A driver classifies each server type into a [`coerce::PgType`]
 //! and lets [`coerce::coerce`] decide what a pgdbm [`Value`](crate::Value) becomes in that type
 //! (range checks, text parsed as `uuid`, text sent as `json`); it then writes the result in its
 //! own wire encoding. It builds [`DbError`](crate::DbError)s from its client's server errors with
@@ -19,6 +20,7 @@ pub(crate) mod connect;
 pub mod copy;
 pub mod db_error;
 pub mod front_cache;
+mod listen;
 mod pool;
 mod pool_state;
 
@@ -32,6 +34,7 @@ pub use connect::{
 pub use copy::check_row_width;
 pub use db_error::ServerError;
 pub use front_cache::FrontCache;
+pub use listen::{NotificationConnection, NotificationConnector};
 pub(crate) use pool::DiscardGuard;
 pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,

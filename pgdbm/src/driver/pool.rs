@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::config::DatabaseConfig;
+use crate::driver::NotificationConnector;
 use crate::error::Result;
 use crate::executor::Executor;
 use crate::value::Value;
@@ -127,6 +128,24 @@ pub trait PoolProvider: Executor + Debug {
 
     /// The driver's name, e.g. `"tokio-postgres"` or `"sqlx"`.
     fn driver_name(&self) -> &'static str;
+
+    /// Opens the dedicated connections of a [`Listener`](crate::Listener) with this pool's
+    /// connect settings, outside the pool.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`](crate::Error::Unsupported) when the driver has no listener
+    /// connections (the default).
+    fn notification_connector(&self) -> Result<Arc<dyn NotificationConnector>> {
+        Err(no_listener(self.driver_name()))
+    }
+}
+
+/// The error of a driver without [`NotificationConnector`].
+fn no_listener(driver: &str) -> crate::Error {
+    crate::Error::Unsupported(format!(
+        "the {driver} driver cannot open listener connections (LISTEN/NOTIFY)"
+    ))
 }
 
 /// A snapshot of a pool's state and counters.
@@ -205,6 +224,19 @@ pub trait Driver: Send + Sync + 'static {
     /// the real cause (e.g. an authentication failure); [`Error::Config`](crate::Error::Config) for
     /// settings the driver cannot honour.
     fn connect(config: &DatabaseConfig) -> impl Future<Output = Result<Self::Pool>> + Send;
+
+    /// Opens the dedicated connections of a [`Listener`](crate::Listener) with `config`, without
+    /// a pool (`Listener::connect::<D>(&config)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) for settings the driver cannot honour;
+    /// [`Error::Unsupported`](crate::Error::Unsupported) when the driver has no listener
+    /// connections (the default).
+    fn notification_connector(config: &DatabaseConfig) -> Result<Arc<dyn NotificationConnector>> {
+        let _ = config;
+        Err(no_listener(Self::NAME))
+    }
 }
 
 /// A pool shared between handles.

@@ -125,4 +125,8 @@ impl<E: Executor> Executor for Monitored<E> {
         let fut = self.inner.batch_execute(sql);
         observe(&self.hooks, None, Operation::BatchExecute, sql, &[], fut).await
     }
+
+    fn schema(&self) -> Option<&str> {
+        self.inner.schema()
+    }
 }
