@@ -192,10 +192,14 @@ mod bind;
 mod conn;
 mod decode;
 mod error;
+mod options;
 mod pool;
+mod probe;
 mod statements;
+mod stats;
 mod tls;
 mod types;
+mod wire;
 
 pub use conn::SqlxConnection;
 pub use pool::{SqlxDriver, SqlxPool};
