@@ -67,6 +67,10 @@ impl SqlxPool {
     /// `tls` feature) and for certificate or key files (`ssl_ca_file`, `ssl_cert_file`,
     /// `ssl_key_file`) that cannot be read or hold no PEM data of their kind, naming the setting
     /// and the path.
+    ///
+    /// [`Error::Connect`]: pgdbm::Error::Connect
+    /// [`Error::Database`]: pgdbm::Error::Database
+    /// [`Error::Config`]: pgdbm::Error::Config
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let opts = connect_options(config)?;
         let shared = Arc::new(Shared::new(
