@@ -13,10 +13,11 @@ pub(crate) use pgdbm::driver::PgType as Ty;
 
 /// The family of a type. Like the tokio-postgres driver, enums and `citext` are text and domains
 /// are not supported (cast them to their base type in SQL); dates and times need this crate's
-/// `chrono` feature, NUMERIC its `decimal` feature (else they are [`Ty::Other`]).
+/// `chrono` feature (else they are [`Ty::Other`]); `numeric` is always written, and read with
+/// pgdbm's `decimal` feature (whichever crate turned it on).
 pub(crate) fn classify(ti: &PgTypeInfo) -> Ty {
     if let Some((ty, _)) = builtin(ti) {
-        return ty.unless_missing(cfg!(feature = "chrono"), cfg!(feature = "decimal"));
+        return ty.unless_missing(cfg!(feature = "chrono"));
     }
     match ti.kind() {
         PgTypeKind::Array(_) => Ty::Array,
@@ -102,7 +103,7 @@ pub(crate) fn reader(ti: &PgTypeInfo, column: &str) -> Result<Reader> {
         !matches!(ty, Ty::Other)
             && (cfg!(feature = "chrono")
                 || !matches!(ty, Ty::Date | Ty::Time | Ty::Timestamp | Ty::TimestampTz))
-            && (cfg!(feature = "decimal") || ty != Ty::Numeric)
+            && (pgdbm::driver::numeric::READABLE || ty != Ty::Numeric)
     };
     if let Some(elem) = element(ti) {
         // Arrays of built-in types only, and not `time[]`/`oid[]`/`void[]`: the same set as the

@@ -5,7 +5,7 @@
 //! types (an `i32` into a `bigint` column, an `i64` into `integer` with a range check, text into
 //! `uuid`/`json`). Which value goes into which type is [`pgdbm::driver::coerce`]'s to say; the
 //! bytes are written and read by `postgres-protocol`'s codecs (and `postgres-types`' for chrono),
-//! the ones tokio-postgres uses. Their errors are wrapped in this driver's messages, which never
+//! the ones tokio-postgres uses; `numeric`'s is the core's (neither has one). Their errors are wrapped in this driver's messages, which never
 //! contain the value.
 
 use std::cell::RefCell;
@@ -14,7 +14,7 @@ use std::error::Error as StdError;
 use bytes::{BufMut as _, BytesMut};
 use fallible_iterator::FallibleIterator as _;
 use pgdbm::Value;
-use pgdbm::driver::{CoerceError, Coerced, coerce};
+use pgdbm::driver::{CoerceError, Coerced, coerce, numeric};
 use postgres_protocol::IsNull;
 use postgres_protocol::types::{self as codec, ArrayDimension};
 use sqlx::postgres::PgTypeInfo;
@@ -92,8 +92,8 @@ pub(crate) fn encode_into(
         Coerced::Timestamp(v) => chrono_to_sql(&v, buf, "timestamp out of range")?,
         #[cfg(feature = "chrono")]
         Coerced::TimestampTz(v) => chrono_to_sql(&v, buf, "timestamp out of range")?,
-        #[cfg(feature = "decimal")]
-        Coerced::Numeric(d) => numeric::encode(d, buf),
+        Coerced::Numeric(n) => n.write_binary(buf),
+        Coerced::Interval(v) => buf.put_slice(&v.to_be_bytes()),
         Coerced::Array(items) => match element(ti) {
             Some(elem) => encode_array(items, elem, buf)?,
             None => return Err(refused(CoerceError::Mismatch)),
@@ -229,8 +229,8 @@ pub(crate) fn decode_scalar(ty: Ty, raw: &[u8]) -> Result<Value, String> {
             raw,
             "timestamp out of range (infinity?)",
         )?),
-        #[cfg(feature = "decimal")]
-        Ty::Numeric => Value::Numeric(numeric::decode(raw)?),
+        Ty::Numeric => numeric::decode(raw)?,
+        Ty::Interval => Value::Interval(pgdbm::Interval::from_be_bytes(raw)?),
         Ty::Void => Value::Null,
         _ => return Err("unsupported type".to_owned()),
     })
@@ -254,122 +254,6 @@ pub(crate) fn decode_array(ty: Ty, raw: &[u8]) -> Result<Value, String> {
         element: ty.kind(),
         items,
     })
-}
-
-#[cfg(feature = "decimal")]
-mod numeric {
-    //! `numeric`'s binary format (no codec in `postgres-protocol`): ndigits, weight, sign,
-    //! dscale, then base-10000 digits.
-    use bytes::{BufMut as _, BytesMut};
-    use rust_decimal::Decimal;
-
-    pub(super) fn encode(d: Decimal, out: &mut BytesMut) {
-        let scale = d.scale();
-        let pad = (4 - scale % 4) % 4;
-        let mut m = d.mantissa().unsigned_abs() * 10u128.pow(pad);
-        let frac_groups = ((scale + pad) / 4) as i32;
-        let mut groups = Vec::new(); // least significant first
-        while m > 0 {
-            groups.push((m % 10_000) as i16);
-            m /= 10_000;
-        }
-        let mut weight = groups.len() as i32 - frac_groups - 1;
-        while groups.last() == Some(&0) {
-            groups.pop();
-            weight -= 1;
-        }
-        let trailing = groups.iter().take_while(|g| **g == 0).count();
-        groups.drain(..trailing);
-        if groups.is_empty() {
-            weight = 0;
-        }
-        let sign: u16 = if d.is_sign_negative() && !groups.is_empty() {
-            0x4000
-        } else {
-            0
-        };
-        out.put_i16(groups.len() as i16);
-        out.put_i16(weight as i16);
-        out.put_u16(sign);
-        out.put_u16(scale as u16);
-        for g in groups.iter().rev() {
-            out.put_i16(*g);
-        }
-    }
-
-    pub(super) fn decode(raw: &[u8]) -> Result<Decimal, String> {
-        let word = |i: usize| {
-            raw.get(i * 2..i * 2 + 2)
-                .map(|b| i16::from_be_bytes([b[0], b[1]]))
-                .ok_or_else(|| "truncated numeric".to_owned())
-        };
-        let ndigits = usize::try_from(word(0)?).map_err(|_| "bad numeric")?;
-        let weight = i32::from(word(1)?);
-        let sign = word(2)? as u16;
-        let dscale = word(3)? as u16;
-        if sign == 0xC000 {
-            return Err("NaN cannot be read as Decimal".to_owned());
-        }
-        if sign != 0 && sign != 0x4000 {
-            return Err("infinity cannot be read as Decimal".to_owned());
-        }
-        let overflow = || "numeric out of range for Decimal".to_owned();
-        let mut m: i128 = 0;
-        for i in 0..ndigits {
-            let digit = i128::from(word(4 + i)?);
-            m = m
-                .checked_mul(10_000)
-                .and_then(|m| m.checked_add(digit))
-                .ok_or_else(overflow)?;
-        }
-        let mut exp = weight - (ndigits as i32 - 1); // value = m * 10000^exp
-        while exp > 0 {
-            m = m.checked_mul(10_000).ok_or_else(overflow)?;
-            exp -= 1;
-        }
-        let mut scale = u32::try_from(-exp * 4).unwrap_or_default();
-        // Drop zeros beyond the display scale so the mantissa fits.
-        while scale > u32::from(dscale) && m % 10 == 0 {
-            m /= 10;
-            scale -= 1;
-        }
-        if sign == 0x4000 {
-            m = -m;
-        }
-        let mut d = Decimal::try_from_i128_with_scale(m, scale).map_err(|_| overflow())?;
-        if d.scale() < u32::from(dscale) && u32::from(dscale) <= 28 {
-            d.rescale(u32::from(dscale));
-        }
-        Ok(d)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn roundtrip() {
-            for s in [
-                "0",
-                "1",
-                "-1",
-                "12345.678901",
-                "0.0001",
-                "10000",
-                "-0.5",
-                "100.00",
-                "1e-20",
-                "79228162514264337593543950335",
-            ] {
-                let d: Decimal = s.parse().or_else(|_| Decimal::from_scientific(s)).unwrap();
-                let mut out = BytesMut::new();
-                encode(d, &mut out);
-                let back = decode(&out).unwrap();
-                assert_eq!(back, d, "{s}");
-                assert_eq!(back.scale(), d.scale(), "{s}");
-            }
-        }
-    }
 }
 
 #[cfg(test)]
