@@ -11,7 +11,8 @@ use sqlx::{Arguments as _, Either, Executor as _, Statement as _};
 
 use crate::error::map;
 use crate::statements::{Learned, StatementTypes, schema_may_have_changed};
-use crate::types::{self, Ty};
+use crate::types::Ty;
+use crate::wire;
 
 /// A pgdbm value bound as exactly the type the statement declares for its parameter.
 struct Bind<'a> {
@@ -29,7 +30,7 @@ impl sqlx::Type<Postgres> for Bind<'_> {
 
 impl sqlx::Encode<'_, Postgres> for Bind<'_> {
     fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        match types::encode_as(self.value, self.ty, self.kind, buf) {
+        match wire::encode_as(self.value, self.ty, self.kind, buf) {
             Ok(true) => Ok(IsNull::Yes),
             Ok(false) => Ok(IsNull::No),
             Err(message) => Err(message.into()),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use pgdbm::driver::check_row_width;
 use pgdbm::driver::copy::{BINARY_HEADER, BINARY_TRAILER};
 use pgdbm::driver::{Connection, CopyStatements};
@@ -16,7 +17,7 @@ use crate::bind::{Bound, bind, run_error};
 use crate::decode::{columns, decode, decode_rows, decode_with, shape};
 use crate::error::map;
 use crate::statements::StatementTypes;
-use crate::types;
+use crate::wire;
 
 pub(crate) async fn execute(
     conn: &mut PgConnection,
@@ -100,7 +101,7 @@ pub(crate) async fn copy_in(
         .collect();
     drop(stmt);
 
-    let mut buf = Vec::with_capacity(COPY_CHUNK.min(64 + rows.len() * 64));
+    let mut buf = BytesMut::with_capacity(COPY_CHUNK.min(64 + rows.len() * 64));
     buf.extend_from_slice(BINARY_HEADER);
     let width = i16::try_from(types.len())
         .map_err(|_| Error::query(&copy_sql, "too many columns", None))?;
@@ -121,7 +122,7 @@ pub(crate) async fn copy_in(
             .zip(&types)
             .enumerate()
             .find_map(|(i, (v, (name, ty)))| {
-                types::write_field(v, ty, &mut buf)
+                wire::write_field(v, ty, &mut buf)
                     .err()
                     .map(|m| Error::encode(i + 1, format!("row {}, column {name}: {m}", n + 1)))
             })
@@ -130,7 +131,7 @@ pub(crate) async fn copy_in(
             break;
         }
         if buf.len() >= COPY_CHUNK {
-            if let Err(e) = copy.send(std::mem::take(&mut buf)).await {
+            if let Err(e) = copy.send(buf.split()).await {
                 result = Err(map(e, &copy_sql).redact_values(rows.iter().flatten()));
                 break;
             }

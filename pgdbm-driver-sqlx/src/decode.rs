@@ -12,6 +12,7 @@ use sqlx::postgres::types::Oid;
 use sqlx::{Column as _, Row as _};
 
 use crate::types::{self, Reader};
+use crate::wire;
 
 /// The pgdbm column list of a result.
 pub(crate) fn columns(row: &PgRow) -> Columns {
@@ -139,8 +140,8 @@ fn decode_values(
             .as_bytes()
             .map_err(|e| Error::decode(name, type_name, e.to_string()))?;
         let value = match reader {
-            Reader::Scalar(ty) => types::decode_scalar(ty, bytes),
-            Reader::Array(ty) => types::decode_array(ty, bytes),
+            Reader::Scalar(ty) => wire::decode_scalar(ty, bytes),
+            Reader::Array(ty) => wire::decode_array(ty, bytes),
         }
         .map_err(|e| Error::decode(name, type_name, format!("undecodable data ({e})")))?;
         values.push(value);

@@ -87,7 +87,7 @@
 //!   keep the statement it learns the types from until it runs it).
 //! * **Rows**: the same types as the tokio-postgres driver (bool, int2/4/8, oid, float4/8,
 //!   text/varchar/bpchar/name/citext/enums, bytea, json/jsonb, uuid, date/time/timestamp/
-//!   timestamptz, numeric with feature `decimal`, void as NULL, one-dimensional arrays of the
+//!   timestamptz, interval, numeric (read with pgdbm's `decimal`), void as NULL, one-dimensional arrays of the
 //!   built-in ones); column type names as `pg_type.typname` spells them (`int4`, `_text`).
 //! * **COPY**: `copy_in` writes PostgreSQL's binary COPY format through sqlx's `copy_in_raw`; a
 //!   bad value aborts the COPY, nothing is written.
@@ -190,17 +190,23 @@
 //!
 //! * `chrono` (default): date/time values as chrono types;
 //! * `tls` (default): TLS through sqlx's rustls backend (see [above](#tls));
-//! * `decimal`: `numeric` as `rust_decimal::Decimal`.
+//! * `decimal`: `numeric` read as `rust_decimal::Decimal` (it turns on pgdbm's `decimal`, which
+//!   is what every driver keys `numeric` on: enabling it anywhere enables it for all).
 
 mod bind;
 mod conn;
 mod decode;
 mod error;
 mod listen;
+
+mod options;
 mod pool;
+mod probe;
 mod statements;
+mod stats;
 mod tls;
 mod types;
+mod wire;
 
 pub use conn::SqlxConnection;
 pub use pool::{SqlxDriver, SqlxPool};

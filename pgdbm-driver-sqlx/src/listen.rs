@@ -95,7 +95,7 @@ impl ListenConnector {
             // sqlx retries a refused connect silently until the deadline: say why it failed.
             Err(sqlx::Error::PoolTimedOut) => {
                 let probe = timeout.min(Duration::from_secs(2));
-                crate::pool::probe(&self.opts, &self.init_commands, probe).await?;
+                crate::probe::probe(&self.opts, &self.init_commands, probe).await?;
                 Err(format!("connect timed out after {timeout:?}").into())
             }
             Err(e) => Err(connect_cause(e)),

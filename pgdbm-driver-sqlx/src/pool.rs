@@ -2,23 +2,21 @@
 
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry};
 use pgdbm::driver::{Driver, NotificationConnector, PoolProvider, PooledConnection};
-use pgdbm::{BoxError, DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row};
-use sqlx::ConnectOptions as _;
-use sqlx::Connection as _;
+use pgdbm::{DatabaseConfig, Executor, Params, PoolStats, Result, Row};
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
+use sqlx::postgres::{PgPool, Postgres};
 
 use crate::conn::{self, Busy, SqlxConnection};
-use crate::error::connect_cause;
 use crate::listen::ListenConnector;
+use crate::options::{connect_options, pool_options};
+use crate::probe::probe;
 use crate::statements::StatementTypes;
-use crate::tls;
+use crate::stats::Shared;
 
 /// The driver marker: `Database::connect::<SqlxDriver>(&config)`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -38,113 +36,6 @@ impl Driver for SqlxDriver {
             connect_options(config)?,
         )))
     }
-}
-
-/// The `before_acquire` hook's answer for a connection used recently: keep it. Zero-sized, so
-/// boxing it does not allocate.
-struct StillValid;
-
-impl std::future::Future for StillValid {
-    type Output = std::result::Result<bool, sqlx::Error>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::task::Poll::Ready(Ok(true))
-    }
-}
-
-/// State shared by the pool and its `after_connect` hook.
-#[derive(Debug)]
-struct Shared {
-    /// Closed flag, waiting checkouts, last connect failure, target.
-    state: PoolState,
-    timed_out: AtomicU64,
-    created: AtomicU64,
-    /// The highest `connections_closed` reported, so the counter never goes back.
-    closed_seen: AtomicU64,
-    /// `false` for a wrapped pool, whose connects pgdbm does not see.
-    counts_connects: bool,
-    /// When a full pool last probed the server after a timeout.
-    last_probe: std::sync::Mutex<Option<std::time::Instant>>,
-}
-
-impl Shared {
-    /// `true` (and the time noted) when a full pool has not probed the server for a second.
-    fn probe_due(&self) -> bool {
-        let mut last = self.last_probe.lock().unwrap_or_else(|p| p.into_inner());
-        let now = std::time::Instant::now();
-        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
-            return false;
-        }
-        *last = Some(now);
-        true
-    }
-}
-
-/// sqlx's connect options for `config`.
-///
-/// # Errors
-///
-/// [`Error::Config`] for TLS settings this build cannot honour or certificate files that cannot
-/// be read (see [`tls::apply`]).
-pub(crate) fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions> {
-    let mut opts = PgConnectOptions::new_without_pgpass();
-    opts = if config.host().starts_with('/') {
-        opts.socket(config.host())
-    } else {
-        opts.host(config.host())
-    };
-    opts = opts
-        .port(config.port())
-        .database(config.database())
-        .username(config.user())
-        .application_name(config.application_name())
-        // sqlx learns parameter types from its statement cache: keep at least one entry so that
-        // no unnamed statement piles up (0 = "no cache" is treated as 1).
-        .statement_cache_capacity(config.statement_cache_capacity().max(1))
-        // Tracing spans are made by the pgdbm core, once for every driver.
-        .disable_statement_logging()
-        .options(
-            config
-                .startup_settings()
-                .into_iter()
-                .filter(|(k, _)| k != "application_name")
-                .map(|(k, v)| (k, pgdbm::driver::escape_option(&v))),
-        );
-    if let Some(password) = config.password() {
-        opts = opts.password(password);
-    }
-    tls::apply(opts, config, &|name| std::env::var(name).ok())
-}
-
-/// Runs the init commands on a new connection.
-async fn init(
-    conn: &mut sqlx::PgConnection,
-    commands: &[String],
-) -> std::result::Result<(), Error> {
-    for sql in commands {
-        conn::batch_execute(conn, sql).await?;
-    }
-    Ok(())
-}
-
-/// One direct connect attempt (with the init commands), closed again: used to make the first
-/// connection with retries and to find out why the pool cannot connect.
-pub(crate) async fn probe(
-    opts: &PgConnectOptions,
-    commands: &[String],
-    timeout: Duration,
-) -> std::result::Result<(), BoxError> {
-    let mut conn = match tokio::time::timeout(timeout, opts.connect()).await {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => return Err(connect_cause(e)),
-        Err(_) => return Err(format!("connect timed out after {timeout:?}").into()),
-    };
-    let result = init(&mut conn, commands).await;
-    let _ = conn.close().await;
-    result.map_err(|e| Box::new(e) as BoxError)
 }
 
 /// A pool of sqlx PostgreSQL connections (`sqlx::PgPool`), as a pgdbm [`PoolProvider`].
@@ -187,77 +78,23 @@ impl SqlxPool {
     /// `tls` feature) and for certificate or key files (`ssl_ca_file`, `ssl_cert_file`,
     /// `ssl_key_file`) that cannot be read or hold no PEM data of their kind, naming the setting
     /// and the path.
+    ///
+    /// [`Error::Connect`]: pgdbm::Error::Connect
+    /// [`Error::Database`]: pgdbm::Error::Database
+    /// [`Error::Config`]: pgdbm::Error::Config
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         let opts = connect_options(config)?;
         let listen = Arc::new(ListenConnector::new(config, opts.clone()));
-        let shared = Arc::new(Shared {
-            state: PoolState::new(ConnectTarget::new(config)),
-            timed_out: AtomicU64::new(0),
-            created: AtomicU64::new(0),
-            closed_seen: AtomicU64::new(0),
-            last_probe: std::sync::Mutex::new(None),
-            counts_connects: true,
-        });
+        let shared = Arc::new(Shared::new(
+            PoolState::new(ConnectTarget::new(config)),
+            true,
+        ));
         let init_commands: Arc<[String]> = config.init_commands().into();
         connect_with_retry(config, || {
             probe(&opts, &init_commands, config.connect_timeout())
         })
         .await?;
-        let hook_shared = shared.clone();
-        let hook_commands = init_commands.clone();
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections())
-            .min_connections(config.min_connections())
-            .acquire_timeout(config.acquire_timeout())
-            .idle_timeout(config.idle_timeout())
-            .max_lifetime(config.max_lifetime())
-            // No ping at every acquire (sqlx's default): only a connection idle for a while may
-            // have been closed by the server unnoticed (sqlx reads the socket only when it
-            // runs a statement), so only such a one is pinged, and replaced if it is gone.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                if meta.idle_for < pgdbm::driver::VALIDATE_AFTER_IDLE {
-                    // The common case, at every acquire under load: a zero-sized future, so
-                    // sqlx's box for the hook's answer allocates nothing.
-                    return Box::pin(StillValid);
-                }
-                Box::pin(async move {
-                    match conn.ping().await {
-                        Ok(()) => Ok(true),
-                        Err(e) => {
-                            tracing::debug!(error = %e, "pgdbm: an idle pooled connection is gone, replacing it");
-                            Ok(false)
-                        }
-                    }
-                })
-            })
-            .after_connect(move |conn, _meta| {
-                let shared = hook_shared.clone();
-                let commands = hook_commands.clone();
-                Box::pin(async move {
-                    let mut result = Ok(());
-                    for sql in commands.iter() {
-                        if let Err(e) =
-                            sqlx::Executor::execute(&mut *conn, sqlx::raw_sql(sql)).await
-                        {
-                            result = Err(crate::error::map(e, sql));
-                            break;
-                        }
-                    }
-                    match result {
-                        Ok(()) => {
-                            shared.created.fetch_add(1, Ordering::Relaxed);
-                            shared.state.connect_succeeded();
-                            Ok(())
-                        }
-                        Err(e) => {
-                            shared.state.connect_failed(&e);
-                            Err(sqlx::Error::Configuration(Box::new(e)))
-                        }
-                    }
-                })
-            })
-            .connect_lazy_with(opts);
+        let pool = pool_options(config, &shared, &init_commands).connect_lazy_with(opts);
         let this = SqlxPool {
             pool,
             shared,
@@ -290,14 +127,7 @@ impl SqlxPool {
         if pool.is_closed() {
             state.close();
         }
-        let shared = Arc::new(Shared {
-            state,
-            timed_out: AtomicU64::new(0),
-            created: AtomicU64::new(0),
-            closed_seen: AtomicU64::new(0),
-            last_probe: std::sync::Mutex::new(None),
-            counts_connects: false,
-        });
+        let shared = Arc::new(Shared::new(state, false));
         SqlxPool {
             pool,
             shared,
@@ -325,42 +155,19 @@ impl SqlxPool {
         }
     }
 
-    async fn acquire_error(&self, err: sqlx::Error) -> Error {
-        match err {
-            sqlx::Error::PoolClosed => Error::PoolClosed,
-            sqlx::Error::PoolTimedOut => {
-                self.shared.timed_out.fetch_add(1, Ordering::Relaxed);
-                if self.is_closed() {
-                    return Error::PoolClosed;
-                }
-                let mut last = self.shared.state.last_connect_error();
-                // sqlx retries refused connections silently until the deadline: find out why it
-                // could not connect, when the pool is not full — or when it is, at most once a
-                // second, since sqlx counts connections it is still trying to open in its size
-                // (all of them, while the server is down). The failure is recorded until a
-                // connect succeeds.
-                if last.is_none()
-                    && (self.pool.size() < self.pool.options().get_max_connections()
-                        || self.shared.probe_due())
-                {
-                    let opts = self.pool.connect_options();
-                    let timeout = self.connect_timeout.min(Duration::from_secs(2));
-                    if let Err(cause) = probe(&opts, &self.init_commands, timeout).await {
-                        self.shared.state.connect_failed(&cause);
-                        last = Some(cause.to_string());
-                    }
-                }
-                Error::pool_timeout(
-                    self.pool.options().get_acquire_timeout(),
-                    last.map(|msg| self.shared.state.connect_error(1, msg.into())),
-                )
-            }
-            other => {
-                let cause = connect_cause(other);
-                self.shared.state.connect_failed(&cause);
-                self.shared.state.connect_error(1, cause)
-            }
-        }
+    /// What the pool counts, shared with its hooks.
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The commands each new connection runs.
+    pub(crate) fn init_commands(&self) -> &[String] {
+        &self.init_commands
+    }
+
+    /// The bound of one connect.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
     }
 }
 
@@ -396,32 +203,7 @@ impl PoolProvider for SqlxPool {
     }
 
     fn stats(&self) -> PoolStats {
-        // sqlx reads size and idle count separately: a connection opened or closed in between
-        // could make idle exceed size.
-        let size = self.pool.size();
-        let idle = u32::try_from(self.pool.num_idle())
-            .unwrap_or(u32::MAX)
-            .min(size);
-        let created = self.shared.created.load(Ordering::Relaxed);
-        // sqlx does not count closes. `size` includes connections being opened (not yet in
-        // `created`), so `created - size` is a lower bound of the closes, which may dip while a
-        // connection is opened: report the highest bound seen, so the counter is monotonic.
-        let closed = if self.shared.counts_connects {
-            let bound = created.saturating_sub(u64::from(size));
-            self.shared
-                .closed_seen
-                .fetch_max(bound, Ordering::Relaxed)
-                .max(bound)
-        } else {
-            0
-        };
-        PoolStats::new(size, idle, self.pool.options().get_max_connections())
-            .with_waiting(self.shared.state.waiting())
-            .with_counters(
-                self.shared.timed_out.load(Ordering::Relaxed),
-                created,
-                closed,
-            )
+        self.shared.stats(&self.pool)
     }
 
     async fn close(&self) {
@@ -449,69 +231,5 @@ impl PoolProvider for SqlxPool {
                 (*self.pool.connect_options()).clone(),
             )?)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(not(feature = "tls"))]
-    #[test]
-    fn tls_modes_without_a_backend_are_a_config_error() {
-        let config = DatabaseConfig::builder()
-            .url("postgresql://u:pw@db.example:5433/app?sslmode=require")
-            .build()
-            .expect("valid config");
-        let err = connect_options(&config).expect_err("require needs TLS");
-        assert!(
-            matches!(&err, Error::Config { field, .. } if field == "ssl_mode"),
-            "{err}"
-        );
-        assert!(!err.to_string().contains("pw"), "{err}");
-    }
-
-    #[cfg(feature = "tls")]
-    #[test]
-    fn tls_modes_with_the_backend() {
-        let config = DatabaseConfig::builder()
-            .url("postgresql://u:pw@db.example:5433/app?sslmode=require")
-            .build()
-            .expect("valid config");
-        let opts = connect_options(&config).expect("require is supported");
-        assert!(matches!(
-            opts.get_ssl_mode(),
-            sqlx::postgres::PgSslMode::Require
-        ));
-    }
-
-    #[test]
-    fn options_carry_the_config() {
-        let config = DatabaseConfig::builder()
-            .url("postgresql://u@db.example:5433/app?sslmode=disable")
-            .server_setting("search_path", "a, b")
-            .application_name("svc")
-            .build()
-            .expect("valid config");
-        let opts = connect_options(&config).expect("options");
-        assert_eq!(opts.get_host(), "db.example");
-        assert_eq!(opts.get_port(), 5433);
-        assert_eq!(opts.get_database(), Some("app"));
-        assert_eq!(opts.get_username(), "u");
-        assert_eq!(opts.get_application_name(), Some("svc"));
-        let options = opts.get_options().unwrap_or_default();
-        assert!(options.contains("-c statement_timeout=60000"), "{options}");
-        assert!(options.contains("-c search_path=a,\\ b"), "{options}");
-        let socket = DatabaseConfig::builder()
-            .host("/var/run/postgresql")
-            .build()
-            .expect("valid config");
-        let opts = connect_options(&socket).expect("options");
-        assert_eq!(
-            opts.get_socket()
-                .map(|p| p.display().to_string())
-                .as_deref(),
-            Some("/var/run/postgresql")
-        );
     }
 }

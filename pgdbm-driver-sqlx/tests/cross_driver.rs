@@ -17,7 +17,7 @@ const COLUMNS: &str = "b boolean, i2 smallint, i4 integer, i8 bigint, f4 real, f
     e {{schema}}.mood, d date, tm time, ts timestamp, tz timestamptz,
     ab boolean[], ai2 smallint[], ai4 integer[], ai8 bigint[], af4 real[], af8 double precision[],
     at text[], avc varchar[], abp char(2)[], aby bytea[], ajs json[], ajb jsonb[], au uuid[],
-    ad date[], ats timestamp[], atz timestamptz[]";
+    ad date[], ats timestamp[], atz timestamptz[], iv interval, aiv interval[]";
 
 fn arr(element: Kind, items: Vec<Value>) -> Value {
     Value::Array { element, items }
@@ -90,6 +90,11 @@ fn sample() -> Vec<Value> {
         arr(Kind::Date, vec![Value::Date(d)]),
         arr(Kind::Timestamp, vec![Value::Timestamp(ts)]),
         arr(Kind::TimestampTz, vec![Value::TimestampTz(tz)]),
+        Value::Interval(pgdbm::Interval::new(-13, 40, 1)),
+        arr(
+            Kind::Interval,
+            vec![Value::Null, Value::Interval(pgdbm::Interval::new(0, 0, -5))],
+        ),
     ]
 }
 
@@ -113,6 +118,32 @@ async fn read_all(db: &Database) -> pgdbm::Result<Vec<Row>> {
 async fn tokio_postgres_handle(ctx: &Ctx) -> pgdbm::Result<Database> {
     let pool: SharedPool = Arc::new(TokioPostgresPool::connect(&ctx.config).await?);
     Database::owning(pool, Some(&ctx.schema))
+}
+
+/// `numeric` is read by both drivers or by neither, by pgdbm's `decimal` feature alone, whichever
+/// crate enabled it (this test binary may have the sqlx driver's `decimal` on and the other's off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numeric_is_read_alike_by_both_drivers() -> pgdbm::Result<()> {
+    let ctx = context("cross_driver_numeric").await?;
+    let sqlx_db = ctx.db.clone();
+    let tp_db = tokio_postgres_handle(&ctx).await?;
+    let sql = "SELECT $1::numeric AS n, ARRAY[$2::numeric] AS a";
+    let via_sqlx = sqlx_db.fetch_one(sql, params![19.99f64, 7i64]).await;
+    let via_tp = tp_db.fetch_one(sql, params![19.99f64, 7i64]).await;
+    if pgdbm::driver::numeric::READABLE {
+        let (via_sqlx, via_tp) = (via_sqlx?, via_tp?);
+        assert_eq!(via_sqlx.value("n")?.kind(), Kind::Numeric);
+        assert_eq!(via_sqlx.values(), via_tp.values());
+    } else {
+        for result in [via_sqlx, via_tp] {
+            assert!(
+                matches!(result, Err(pgdbm::Error::UnsupportedType { .. })),
+                "{result:?}"
+            );
+        }
+    }
+    tp_db.close().await;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,7 @@ impl StdError for BindError {}
 pub(crate) struct Bind<'a>(pub(crate) &'a Value);
 
 /// The family of `ty` for pgdbm's binding rules ([`pgdbm::driver::coerce`]): enums and `citext`
-/// are text; dates and NUMERIC only with this crate's `chrono`/`decimal` features.
+/// are text; dates only with this crate's `chrono` feature (NUMERIC is the core's, always).
 fn target(ty: &Type) -> PgType {
     match ty.kind() {
         Kind::Array(_) => return PgType::Array,
@@ -35,9 +35,7 @@ fn target(ty: &Type) -> PgType {
         _ => {}
     }
     match PgType::from_oid(ty.oid()) {
-        Some((family, _)) => {
-            family.unless_missing(cfg!(feature = "chrono"), cfg!(feature = "decimal"))
-        }
+        Some((family, _)) => family.unless_missing(cfg!(feature = "chrono")),
         None if ty.name() == "citext" => PgType::Text,
         None => PgType::Other,
     }
@@ -77,8 +75,14 @@ impl ToSql for Bind<'_> {
             Coerced::Timestamp(v) => v.to_sql(ty, out),
             #[cfg(feature = "chrono")]
             Coerced::TimestampTz(v) => v.to_sql(ty, out),
-            #[cfg(feature = "decimal")]
-            Coerced::Numeric(v) => v.to_sql(ty, out),
+            Coerced::Interval(v) => {
+                out.extend_from_slice(&v.to_be_bytes());
+                Ok(IsNull::No)
+            }
+            Coerced::Numeric(n) => {
+                n.write_binary(out);
+                Ok(IsNull::No)
+            }
             Coerced::Array(items) => {
                 let binds: Vec<Bind<'_>> = items.iter().map(Bind).collect();
                 binds.to_sql(ty, out)

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use pgdbm::driver::Columns;
+use pgdbm::driver::{Columns, numeric};
 use pgdbm::{Column, Error, Kind as ValueKind, Result, Row, Value};
 use tokio_postgres::types::{FromSql, Kind, Type};
 
@@ -27,6 +27,36 @@ impl<'a> FromSql<'a> for AnyText {
     }
     fn accepts(ty: &Type) -> bool {
         text_like(ty)
+    }
+}
+
+/// A `numeric`, read by the core's codec (as every driver reads it).
+struct RawNumeric(Value);
+
+impl<'a> FromSql<'a> for RawNumeric {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawNumeric(numeric::decode(raw)?))
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::NUMERIC
+    }
+}
+
+/// An `interval`, read by the core's codec.
+struct RawInterval(pgdbm::Interval);
+
+impl<'a> FromSql<'a> for RawInterval {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawInterval(pgdbm::Interval::from_be_bytes(raw)?))
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::INTERVAL
     }
 }
 
@@ -94,6 +124,10 @@ fn value(row: &tokio_postgres::Row, i: usize, cols: &Columns) -> Result<Value> {
         Type::JSON | Type::JSONB => scalar(row, i, cols, Value::Json),
         Type::UUID => scalar(row, i, cols, Value::Uuid),
         Type::VOID => Ok(Value::Null),
+        Type::INTERVAL => scalar(row, i, cols, |v: RawInterval| Value::Interval(v.0)),
+        Type::INTERVAL_ARRAY => array(row, i, cols, ValueKind::Interval, |v: RawInterval| {
+            Value::Interval(v.0)
+        }),
         #[cfg(feature = "chrono")]
         Type::DATE => scalar(row, i, cols, Value::Date),
         #[cfg(feature = "chrono")]
@@ -102,8 +136,7 @@ fn value(row: &tokio_postgres::Row, i: usize, cols: &Columns) -> Result<Value> {
         Type::TIMESTAMP => scalar(row, i, cols, Value::Timestamp),
         #[cfg(feature = "chrono")]
         Type::TIMESTAMPTZ => scalar(row, i, cols, Value::TimestampTz),
-        #[cfg(feature = "decimal")]
-        Type::NUMERIC => scalar(row, i, cols, Value::Numeric),
+        Type::NUMERIC if numeric::READABLE => scalar(row, i, cols, |n: RawNumeric| n.0),
         Type::BOOL_ARRAY => array(row, i, cols, ValueKind::Bool, Value::Bool),
         Type::INT2_ARRAY => array(row, i, cols, ValueKind::Int2, Value::Int2),
         Type::INT4_ARRAY => array(row, i, cols, ValueKind::Int4, Value::Int4),
@@ -122,8 +155,9 @@ fn value(row: &tokio_postgres::Row, i: usize, cols: &Columns) -> Result<Value> {
         Type::TIMESTAMP_ARRAY => array(row, i, cols, ValueKind::Timestamp, Value::Timestamp),
         #[cfg(feature = "chrono")]
         Type::TIMESTAMPTZ_ARRAY => array(row, i, cols, ValueKind::TimestampTz, Value::TimestampTz),
-        #[cfg(feature = "decimal")]
-        Type::NUMERIC_ARRAY => array(row, i, cols, ValueKind::Numeric, Value::Numeric),
+        Type::NUMERIC_ARRAY if numeric::READABLE => {
+            array(row, i, cols, ValueKind::Numeric, |n: RawNumeric| n.0)
+        }
         _ if text_like(ty) => scalar(row, i, cols, |t: AnyText| Value::Text(t.0)),
         _ => Err(Error::unsupported_type(cols[i].name(), ty.name())),
     }

@@ -98,13 +98,32 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`Value`] covers NULL, bool, smallint/integer/bigint, real/double, text (and varchar, char,
-//! name, citext, enums), bytea, json/jsonb (`serde_json::Value` or [`Json<T>`]), uuid,
-//! date/time/timestamp/timestamptz (feature `chrono`, on by default), numeric (feature `decimal`)
-//! and one-dimensional arrays of these. Integers bind to any integer column with a range check: an
-//! `i32` works against a `BIGINT` column, an out-of-range `i64` is an [`Error::Encode`] naming the
-//! parameter, never a silent wrap. A column type pgdbm cannot decode is an
-//! [`Error::UnsupportedType`] that suggests a cast (`col::text`).
+//! ### Types
+//!
+//! Every driver reads and binds the same types, through [`Value`]:
+//!
+//! | PostgreSQL | Rust (bind and read) | feature |
+//! |---|---|---|
+//! | `boolean` | `bool` | |
+//! | `smallint`, `integer`, `bigint`, `oid` | `i16`, `i32`, `i64` (any width into any integer column, range checked) | |
+//! | `real`, `double precision` | `f32`, `f64` | |
+//! | `numeric` | bind: `rust_decimal::Decimal`, integers, `f32`/`f64` (as their shortest round-trip decimal: `0.1` is stored as `0.1`); read: `Decimal` | reading and `Decimal`: `decimal` on pgdbm or any driver (one switch for all drivers) |
+//! | `text`, `varchar`, `char(n)`, `name`, `citext`, enums | `String`, `&str` | |
+//! | `bytea` | `Vec<u8>`, `&[u8]` | |
+//! | `json`, `jsonb` | `serde_json::Value`, [`Json<T>`]; text binds as is | |
+//! | `uuid` | `uuid::Uuid`; text binds parsed | |
+//! | `date`, `time` | `chrono::NaiveDate`, `chrono::NaiveTime` | `chrono` (default) |
+//! | `timestamp` | `chrono::NaiveDateTime` (a `DateTime<Utc>` is refused, naming the type to use) | `chrono` |
+//! | `timestamptz` | `chrono::DateTime<Utc>` (a `NaiveDateTime` is refused, naming the type to use) | `chrono` |
+//! | `interval` | [`Interval`]; `std::time::Duration`, `chrono::TimeDelta` where exact (see [`Interval`]) | `TimeDelta`: `chrono` |
+//! | one-dimensional arrays of the above | `Vec<T>`, `&[T]`, `[T; N]`, `Vec<Option<T>>` (NULL elements), `&[&str]`, `Vec<&str>` | |
+//! | any type, `NULL` | `Option<T>` (`None` is `NULL`), [`Value::Null`] | |
+//!
+//! Integers bind to any integer column with a range check: an `i32` works against a `BIGINT`
+//! column, an out-of-range `i64` is an [`Error::Encode`] naming the parameter, never a silent
+//! wrap. A column type pgdbm cannot decode (e.g. `point`, multi-dimensional arrays) is an
+//! [`Error::UnsupportedType`] or [`Error::Decode`] naming the column, that suggests a cast
+//! (`col::text`).
 //!
 //! ## Transactions
 //!
@@ -373,6 +392,8 @@ mod error;
 mod executor;
 mod from_row;
 mod listener;
+
+mod interval;
 pub mod migrate;
 pub mod monitor;
 mod redact;
@@ -390,6 +411,8 @@ pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, t
 pub use executor::{Executor, ExecutorExt};
 pub use from_row::FromRow;
 pub use listener::{Listener, ListenerEvent, Notification};
+
+pub use interval::Interval;
 pub use migrate::module::{Module, order_modules};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};
 pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};

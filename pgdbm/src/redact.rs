@@ -80,6 +80,15 @@ impl Secrets {
             }
             #[cfg(feature = "decimal")]
             Value::Numeric(v) => self.add_text(&v.to_string()),
+            Value::Interval(v) => {
+                self.add_text(&v.microseconds.to_string());
+                if v.days != 0 {
+                    self.add_text(&format!("{} days", v.days));
+                }
+                if v.months != 0 {
+                    self.add_text(&format!("{} mons", v.months));
+                }
+            }
             Value::Array { items, .. } => {
                 for item in items {
                     self.add_value(item);

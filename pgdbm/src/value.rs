@@ -50,7 +50,9 @@ pub enum Kind {
     TimestampTz,
     /// `numeric`
     Numeric,
-    /// a one-dimensional array
+    /// `interval`
+    Interval,
+    /// an array
     Array,
 }
 
@@ -74,6 +76,7 @@ impl Kind {
             Kind::Timestamp => "timestamp",
             Kind::TimestampTz => "timestamptz",
             Kind::Numeric => "numeric",
+            Kind::Interval => "interval",
             Kind::Array => "array",
         }
     }
@@ -120,6 +123,8 @@ pub enum Value {
     /// `numeric`
     #[cfg(feature = "decimal")]
     Numeric(rust_decimal::Decimal),
+    /// `interval`
+    Interval(crate::Interval),
     /// A one-dimensional array; `items` may contain [`Value::Null`].
     Array {
         /// The element type (may be [`Kind::Unknown`] for an empty array built without a type).
@@ -154,6 +159,7 @@ impl Value {
             Value::TimestampTz(_) => Kind::TimestampTz,
             #[cfg(feature = "decimal")]
             Value::Numeric(_) => Kind::Numeric,
+            Value::Interval(_) => Kind::Interval,
             Value::Array { .. } => Kind::Array,
         }
     }
@@ -209,6 +215,7 @@ impl Value {
             Value::TimestampTz(v) => serde_json::to_value(v).unwrap_or(J::Null),
             #[cfg(feature = "decimal")]
             Value::Numeric(v) => J::String(v.to_string()),
+            Value::Interval(v) => serde_json::to_value(v).unwrap_or(J::Null),
             Value::Array { items, .. } => J::Array(items.iter().map(Value::to_json).collect()),
         }
     }
@@ -318,6 +325,33 @@ macro_rules! scalar {
     };
 }
 
+/// `timestamp` and `timestamptz`: reading one as the other's Rust type says which type to use.
+#[cfg(feature = "chrono")]
+macro_rules! zoned {
+    ($t:ty, $variant:ident, $name:literal, $other:ident, $hint:literal) => {
+        impl ToParam for $t {
+            fn to_param(&self) -> Cow<'_, Value> {
+                Cow::Owned(Value::$variant(*self))
+            }
+        }
+        impl ArrayElement for $t {
+            const KIND: Kind = Kind::$variant;
+        }
+        impl FromValue for $t {
+            fn type_name() -> String {
+                $name.to_owned()
+            }
+            fn from_value(value: &Value) -> Result<Self, String> {
+                match value {
+                    Value::$variant(v) => Ok(*v),
+                    Value::$other(_) => Err($hint.to_owned()),
+                    other => Err(other.type_description()),
+                }
+            }
+        }
+    };
+}
+
 scalar!(bool, Bool, Bool, "bool");
 scalar!(String, Text, Text, "String");
 scalar!(Vec<u8>, Bytea, Bytea, "Vec<u8>");
@@ -328,13 +362,21 @@ scalar!(chrono::NaiveDate, Date, Date, "NaiveDate");
 #[cfg(feature = "chrono")]
 scalar!(chrono::NaiveTime, Time, Time, "NaiveTime");
 #[cfg(feature = "chrono")]
-scalar!(chrono::NaiveDateTime, Timestamp, Timestamp, "NaiveDateTime");
+zoned!(
+    chrono::NaiveDateTime,
+    Timestamp,
+    "NaiveDateTime",
+    TimestampTz,
+    "timestamptz (with time zone): read it as chrono::DateTime<Utc>"
+);
 #[cfg(feature = "chrono")]
-scalar!(
+zoned!(
     chrono::DateTime<chrono::Utc>,
     TimestampTz,
-    TimestampTz,
-    "DateTime<Utc>"
+    "DateTime<Utc>",
+    Timestamp,
+    "timestamp (without time zone): read it as chrono::NaiveDateTime, or convert it in SQL \
+     (col AT TIME ZONE 'UTC')"
 );
 #[cfg(feature = "decimal")]
 scalar!(rust_decimal::Decimal, Numeric, Numeric, "Decimal");
@@ -431,6 +473,21 @@ impl<T: ArrayElement> ToParam for [T] {
             items: self.iter().map(|v| v.to_param().into_owned()).collect(),
         })
     }
+}
+
+impl<T: ArrayElement, const N: usize> ToParam for [T; N] {
+    fn to_param(&self) -> Cow<'_, Value> {
+        self.as_slice().to_param()
+    }
+}
+
+/// `&str` elements: `&["a", "b"][..]`, `vec!["a", "b"]` and `&[&str]` bind as `text[]`.
+impl ArrayElement for str {
+    const KIND: Kind = Kind::Text;
+}
+
+impl<T: ArrayElement + ?Sized> ArrayElement for &T {
+    const KIND: Kind = T::KIND;
 }
 
 impl<T: ArrayElement> ToParam for Vec<T> {

@@ -5,10 +5,11 @@
 //! `i64` into an `integer` one when it fits, text into `uuid` (parsed) or `json` (sent as is). The
 //! rules are the same for every driver, so they are here; each driver classifies the server's
 //! type into a [`PgType`], calls [`coerce`], and writes the [`Coerced`] value in its own wire
-//! encoding. A driver that cannot write some family (NUMERIC without `rust_decimal`, dates without
-//! chrono) classifies those types as [`PgType::Other`], so the value is refused with the same
-//! message as any other mismatch.
+//! encoding. A driver that cannot write some family (dates without chrono) classifies those types
+//! as [`PgType::Other`], so the value is refused with the same message as any other mismatch.
+//! `numeric` is written by the core for every driver ([`crate::driver::numeric`]).
 
+use crate::driver::numeric::Numeric;
 use crate::{Kind, Value};
 
 /// The families of server types pgdbm reads and writes.
@@ -49,6 +50,8 @@ pub enum PgType {
     TimestampTz,
     /// `numeric`.
     Numeric,
+    /// `interval`.
+    Interval,
     /// `void` (a function returning nothing: read as `NULL`).
     Void,
     /// Any one-dimensional array type (the driver encodes the elements).
@@ -80,6 +83,7 @@ impl PgType {
             1083 => (PgType::Time, "time"),
             1114 => (PgType::Timestamp, "timestamp"),
             1184 => (PgType::TimestampTz, "timestamptz"),
+            1186 => (PgType::Interval, "interval"),
             1700 => (PgType::Numeric, "numeric"),
             2278 => (PgType::Void, "void"),
             2950 => (PgType::Uuid, "uuid"),
@@ -89,14 +93,14 @@ impl PgType {
     }
 
     /// `self`, or [`PgType::Other`] for the families the driver cannot write: dates and times
-    /// without `chrono`, NUMERIC without `decimal` (the driver's own features).
+    /// without `chrono` (the driver's own feature). `numeric` is always written (by
+    /// [`Numeric`]); whether it is read is [`numeric::READABLE`](crate::driver::numeric::READABLE).
     #[inline]
-    pub const fn unless_missing(self, chrono: bool, decimal: bool) -> PgType {
+    pub const fn unless_missing(self, chrono: bool) -> PgType {
         match self {
             PgType::Date | PgType::Time | PgType::Timestamp | PgType::TimestampTz if !chrono => {
                 PgType::Other
             }
-            PgType::Numeric if !decimal => PgType::Other,
             other => other,
         }
     }
@@ -119,6 +123,7 @@ impl PgType {
             PgType::Timestamp => Kind::Timestamp,
             PgType::TimestampTz => Kind::TimestampTz,
             PgType::Numeric => Kind::Numeric,
+            PgType::Interval => Kind::Interval,
             PgType::Void | PgType::Array | PgType::Other => Kind::Unknown,
         }
     }
@@ -167,9 +172,10 @@ pub enum Coerced<'v> {
     /// For `timestamptz`.
     #[cfg(feature = "chrono")]
     TimestampTz(chrono::DateTime<chrono::Utc>),
-    /// For `numeric` (also from an integer).
-    #[cfg(feature = "decimal")]
-    Numeric(rust_decimal::Decimal),
+    /// For `numeric`: a `Decimal`, an integer or a float ([`Numeric::write_binary`] writes it).
+    Numeric(Numeric),
+    /// For `interval` (its binary format: [`Interval::to_be_bytes`](crate::Interval::to_be_bytes)).
+    Interval(crate::Interval),
     /// The items of an array, for an array type; the driver coerces each to the element type.
     Array(&'v [Value]),
 }
@@ -203,10 +209,20 @@ impl CoerceError {
     }
 }
 
-/// The message for a `value` that does not go into the type named `type_name`.
+/// The message for a `value` that does not go into the type named `type_name` (with the Rust
+/// type to bind instead where the mix-up is a common one).
 pub fn mismatch(value: &Value, type_name: &str) -> String {
+    let hint = match (value.kind(), type_name) {
+        (Kind::Timestamp, "timestamptz") => {
+            ": bind a chrono::DateTime<Utc> for timestamptz (a NaiveDateTime has no time zone)"
+        }
+        (Kind::TimestampTz, "timestamp") => {
+            ": bind a chrono::NaiveDateTime for timestamp (without time zone)"
+        }
+        _ => "",
+    };
     format!(
-        "a {} value cannot be sent as {type_name}",
+        "a {} value cannot be sent as {type_name}{hint}",
         value.type_description()
     )
 }
@@ -218,11 +234,11 @@ pub fn mismatch(value: &Value, type_name: &str) -> String {
 /// | `NULL` | any type |
 /// | an integer | `int2`, `int4`, `oid` (range checked), `int8`, `numeric` |
 /// | `Bool` | `bool` |
-/// | `Float4` | `float4`, `float8` |
-/// | `Float8` | `float8` |
+/// | `Float4` | `float4`, `float8`, `numeric` |
+/// | `Float8` | `float8`, `numeric` (as its shortest round-trip decimal, see [`Numeric::float`]) |
 /// | `Text` | text types, `json`, `jsonb` (sent as is), `uuid` (parsed) |
 /// | `Json` | `json`, `jsonb` |
-/// | `Bytea`, `Uuid`, dates and times, `Numeric` | their own type |
+/// | `Bytea`, `Uuid`, dates and times, `Numeric`, `Interval` | their own type |
 /// | `Array` | an array type |
 ///
 /// # Errors
@@ -257,7 +273,10 @@ pub fn coerce(value: &Value, target: PgType) -> Result<Coerced<'_>, CoerceError>
         #[cfg(feature = "chrono")]
         (Value::TimestampTz(v), PgType::TimestampTz) => Coerced::TimestampTz(*v),
         #[cfg(feature = "decimal")]
-        (Value::Numeric(v), PgType::Numeric) => Coerced::Numeric(*v),
+        (Value::Numeric(v), PgType::Numeric) => Coerced::Numeric(Numeric::decimal(*v)),
+        (Value::Float4(v), PgType::Numeric) => Coerced::Numeric(Numeric::float32(*v)),
+        (Value::Float8(v), PgType::Numeric) => Coerced::Numeric(Numeric::float(*v)),
+        (Value::Interval(v), PgType::Interval) => Coerced::Interval(*v),
         (Value::Array { items, .. }, PgType::Array) => Coerced::Array(items),
         _ => return Err(CoerceError::Mismatch),
     })
@@ -272,8 +291,7 @@ fn integer(v: i64, target: PgType) -> Result<Coerced<'static>, CoerceError> {
         PgType::Int4 => Coerced::Int4(i32::try_from(v).map_err(range)?),
         PgType::Int8 => Coerced::Int8(v),
         PgType::Oid => Coerced::Oid(u32::try_from(v).map_err(range)?),
-        #[cfg(feature = "decimal")]
-        PgType::Numeric => Coerced::Numeric(rust_decimal::Decimal::from(v)),
+        PgType::Numeric => Coerced::Numeric(Numeric::int(v)),
         _ => return Err(CoerceError::IntegerMismatch),
     })
 }
@@ -335,7 +353,11 @@ mod tests {
     fn builtins_by_oid() {
         assert_eq!(PgType::from_oid(23), Some((PgType::Int4, "int4")));
         assert_eq!(PgType::from_oid(1007), None);
-        assert_eq!(PgType::Numeric.unless_missing(true, false), PgType::Other);
-        assert_eq!(PgType::Date.unless_missing(false, true), PgType::Other);
+        assert_eq!(PgType::Numeric.unless_missing(false), PgType::Numeric);
+        assert_eq!(PgType::Date.unless_missing(false), PgType::Other);
+        assert_eq!(
+            coerce(&Value::Float8(0.1), PgType::Numeric),
+            Ok(Coerced::Numeric(Numeric::float(0.1)))
+        );
     }
 }

@@ -12,7 +12,9 @@
 //! (range checks, text parsed as `uuid`, text sent as `json`); it then writes the result in its
 //! own wire encoding. It builds [`DbError`](crate::DbError)s from its client's server errors with
 //! [`db_error::ServerError`], checks `copy_in` rows with [`copy::check_row_width`], and keeps its
-//! per-thread caches of hot statements in a [`front_cache::FrontCache`].
+//! per-thread caches of hot statements in a [`front_cache::FrontCache`]. `numeric` is
+//! written and read here for every driver ([`numeric`]), so one `decimal` feature (pgdbm's)
+//! turns it on for all.
 
 mod checkout;
 pub mod coerce;
@@ -21,6 +23,8 @@ pub mod copy;
 pub mod db_error;
 pub mod front_cache;
 mod listen;
+
+pub mod numeric;
 mod pool;
 mod pool_state;
 
