@@ -260,6 +260,9 @@
 //! shared test suite of the `pgdbm-conformance` crate (a dev-dependency) with one line in
 //! `tests/conformance.rs`: `pgdbm_conformance::conformance_tests!(MyDriver);`.
 
+// The derives expand to `::pgdbm::…` paths; this lets the crate's own tests use them.
+extern crate self as pgdbm;
+
 mod config;
 mod database;
 mod de;
@@ -283,6 +286,12 @@ pub use driver::{PoolStats, SharedPool};
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
 pub use executor::{Executor, ExecutorExt};
 pub use from_row::FromRow;
+#[doc(hidden)]
+pub use from_row::derive_support as __derive_support;
+/// Derives [`FromRow`](trait@FromRow) for a struct with named fields: each field reads the
+/// column of its name; `#[pgdbm(rename = "col")]`, `#[pgdbm(default)]`, `#[pgdbm(flatten)]`,
+/// `Option<T>` for NULL. See [the trait](trait@FromRow#the-derive).
+pub use pgdbm_macros::FromRow;
 pub use migrate::module::{Module, order_modules};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};
 pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
@@ -294,9 +303,9 @@ pub use template::{ExpandedSql, Templates, quote_identifier, validate_identifier
 pub use transaction::Transaction;
 pub use value::{ArrayElement, FromValue, Json, Kind, Params, ToParam, Value};
 
-/// The traits and macro most code needs: `use pgdbm::prelude::*;`.
+/// The traits and macros most code needs: `use pgdbm::prelude::*;`.
 pub mod prelude {
     pub use crate::executor::{Executor, ExecutorExt};
     pub use crate::params;
-    pub use crate::{Database, Module, Transaction};
+    pub use crate::{Database, FromRow, Module, Transaction};
 }

@@ -121,6 +121,7 @@ impl Row {
                     .map(|c| c.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
+                field: None,
             }),
         }
     }

@@ -461,7 +461,26 @@ impl<T: FromValue> FromValue for Vec<T> {
 /// A `json`/`jsonb` value mapped to any serde type: bind `Json(&my_struct)`, read `Json<MyStruct>`.
 ///
 /// A value whose serialization fails (a map with non-string keys) binds as JSON `null`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// `Json<T>` is a field type in both ways of mapping rows: with `#[derive(FromRow)]` it reads the
+/// column through [`FromValue`]; it also implements `Serialize` and `Deserialize` transparently
+/// (as `T` itself), so a serde type read with [`Row::deserialize`](crate::Row::deserialize) or
+/// written out again can hold it too.
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize, pgdbm::FromRow)]
+/// struct Profile {
+///     id: i64,
+///     settings: pgdbm::Json<Settings>,
+/// }
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Settings {
+///     theme: String,
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Json<T>(pub T);
 
 impl<T: Serialize + Sync> ToParam for Json<T> {
@@ -543,6 +562,20 @@ mod tests {
         assert_eq!(p[0].to_param().into_owned(), Value::Int4(1));
         assert_eq!(p[2].to_param().into_owned(), Value::Text("lit".into()));
         assert!(p[3].to_param().is_null());
+    }
+
+    #[test]
+    fn json_is_transparent_to_serde() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Outer {
+            inner: Json<Vec<i32>>,
+        }
+        let outer = Outer {
+            inner: Json(vec![1, 2]),
+        };
+        let text = serde_json::to_string(&outer).unwrap();
+        assert_eq!(text, r#"{"inner":[1,2]}"#);
+        assert_eq!(serde_json::from_str::<Outer>(&text).unwrap(), outer);
     }
 
     #[test]

@@ -108,17 +108,24 @@ pub enum Error {
     },
 
     /// A row has no column of that name or index.
-    #[error("no column {column} in row (columns: {available})")]
+    #[error("no column {column}{} in row (columns: {available})", for_field(.field.as_deref()))]
     #[non_exhaustive]
     ColumnNotFound {
         /// The column name or index asked for.
         column: String,
         /// The columns the row has, comma separated.
         available: String,
+        /// The Rust field the column was read for, when a [`FromRow`](crate::FromRow)
+        /// implementation read it: `User.email` for a struct field, `(i64, String).1` for a
+        /// tuple element.
+        field: Option<String>,
     },
 
     /// A column value could not be turned into the requested Rust type.
-    #[error("cannot decode column {column}: expected {expected}, found {actual}")]
+    #[error(
+        "cannot decode column {column}{}: expected {expected}, found {actual}",
+        for_field(.field.as_deref())
+    )]
     #[non_exhaustive]
     Decode {
         /// The column name (or index when unnamed).
@@ -127,6 +134,10 @@ pub enum Error {
         expected: String,
         /// The value actually there (its SQL type, or `NULL`).
         actual: String,
+        /// The Rust field the column was read for, when a [`FromRow`](crate::FromRow)
+        /// implementation read it: `User.email` for a struct field, `(i64, String).1` for a
+        /// tuple element.
+        field: Option<String>,
     },
 
     /// A parameter could not be sent as the type the statement expects.
@@ -298,6 +309,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// ` for field User.email` in the texts of [`Error::Decode`] and [`Error::ColumnNotFound`].
+fn for_field(field: Option<&str>) -> String {
+    field.map_or_else(String::new, |f| format!(" for field {f}"))
 }
 
 impl From<DbError> for Error {
