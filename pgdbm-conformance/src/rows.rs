@@ -185,9 +185,7 @@ pub async fn rows_tuples_read_columns_by_position(ctx: &Ctx) -> Result<()> {
         .fetch_all_as("SELECT id FROM {{tables.people}} ORDER BY id", &[])
         .await?;
     assert_eq!(ids, vec![(1,), (2,)]);
-    let pairs = db
-        .fetch_all_as::<(i64, String)>(SELECT_PEOPLE, &[])
-        .await?;
+    let pairs = db.fetch_all_as::<(i64, String)>(SELECT_PEOPLE, &[]).await?;
     assert_eq!(pairs, vec![(1, "Ann Lee".into()), (2, "Bo Chen".into())]);
     let nulls = db
         .fetch_one_as::<(Option<String>, Option<i32>)>(
@@ -379,7 +377,10 @@ pub async fn rows_execute_and_return_id_of_any_type(ctx: &Ctx) -> Result<()> {
     )
     .await?;
     let a = db
-        .execute_and_return_id::<Uuid>("INSERT INTO {{tables.tokens}} (note) VALUES ($1)", params!["a"])
+        .execute_and_return_id::<Uuid>(
+            "INSERT INTO {{tables.tokens}} (note) VALUES ($1)",
+            params!["a"],
+        )
         .await?;
     let chosen = Uuid::from_u128(42);
     let b: Uuid = db
@@ -390,7 +391,10 @@ pub async fn rows_execute_and_return_id_of_any_type(ctx: &Ctx) -> Result<()> {
         .await?;
     assert_eq!(b, chosen);
     let note: String = db
-        .fetch_value("SELECT note FROM {{tables.tokens}} WHERE id = $1", params![a])
+        .fetch_value(
+            "SELECT note FROM {{tables.tokens}} WHERE id = $1",
+            params![a],
+        )
         .await?;
     assert_eq!(note, "a");
     let serial = db
@@ -453,11 +457,13 @@ pub async fn rows_fetch_value_by_name_and_index(ctx: &Ctx) -> Result<()> {
         "no column missing in row (columns: a, b, c)"
     );
     crate::assert_err!(
-        db.fetch_value_at::<i64, _>(sql, params![true], 3usize).await,
+        db.fetch_value_at::<i64, _>(sql, params![true], 3usize)
+            .await,
         Error::ColumnNotFound { .. }
     );
     let err = crate::assert_err!(
-        db.fetch_value_at::<String, _>(sql, params![true], "c").await,
+        db.fetch_value_at::<String, _>(sql, params![true], "c")
+            .await,
         Error::Decode { .. }
     );
     assert_eq!(
@@ -465,7 +471,8 @@ pub async fn rows_fetch_value_by_name_and_index(ctx: &Ctx) -> Result<()> {
         "cannot decode column c: expected String, found NULL"
     );
     crate::assert_err!(
-        db.fetch_value_at::<String, _>(sql, params![false], "b").await,
+        db.fetch_value_at::<String, _>(sql, params![false], "b")
+            .await,
         Error::RowNotFound { .. }
     );
     let null: Option<i64> = db.fetch_value("SELECT NULL::int8", &[]).await?;
@@ -485,7 +492,9 @@ pub async fn rows_cancelled_readers_leak_nothing(ctx: &Ctx) -> Result<()> {
     cancellation_tables(ctx).await?;
     people(ctx).await?;
     ctx.db
-        .batch_execute("CREATE TABLE {{tables.tokens}} (id uuid PRIMARY KEY DEFAULT gen_random_uuid())")
+        .batch_execute(
+            "CREATE TABLE {{tables.tokens}} (id uuid PRIMARY KEY DEFAULT gen_random_uuid())",
+        )
         .await?;
     let probe = Probe::open(ctx, 1).await?;
     let db = probe.db.clone();
@@ -505,7 +514,10 @@ pub async fn rows_cancelled_readers_leak_nothing(ctx: &Ctx) -> Result<()> {
                         .await
                         .map(|name| name.len()),
                     _ => db
-                        .execute_and_return_id::<Uuid>("INSERT INTO {{tables.tokens}} DEFAULT VALUES", &[])
+                        .execute_and_return_id::<Uuid>(
+                            "INSERT INTO {{tables.tokens}} DEFAULT VALUES",
+                            &[],
+                        )
                         .await
                         .map(|_| 1),
                 }

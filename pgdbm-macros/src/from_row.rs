@@ -60,10 +60,17 @@ pub(crate) fn derive(input: DeriveInput) -> Result<TokenStream> {
 
     let name = &input.ident;
     let target = name.unraw().to_string();
-    let type_params: Vec<Ident> = input.generics.type_params().map(|p| p.ident.clone()).collect();
+    let type_params: Vec<Ident> = input
+        .generics
+        .type_params()
+        .map(|p| p.ident.clone())
+        .collect();
     let mut inits = Vec::new();
     let mut bounds = Vec::new();
-    for field in fields {
+    // For `from_rows`, when no field is flattened: each field's column, and how it is taken.
+    let mut specs = Vec::new();
+    let mut takes = Vec::new();
+    for (n, field) in fields.iter().enumerate() {
         let ident = field.ident.as_ref().expect("named fields have names");
         let field_name = ident.unraw().to_string();
         let ty = &field.ty;
@@ -88,6 +95,25 @@ pub(crate) fn derive(input: DeriveInput) -> Result<TokenStream> {
             },
         };
         inits.push(quote! { #ident: #read });
+        if let Source::Column {
+            name: column,
+            default,
+        } = &source
+        {
+            specs.push(quote! {
+                ::pgdbm::__derive_support::Field {
+                    column: #column,
+                    field: #field_name,
+                    default: #default,
+                }
+            });
+            let take = if *default {
+                quote! { take_or_default }
+            } else {
+                quote! { take }
+            };
+            takes.push(quote! { #ident: fields.#take::<#ty>(#n)? });
+        }
         if mentions_any(ty, &type_params) {
             bounds.push(match source {
                 Source::Column { default: false, .. } => quote! { #ty: ::pgdbm::FromValue },
@@ -99,6 +125,20 @@ pub(crate) fn derive(input: DeriveInput) -> Result<TokenStream> {
         }
     }
 
+    // A flattened struct reads its own columns by its own plan: the whole result is then mapped
+    // row by row (the trait's default `from_rows`).
+    let from_rows = (takes.len() == inits.len()).then(|| {
+        quote! {
+            fn from_rows(
+                rows: ::std::vec::Vec<::pgdbm::Row>,
+            ) -> ::pgdbm::Result<::std::vec::Vec<Self>> {
+                const FIELDS: &[::pgdbm::__derive_support::Field] = &[#(#specs,)*];
+                ::pgdbm::__derive_support::from_rows(rows, #target, FIELDS, |fields| {
+                    ::core::result::Result::Ok(Self { #(#takes,)* })
+                })
+            }
+        }
+    });
     let (impl_generics, ty_generics, where_clause) = split_with_bounds(&input.generics, &bounds);
     Ok(quote! {
         #[automatically_derived]
@@ -107,6 +147,8 @@ pub(crate) fn derive(input: DeriveInput) -> Result<TokenStream> {
             fn from_row(row: &::pgdbm::Row) -> ::pgdbm::Result<Self> {
                 ::core::result::Result::Ok(Self { #(#inits,)* })
             }
+
+            #from_rows
         }
     })
 }

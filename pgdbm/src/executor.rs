@@ -156,8 +156,12 @@ pub trait ExecutorExt: Executor {
     ///
     /// [`Error::Decode`]/[`Error::ColumnNotFound`] naming the column and field when a row does
     /// not match `T`; otherwise as [`Executor::fetch_all`].
-    async fn fetch_all_as<T: FromRow + Send>(&self, sql: &str, params: Params<'_>) -> Result<Vec<T>> {
-        rows_as(self.fetch_all(sql, params).await?)
+    async fn fetch_all_as<T: FromRow + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<T>> {
+        T::from_rows(self.fetch_all(sql, params).await?)
     }
 
     /// Runs a statement and maps its first row onto `T` with its [`FromRow`].
@@ -311,15 +315,6 @@ pub trait ExecutorExt: Executor {
 }
 
 impl<E: Executor + ?Sized> ExecutorExt for E {}
-
-/// Every row mapped onto `T`.
-fn rows_as<T: FromRow>(rows: Vec<Row>) -> Result<Vec<T>> {
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        out.push(T::from_row(row)?);
-    }
-    Ok(out)
-}
 
 /// The row of a statement that must return one: [`Error::RowNotFound`] naming `sql` otherwise.
 pub(crate) fn required_row(row: Option<Row>, sql: &str) -> Result<Row> {

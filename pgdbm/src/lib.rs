@@ -288,13 +288,13 @@ pub use executor::{Executor, ExecutorExt};
 pub use from_row::FromRow;
 #[doc(hidden)]
 pub use from_row::derive_support as __derive_support;
+pub use migrate::module::{Module, order_modules};
+pub use migrate::{MigrationReport, MigrationSource, Migrator};
+pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
 /// Derives [`FromRow`](trait@FromRow) for a struct with named fields: each field reads the
 /// column of its name; `#[pgdbm(rename = "col")]`, `#[pgdbm(default)]`, `#[pgdbm(flatten)]`,
 /// `Option<T>` for NULL. See [the trait](trait@FromRow#the-derive).
 pub use pgdbm_macros::FromRow;
-pub use migrate::module::{Module, order_modules};
-pub use migrate::{MigrationReport, MigrationSource, Migrator};
-pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
 /// Embeds a directory of `*.sql` migrations into the crate at compile time; see
 /// [the migrations section](crate#migrations).
 pub use pgdbm_macros::embed_migrations;

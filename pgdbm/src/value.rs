@@ -237,6 +237,17 @@ pub trait FromValue: Sized {
     ///
     /// A description of the actual value when it cannot be turned into `Self`.
     fn from_value(value: &Value) -> Result<Self, String>;
+
+    /// As [`from_value`](FromValue::from_value), taking the value: a `String`, `Vec<u8>`, JSON
+    /// value or array is moved out instead of copied. The default borrows it; mapping a whole
+    /// result with [`FromRow::from_rows`](crate::FromRow::from_rows) uses this.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_value`](FromValue::from_value).
+    fn from_owned_value(value: Value) -> Result<Self, String> {
+        Self::from_value(&value)
+    }
 }
 
 /// Parameters as the [`Executor`](crate::Executor) methods take them.
@@ -258,6 +269,9 @@ impl ToParam for Value {
 impl FromValue for Value {
     fn from_value(value: &Value) -> Result<Self, String> {
         Ok(value.clone())
+    }
+    fn from_owned_value(value: Value) -> Result<Self, String> {
+        Ok(value)
     }
 }
 
@@ -286,6 +300,12 @@ impl<T: FromValue> FromValue for Option<T> {
             other => T::from_value(other).map(Some),
         }
     }
+    fn from_owned_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Null => Ok(None),
+            other => T::from_owned_value(other).map(Some),
+        }
+    }
 }
 
 /// Element types of arrays: types whose [`Kind`] is known statically.
@@ -311,6 +331,12 @@ macro_rules! scalar {
             fn from_value(value: &Value) -> Result<Self, String> {
                 match value {
                     Value::$variant(v) => Ok(v.clone()),
+                    other => Err(other.type_description()),
+                }
+            }
+            fn from_owned_value(value: Value) -> Result<Self, String> {
+                match value {
+                    Value::$variant(v) => Ok(v),
                     other => Err(other.type_description()),
                 }
             }
@@ -452,6 +478,17 @@ impl<T: FromValue> FromValue for Vec<T> {
             Value::Array { items, .. } => items
                 .iter()
                 .map(|item| T::from_value(item).map_err(|found| format!("array element {found}")))
+                .collect(),
+            other => Err(other.type_description()),
+        }
+    }
+    fn from_owned_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Array { items, .. } => items
+                .into_iter()
+                .map(|item| {
+                    T::from_owned_value(item).map_err(|found| format!("array element {found}"))
+                })
                 .collect(),
             other => Err(other.type_description()),
         }

@@ -134,8 +134,12 @@ impl Error {
     /// and errors that already name a field (a nested, more precise one), pass through.
     /// [`FromRow`](crate::FromRow) implementations call it; the derive does.
     pub fn in_field(mut self, field: impl FnOnce() -> String) -> Self {
-        if let Error::Decode { field: f @ None, .. } | Error::ColumnNotFound { field: f @ None, .. } =
-            &mut self
+        if let Error::Decode {
+            field: f @ None, ..
+        }
+        | Error::ColumnNotFound {
+            field: f @ None, ..
+        } = &mut self
         {
             *f = Some(field());
         }
