@@ -157,7 +157,7 @@ pub(crate) fn derive(input: DeriveInput) -> Result<TokenStream> {
 fn reject_struct_options(input: &DeriveInput) -> Result<()> {
     match input.attrs.iter().find(|a| a.path().is_ident("pgdbm")) {
         Some(attr) => Err(Error::new(
-            attr.span(),
+            attr.meta.span(),
             "#[derive(FromRow)] has no options on the struct; put #[pgdbm(rename = \"…\")], \
              #[pgdbm(default)] or #[pgdbm(flatten)] on a field",
         )),
