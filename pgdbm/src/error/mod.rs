@@ -20,7 +20,8 @@
 //!   exception (class `22`, which can be a value read from a table) is hidden from `Display` and
 //!   `Debug` too (see [`DbError::redacted_message`]).
 //! * A row that cannot be mapped onto a Rust type ([`Row::get`](crate::Row::get),
-//!   [`Row::deserialize`](crate::Row::deserialize), `fetch_*_as`, [`Json<T>`](crate::Json))
+//!   [`FromRow`](crate::FromRow) and `fetch_*_as`, [`Row::deserialize`](crate::Row::deserialize)
+//!   and `fetch_*_de`, [`Json<T>`](crate::Json))
 //!   gives an [`Error::Decode`] naming the column (and the field inside it) and the expected and
 //!   found types, never the value: serde's own messages, which quote values, are not used, and
 //!   the message of a custom `Deserialize` implementation has the row's values hidden.
