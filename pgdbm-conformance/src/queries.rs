@@ -96,11 +96,11 @@ pub async fn execute_and_return_id(ctx: &Ctx) -> Result<()> {
     let db = &ctx.db;
     db.batch_execute("CREATE TABLE {{tables.t}} (id serial PRIMARY KEY, v text)")
         .await?;
-    let a = db
+    let a: i32 = db
         .execute_and_return_id("INSERT INTO {{tables.t}} (v) VALUES ($1)", params!["a"])
         .await?;
     let b = db
-        .execute_and_return_id(
+        .execute_and_return_id::<i64>(
             "INSERT INTO {{tables.t}} (v) VALUES ($1) RETURNING id;",
             params!["b"],
         )

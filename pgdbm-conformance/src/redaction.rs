@@ -202,7 +202,7 @@ pub async fn redaction_hides_values_in_every_class(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, FromRow)]
 #[allow(dead_code)]
 struct Counter {
     n: i64,
@@ -223,9 +223,11 @@ enum Mode {
 }
 
 /// A row that does not fit the Rust type: `fetch_one_as`/`fetch_all_as`/`fetch_optional_as`
-/// over a text column read into an `i64` field, and `Json<T>` over a document whose field has the
-/// wrong type or an unknown enum variant. The error names the column (and field) and both types —
-/// `cannot decode column n: expected i64, found a string` — never the value.
+/// (`FromRow`) and `fetch_one_de`/`fetch_all_de`/`fetch_optional_de` (serde) over a text column
+/// read into an `i64` field, and `Json<T>` over a document whose field has the wrong type or an
+/// unknown enum variant. The error names the column (and field) and both types —
+/// `cannot decode column n for field Counter.n: expected i64, found text`, `cannot decode column
+/// n: expected i64, found a string` — never the value.
 ///
 /// # Errors
 ///
@@ -264,6 +266,38 @@ pub async fn redaction_row_mapping_names_types_not_values(ctx: &Ctx) -> Result<(
             "pool fetch_one_as",
             ctx.pool
                 .fetch_one_as::<Counter>("SELECT $1::text AS n", params![secret])
+                .await
+                .unwrap_err(),
+        ),
+    ];
+    for (what, err) in &errors {
+        assert!(matches!(err, Error::Decode { .. }), "{what}: {err:?}");
+        assert_hidden(what, err, &secret);
+        assert_eq!(
+            err.to_string(),
+            "cannot decode column n for field Counter.n: expected i64, found text",
+            "{what}"
+        );
+    }
+    let errors = [
+        (
+            "fetch_one_de",
+            db.fetch_one_de::<Counter>(select, &[]).await.unwrap_err(),
+        ),
+        (
+            "fetch_all_de",
+            db.fetch_all_de::<Counter>(select, &[]).await.unwrap_err(),
+        ),
+        (
+            "fetch_optional_de",
+            db.fetch_optional_de::<Counter>(select, &[])
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "pool fetch_one_de",
+            ctx.pool
+                .fetch_one_de::<Counter>("SELECT $1::text AS n", params![secret])
                 .await
                 .unwrap_err(),
         ),

@@ -282,7 +282,7 @@ pub async fn json_and_serde(ctx: &Ctx) -> Result<()> {
     )
     .await?;
     let users: Vec<User> = db
-        .fetch_all_as("SELECT id, name, email, prefs FROM {{tables.users}}", &[])
+        .fetch_all_de("SELECT id, name, email, prefs FROM {{tables.users}}", &[])
         .await?;
     assert_eq!(
         users,
@@ -294,7 +294,7 @@ pub async fn json_and_serde(ctx: &Ctx) -> Result<()> {
         }]
     );
     let one: User = db
-        .fetch_one_as(
+        .fetch_one_de(
             "SELECT id, name, email, prefs FROM {{tables.users}} WHERE id = $1",
             params![1i64],
         )
@@ -305,7 +305,7 @@ pub async fn json_and_serde(ctx: &Ctx) -> Result<()> {
         .await?;
     assert_eq!(back.0, prefs);
     crate::assert_err!(
-        db.fetch_all_as::<Prefs>("SELECT id FROM {{tables.users}}", &[])
+        db.fetch_all_de::<Prefs>("SELECT id FROM {{tables.users}}", &[])
             .await,
         Error::Decode { .. }
     );

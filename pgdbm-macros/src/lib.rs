@@ -1,7 +1,9 @@
-//! Compile-time helpers for pgdbm. Use them through `pgdbm` (`pgdbm::embed_migrations!`) and
-//! `pgdbm-testing` (`#[pgdbm_testing::test]`), not directly.
+//! Compile-time helpers for pgdbm. Use them through `pgdbm` (`pgdbm::embed_migrations!`,
+//! `#[derive(pgdbm::FromRow)]`) and `pgdbm-testing` (`#[pgdbm_testing::test]`), not directly.
 
 use std::path::{Path, PathBuf};
+
+mod from_row;
 
 use proc_macro::{Delimiter, Literal, TokenStream, TokenTree};
 
@@ -56,6 +58,16 @@ pub fn embed_migrations(input: TokenStream) -> TokenStream {
         Ok(tokens) => tokens,
         Err(message) => compile_error(&message),
     }
+}
+
+/// Derives `pgdbm::FromRow` for a struct with named fields; documented on the `pgdbm::FromRow`
+/// trait. The expansion names `::pgdbm`.
+#[proc_macro_derive(FromRow, attributes(pgdbm))]
+pub fn derive_from_row(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    from_row::derive(input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 fn compile_error(message: &str) -> TokenStream {

@@ -372,7 +372,7 @@ async fn helpers() {
         .expect("truncate");
     assert_eq!(count_rows(&db, "customers").await.expect("count"), 0);
     // Identities restart.
-    let id = db
+    let id: i64 = db
         .execute_and_return_id("INSERT INTO {{tables.customers}} (name) VALUES ('b')", &[])
         .await
         .expect("insert");

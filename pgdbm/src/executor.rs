@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result, truncate_sql};
-use crate::row::Row;
+use crate::from_row::FromRow;
+use crate::row::{ColumnIndex, Row};
 use crate::value::{FromValue, Params, ToParam};
 
 /// Runs SQL. Object safe: hold it as `&dyn Executor` or `Arc<dyn Executor>`.
@@ -112,7 +113,8 @@ pub trait ExecutorExt: Executor {
     }
 
     /// Runs a statement and returns the first column of its first row as `T`
-    /// (`Option<T>` to accept `NULL`).
+    /// (`Option<T>` to accept `NULL`). [`fetch_value_at`](ExecutorExt::fetch_value_at) reads
+    /// another column.
     ///
     /// # Errors
     ///
@@ -122,12 +124,107 @@ pub trait ExecutorExt: Executor {
         required_row(self.fetch_optional(sql, params).await?, sql)?.get::<T>(0)
     }
 
-    /// Runs a statement and maps every row onto `T` with serde (fields named like columns).
+    /// Runs a statement and returns one column of its first row as `T` (`Option<T>` to accept
+    /// `NULL`): by name (`"email"`) or by 0-based position (`1usize`).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+    /// use pgdbm::prelude::*;
+    /// let sql = "SELECT id, email, nickname FROM {{tables.users}} WHERE id = $1";
+    /// let email: String = db.fetch_value_at(sql, params![1i64], "email").await?;
+    /// let nickname: Option<String> = db.fetch_value_at(sql, params![1i64], 2usize).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RowNotFound`] when there is no row, [`Error::ColumnNotFound`] when the row has no
+    /// such column, [`Error::Decode`] when the value does not fit `T`; otherwise as
+    /// [`Executor::fetch_optional`].
+    async fn fetch_value_at<T: FromValue + Send, C: ColumnIndex + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        column: C,
+    ) -> Result<T> {
+        required_row(self.fetch_optional(sql, params).await?, sql)?.get::<T>(column)
+    }
+
+    /// Runs a statement and maps every row onto `T` with its [`FromRow`]:
+    /// `#[derive(FromRow)]` structs (columns by field name), tuples (columns by position, e.g.
+    /// `fetch_all_as::<(i64, String)>`), [`Row`] itself. For a serde type, see
+    /// [`fetch_all_de`](ExecutorExt::fetch_all_de).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+    /// use pgdbm::prelude::*;
+    /// #[derive(FromRow)]
+    /// struct User { id: i64, email: String }
+    ///
+    /// let users: Vec<User> = db.fetch_all_as("SELECT id, email FROM {{tables.users}}", &[]).await?;
+    /// let pairs = db.fetch_all_as::<(i64, String)>("SELECT id, email FROM {{tables.users}}", &[]).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`]/[`Error::ColumnNotFound`] naming the column and field when a row does
+    /// not match `T`; otherwise as [`Executor::fetch_all`].
+    async fn fetch_all_as<T: FromRow + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<T>> {
+        T::from_rows(self.fetch_all(sql, params).await?)
+    }
+
+    /// Runs a statement and maps its first row onto `T` with its [`FromRow`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RowNotFound`] when there is no row; [`Error::Decode`]/[`Error::ColumnNotFound`]
+    /// when it does not match `T`.
+    async fn fetch_one_as<T: FromRow + Send>(&self, sql: &str, params: Params<'_>) -> Result<T> {
+        T::from_row(&self.fetch_one(sql, params).await?)
+    }
+
+    /// Runs a statement and maps its first row, if any, onto `T` with its [`FromRow`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decode`]/[`Error::ColumnNotFound`] when the row does not match `T`; otherwise as
+    /// [`Executor::fetch_optional`].
+    async fn fetch_optional_as<T: FromRow + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<T>> {
+        match self.fetch_optional(sql, params).await? {
+            Some(row) => T::from_row(&row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs a statement and maps every row onto a serde `Deserialize` type (fields named like
+    /// the columns), through [`Row::deserialize`]. The alternative to
+    /// [`fetch_all_as`](ExecutorExt::fetch_all_as) for types that already implement
+    /// `Deserialize` or need serde's attributes (`#[serde(with = …)]`, enums, `untagged`…); it
+    /// goes through JSON, so it is slower, and dates, UUIDs and numerics arrive as strings.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+    /// use pgdbm::prelude::*;
+    /// #[derive(serde::Deserialize)]
+    /// struct User { id: i64, email: String }
+    ///
+    /// let users: Vec<User> = db.fetch_all_de("SELECT id, email FROM {{tables.users}}", &[]).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
     /// [`Error::Decode`] when a row does not match `T`; otherwise as [`Executor::fetch_all`].
-    async fn fetch_all_as<T: DeserializeOwned + Send>(
+    async fn fetch_all_de<T: DeserializeOwned + Send>(
         &self,
         sql: &str,
         params: Params<'_>,
@@ -139,12 +236,13 @@ pub trait ExecutorExt: Executor {
             .collect()
     }
 
-    /// Runs a statement and maps its first row onto `T` with serde.
+    /// Runs a statement and maps its first row onto a serde `Deserialize` type; see
+    /// [`fetch_all_de`](ExecutorExt::fetch_all_de).
     ///
     /// # Errors
     ///
     /// [`Error::RowNotFound`] when there is no row, [`Error::Decode`] when it does not match `T`.
-    async fn fetch_one_as<T: DeserializeOwned + Send>(
+    async fn fetch_one_de<T: DeserializeOwned + Send>(
         &self,
         sql: &str,
         params: Params<'_>,
@@ -152,12 +250,13 @@ pub trait ExecutorExt: Executor {
         self.fetch_one(sql, params).await?.deserialize()
     }
 
-    /// Runs a statement and maps its first row, if any, onto `T` with serde.
+    /// Runs a statement and maps its first row, if any, onto a serde `Deserialize` type; see
+    /// [`fetch_all_de`](ExecutorExt::fetch_all_de).
     ///
     /// # Errors
     ///
     /// [`Error::Decode`] when the row does not match `T`; otherwise as [`Executor::fetch_optional`].
-    async fn fetch_optional_as<T: DeserializeOwned + Send>(
+    async fn fetch_optional_de<T: DeserializeOwned + Send>(
         &self,
         sql: &str,
         params: Params<'_>,
@@ -191,18 +290,40 @@ pub trait ExecutorExt: Executor {
         Ok(total)
     }
 
-    /// Runs an `INSERT … RETURNING id` (or any statement returning one integer) and returns the
-    /// value as `i64`. If `sql` has no `RETURNING` clause, ` RETURNING id` is appended.
+    /// Runs an `INSERT … RETURNING id` (or any statement returning one value) and returns the
+    /// first column of its first row as `T`: `i64` for a `bigserial`/`identity` key,
+    /// `uuid::Uuid` for a uuid key, any [`FromValue`] type. If `sql` has no `RETURNING` clause,
+    /// ` RETURNING id` is appended.
+    ///
+    /// Rust has no default for a method's type parameter, so `T` comes from the binding
+    /// (`let id: i64 = …`) or a turbofish where the value goes on as a parameter:
+    ///
+    /// ```no_run
+    /// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+    /// use pgdbm::prelude::*;
+    /// let id: i64 = db
+    ///     .execute_and_return_id("INSERT INTO {{tables.users}} (email) VALUES ($1)", params!["a@b.c"])
+    ///     .await?;
+    /// let key = db
+    ///     .execute_and_return_id::<uuid::Uuid>("INSERT INTO {{tables.tokens}} (user_id) VALUES ($1)", params![id])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::RowNotFound`] when nothing is returned; otherwise as [`ExecutorExt::fetch_value`].
-    async fn execute_and_return_id(&self, sql: &str, params: Params<'_>) -> Result<i64> {
+    /// [`Error::RowNotFound`] when nothing is returned, [`Error::Decode`] when the value is not a
+    /// `T`; otherwise as [`ExecutorExt::fetch_value`].
+    async fn execute_and_return_id<T: FromValue + Send>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<T> {
         if contains_returning(sql) {
-            self.fetch_value::<i64>(sql, params).await
+            self.fetch_value::<T>(sql, params).await
         } else {
             let sql = format!("{} RETURNING id", sql.trim_end().trim_end_matches(';'));
-            self.fetch_value::<i64>(&sql, params).await
+            self.fetch_value::<T>(&sql, params).await
         }
     }
 

@@ -105,6 +105,17 @@ impl Row {
         self.values
     }
 
+    /// The columns as shared by all rows of the result (compared by address to see that two
+    /// rows come from the same result).
+    pub(crate) fn shared_columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// Consumes the row, returning its columns and values.
+    pub(crate) fn into_parts(self) -> (Columns, Vec<Value>) {
+        (self.columns, self.values)
+    }
+
     /// The raw value of a column.
     ///
     /// # Errors
@@ -121,6 +132,7 @@ impl Row {
                     .map(|c| c.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
+                field: None,
             }),
         }
     }

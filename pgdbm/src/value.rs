@@ -244,6 +244,17 @@ pub trait FromValue: Sized {
     ///
     /// A description of the actual value when it cannot be turned into `Self`.
     fn from_value(value: &Value) -> Result<Self, String>;
+
+    /// As [`from_value`](FromValue::from_value), taking the value: a `String`, `Vec<u8>`, JSON
+    /// value or array is moved out instead of copied. The default borrows it; mapping a whole
+    /// result with [`FromRow::from_rows`](crate::FromRow::from_rows) uses this.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_value`](FromValue::from_value).
+    fn from_owned_value(value: Value) -> Result<Self, String> {
+        Self::from_value(&value)
+    }
 }
 
 /// Parameters as the [`Executor`](crate::Executor) methods take them.
@@ -265,6 +276,9 @@ impl ToParam for Value {
 impl FromValue for Value {
     fn from_value(value: &Value) -> Result<Self, String> {
         Ok(value.clone())
+    }
+    fn from_owned_value(value: Value) -> Result<Self, String> {
+        Ok(value)
     }
 }
 
@@ -293,6 +307,12 @@ impl<T: FromValue> FromValue for Option<T> {
             other => T::from_value(other).map(Some),
         }
     }
+    fn from_owned_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Null => Ok(None),
+            other => T::from_owned_value(other).map(Some),
+        }
+    }
 }
 
 /// Element types of arrays: types whose [`Kind`] is known statically.
@@ -318,6 +338,12 @@ macro_rules! scalar {
             fn from_value(value: &Value) -> Result<Self, String> {
                 match value {
                     Value::$variant(v) => Ok(v.clone()),
+                    other => Err(other.type_description()),
+                }
+            }
+            fn from_owned_value(value: Value) -> Result<Self, String> {
+                match value {
+                    Value::$variant(v) => Ok(v),
                     other => Err(other.type_description()),
                 }
             }
@@ -513,12 +539,42 @@ impl<T: FromValue> FromValue for Vec<T> {
             other => Err(other.type_description()),
         }
     }
+    fn from_owned_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Array { items, .. } => items
+                .into_iter()
+                .map(|item| {
+                    T::from_owned_value(item).map_err(|found| format!("array element {found}"))
+                })
+                .collect(),
+            other => Err(other.type_description()),
+        }
+    }
 }
 
 /// A `json`/`jsonb` value mapped to any serde type: bind `Json(&my_struct)`, read `Json<MyStruct>`.
 ///
 /// A value whose serialization fails (a map with non-string keys) binds as JSON `null`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// `Json<T>` is a field type in both ways of mapping rows: with `#[derive(FromRow)]` it reads the
+/// column through [`FromValue`]; it also implements `Serialize` and `Deserialize` transparently
+/// (as `T` itself), so a serde type read with [`Row::deserialize`](crate::Row::deserialize) or
+/// written out again can hold it too.
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize, pgdbm::FromRow)]
+/// struct Profile {
+///     id: i64,
+///     settings: pgdbm::Json<Settings>,
+/// }
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Settings {
+///     theme: String,
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Json<T>(pub T);
 
 impl<T: Serialize + Sync> ToParam for Json<T> {
@@ -600,6 +656,20 @@ mod tests {
         assert_eq!(p[0].to_param().into_owned(), Value::Int4(1));
         assert_eq!(p[2].to_param().into_owned(), Value::Text("lit".into()));
         assert!(p[3].to_param().is_null());
+    }
+
+    #[test]
+    fn json_is_transparent_to_serde() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Outer {
+            inner: Json<Vec<i32>>,
+        }
+        let outer = Outer {
+            inner: Json(vec![1, 2]),
+        };
+        let text = serde_json::to_string(&outer).unwrap();
+        assert_eq!(text, r#"{"inner":[1,2]}"#);
+        assert_eq!(serde_json::from_str::<Outer>(&text).unwrap(), outer);
     }
 
     #[test]

@@ -48,7 +48,7 @@ async fn run() -> Result<(), Error> {
     .await?;
     println!("table {} exists", db.expand_sql("{{tables.notes}}")?);
 
-    let id = db
+    let id: i64 = db
         .execute_and_return_id(
             "INSERT INTO {{tables.notes}} (body) VALUES ($1)",
             params!["hello from pgdbm"],

@@ -125,7 +125,25 @@ impl Error {
             column: column.into(),
             expected: expected.into(),
             actual: actual.into(),
+            field: None,
         }
+    }
+
+    /// Names the Rust field a column was read for (`User.email`, `(i64, String).1`) in an
+    /// [`Error::Decode`] or [`Error::ColumnNotFound`] that does not name one yet; other errors,
+    /// and errors that already name a field (a nested, more precise one), pass through.
+    /// [`FromRow`](crate::FromRow) implementations call it; the derive does.
+    pub fn in_field(mut self, field: impl FnOnce() -> String) -> Self {
+        if let Error::Decode {
+            field: f @ None, ..
+        }
+        | Error::ColumnNotFound {
+            field: f @ None, ..
+        } = &mut self
+        {
+            *f = Some(field());
+        }
+        self
     }
 
     /// Hides the text of each bound parameter wherever it appears in the error: in every text

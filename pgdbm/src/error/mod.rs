@@ -20,7 +20,8 @@
 //!   exception (class `22`, which can be a value read from a table) is hidden from `Display` and
 //!   `Debug` too (see [`DbError::redacted_message`]).
 //! * A row that cannot be mapped onto a Rust type ([`Row::get`](crate::Row::get),
-//!   [`Row::deserialize`](crate::Row::deserialize), `fetch_*_as`, [`Json<T>`](crate::Json))
+//!   [`FromRow`](crate::FromRow) and `fetch_*_as`, [`Row::deserialize`](crate::Row::deserialize)
+//!   and `fetch_*_de`, [`Json<T>`](crate::Json))
 //!   gives an [`Error::Decode`] naming the column (and the field inside it) and the expected and
 //!   found types, never the value: serde's own messages, which quote values, are not used, and
 //!   the message of a custom `Deserialize` implementation has the row's values hidden.
@@ -108,17 +109,24 @@ pub enum Error {
     },
 
     /// A row has no column of that name or index.
-    #[error("no column {column} in row (columns: {available})")]
+    #[error("no column {column}{} in row (columns: {available})", for_field(.field.as_deref()))]
     #[non_exhaustive]
     ColumnNotFound {
         /// The column name or index asked for.
         column: String,
         /// The columns the row has, comma separated.
         available: String,
+        /// The Rust field the column was read for, when a [`FromRow`](crate::FromRow)
+        /// implementation read it: `User.email` for a struct field, `(i64, String).1` for a
+        /// tuple element.
+        field: Option<String>,
     },
 
     /// A column value could not be turned into the requested Rust type.
-    #[error("cannot decode column {column}: expected {expected}, found {actual}")]
+    #[error(
+        "cannot decode column {column}{}: expected {expected}, found {actual}",
+        for_field(.field.as_deref())
+    )]
     #[non_exhaustive]
     Decode {
         /// The column name (or index when unnamed).
@@ -127,6 +135,10 @@ pub enum Error {
         expected: String,
         /// The value actually there (its SQL type, or `NULL`).
         actual: String,
+        /// The Rust field the column was read for, when a [`FromRow`](crate::FromRow)
+        /// implementation read it: `User.email` for a struct field, `(i64, String).1` for a
+        /// tuple element.
+        field: Option<String>,
     },
 
     /// A parameter could not be sent as the type the statement expects.
@@ -298,6 +310,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// ` for field User.email` in the texts of [`Error::Decode`] and [`Error::ColumnNotFound`].
+fn for_field(field: Option<&str>) -> String {
+    field.map_or_else(String::new, |f| format!(" for field {f}"))
 }
 
 impl From<DbError> for Error {
