@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pgdbm::driver::{Driver, NotificationConnector};
 use pgdbm::{Database, DatabaseConfig, DatabaseConfigBuilder, Result, SharedPool};
-use pgdbm_testing::{TestSchema, TestServer};
+use pgdbm_testing::{TestDatabase, TestSchema, TestServer};
 
 /// Opens a pool with the driver under test.
 pub type Connector = Arc<
@@ -24,6 +24,16 @@ pub fn connector<D: Driver>() -> Connector {
             Ok(Arc::new(pool) as SharedPool)
         })
     })
+}
+
+/// Opens a [`Ctx`] in a database of its own (see [`Ctx::isolated`]).
+type Isolate = fn(String, Capabilities) -> Pin<Box<dyn Future<Output = Result<Ctx>> + Send>>;
+
+fn isolate<D: Driver>(
+    name: String,
+    caps: Capabilities,
+) -> Pin<Box<dyn Future<Output = Result<Ctx>> + Send>> {
+    Box::pin(Ctx::isolated_with::<D>(name, caps))
 }
 
 /// Runs one statement on the check's database from `Drop` (see [`Ctx::cleanup_on_drop`]).
@@ -65,6 +75,7 @@ pub struct Ctx {
     pub notifications: fn(&DatabaseConfig) -> Result<Arc<dyn NotificationConnector>>,
     check: String,
     connector: Connector,
+    isolate: Isolate,
     cleanup: Cleanup,
     /// The [`TestSchema`] guard (of the driver under test): drops the schema when dropped.
     _schema: Box<dyn Any + Send + Sync>,
@@ -98,8 +109,42 @@ impl Ctx {
     /// When no server can be found or the schema cannot be created.
     pub async fn with_capabilities<D: Driver>(name: &str, caps: Capabilities) -> Result<Self> {
         let guard = TestSchema::<D>::new(&[]).await?;
-        let config = guard
-            .config()
+        let schema = guard.schema_name().to_owned();
+        let (config, server) = (guard.config().clone(), guard.server());
+        let guard = Box::new(guard);
+        Self::open::<D>(name, caps, &config, schema, server, guard, isolate::<D>).await
+    }
+
+    /// A context like this one (same check, driver and capabilities) in a database of its own,
+    /// dropped with it: for checks that must not wait on other checks' transactions, such as
+    /// `CREATE INDEX CONCURRENTLY`, which waits for every older snapshot *in its database*.
+    ///
+    /// # Errors
+    ///
+    /// When the database or its schema cannot be created.
+    pub async fn isolated(&self) -> Result<Self> {
+        (self.isolate)(self.check.clone(), self.caps).await
+    }
+
+    async fn isolated_with<D: Driver>(name: String, caps: Capabilities) -> Result<Ctx> {
+        let schema = "isolated".to_owned();
+        let database = TestDatabase::<D>::builder().schema(&schema).build().await?;
+        database.database().ensure_schema().await?;
+        let (config, server) = (database.config().clone(), database.server());
+        let guard = Box::new(database);
+        Self::open::<D>(&name, caps, &config, schema, server, guard, isolate::<D>).await
+    }
+
+    async fn open<D: Driver>(
+        name: &str,
+        caps: Capabilities,
+        config: &DatabaseConfig,
+        schema: String,
+        server: &'static TestServer,
+        guard: Box<dyn Any + Send + Sync>,
+        isolate: Isolate,
+    ) -> Result<Self> {
+        let config = config
             .to_builder()
             .without_schema()
             .min_connections(1)
@@ -107,9 +152,7 @@ impl Ctx {
             .build()?;
         let connector = connector::<D>();
         let pool = connector(config.clone()).await?;
-        let schema = guard.schema_name().to_owned();
         let db = Database::new(pool.clone(), Some(&schema))?;
-        let server: &'static TestServer = guard.server();
         let database = config.database().to_owned();
         let cleanup: Cleanup =
             Arc::new(move |sql: &str| server.execute_blocking::<D>(&database, sql));
@@ -122,8 +165,9 @@ impl Ctx {
             notifications: D::notification_connector,
             check: name.to_owned(),
             connector,
+            isolate,
             cleanup,
-            _schema: Box::new(guard),
+            _schema: guard,
         })
     }
 

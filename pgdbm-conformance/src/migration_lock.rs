@@ -80,6 +80,9 @@ async fn valid_indexes(db: &Database, table: &str) -> Result<Vec<String>> {
 ///
 /// Any unexpected error.
 pub async fn migrate_concurrent_runs_with_concurrent_index(ctx: &Ctx) -> Result<()> {
+    // `CREATE INDEX CONCURRENTLY` waits for every older transaction in its database: run where
+    // no other check's transactions are.
+    let ctx = &ctx.isolated().await?;
     let db = sub(ctx, "cic")?;
     let name = unique(ctx, "cic");
     let src = source(&[
@@ -147,6 +150,9 @@ pub async fn migrate_concurrent_runs_with_concurrent_index(ctx: &Ctx) -> Result<
 ///
 /// Any unexpected error.
 pub async fn migrate_failed_concurrent_index_leaves_no_invalid_index(ctx: &Ctx) -> Result<()> {
+    // `CREATE INDEX CONCURRENTLY` waits for every older transaction in its database: run where
+    // no other check's transactions are.
+    let ctx = &ctx.isolated().await?;
     let db = &ctx.db;
     let name = unique(ctx, "cicfail");
     let files = [

@@ -492,6 +492,9 @@ pub async fn migrate_module_dependencies(ctx: &Ctx) -> Result<()> {
 ///
 /// Any unexpected error.
 pub async fn migrate_no_transaction(ctx: &Ctx) -> Result<()> {
+    // `CREATE INDEX CONCURRENTLY` waits for every older transaction in its database: run where
+    // no other check's transactions are.
+    let ctx = &ctx.isolated().await?;
     let db = &ctx.db;
     let good = source(&[
         (

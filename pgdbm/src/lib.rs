@@ -479,9 +479,9 @@ pub use executor::{Executor, ExecutorExt};
 pub use from_row::FromRow;
 pub use listener::{Listener, ListenerEvent, Notification};
 
-pub use interval::Interval;
 #[doc(hidden)]
 pub use from_row::derive_support as __derive_support;
+pub use interval::Interval;
 pub use migrate::module::{Module, order_modules};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};
 pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
