@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use pgdbm::driver::Columns;
 use pgdbm::driver::front_cache::FrontCache;
-use pgdbm::{Column, Error, Result, Row, Value};
+use pgdbm::{Error, Result, Row, Value};
 use sqlx::ValueRef as _;
 use sqlx::postgres::PgRow;
 use sqlx::postgres::types::Oid;
@@ -18,7 +18,7 @@ use crate::wire;
 pub(crate) fn columns(row: &PgRow) -> Columns {
     row.columns()
         .iter()
-        .map(|c| Column::new(c.name(), types::type_name(c.type_info())))
+        .map(|c| pgdbm::driver::new_column(c.name(), types::type_name(c.type_info())))
         .collect::<Vec<_>>()
         .into()
 }
@@ -146,5 +146,5 @@ fn decode_values(
         .map_err(|e| Error::decode(name, type_name, format!("undecodable data ({e})")))?;
         values.push(value);
     }
-    Ok(Row::new(Arc::clone(cols), values))
+    Ok(pgdbm::driver::new_row(Arc::clone(cols), values))
 }

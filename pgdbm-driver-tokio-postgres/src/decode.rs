@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use pgdbm::driver::{Columns, numeric};
-use pgdbm::{Column, Error, Kind as ValueKind, Result, Row, Value};
+use pgdbm::{Error, Kind as ValueKind, Result, Row, Value};
 use tokio_postgres::types::{FromSql, Kind, Type};
 
 /// The pgdbm column list for a prepared statement.
 pub(crate) fn columns(stmt: &tokio_postgres::Statement) -> Columns {
     stmt.columns()
         .iter()
-        .map(|c| Column::new(c.name(), c.type_().name()))
+        .map(|c| pgdbm::driver::new_column(c.name(), c.type_().name()))
         .collect::<Vec<_>>()
         .into()
 }
@@ -168,5 +168,5 @@ pub(crate) fn row(row: &tokio_postgres::Row, cols: &Columns) -> Result<Row> {
     let values = (0..row.len())
         .map(|i| value(row, i, cols))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Row::new(Arc::clone(cols), values))
+    Ok(pgdbm::driver::new_row(Arc::clone(cols), values))
 }

@@ -16,8 +16,8 @@ pub struct Column {
 }
 
 impl Column {
-    /// Builds a column description.
-    pub fn new(name: impl Into<String>, type_name: impl Into<String>) -> Self {
+    /// Builds a column description (drivers use [`pgdbm::driver::new_column`](crate::driver::new_column)).
+    pub(crate) fn new(name: impl Into<String>, type_name: impl Into<String>) -> Self {
         Column {
             name: name.into(),
             type_name: type_name.into(),
@@ -70,12 +70,9 @@ pub struct Row {
 }
 
 impl Row {
-    /// Builds a row. Drivers call this; `values` must have one entry per column.
-    ///
-    /// # Panics
-    ///
-    /// Never in release builds; a debug assertion checks the lengths match.
-    pub fn new(columns: Columns, values: Vec<Value>) -> Self {
+    /// Builds a row; `values` has one entry per column (drivers use
+    /// [`pgdbm::driver::new_row`](crate::driver::new_row)).
+    pub(crate) fn new(columns: Columns, values: Vec<Value>) -> Self {
         debug_assert_eq!(columns.len(), values.len());
         Row { columns, values }
     }

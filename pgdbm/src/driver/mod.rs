@@ -23,7 +23,6 @@ pub mod copy;
 pub mod db_error;
 pub mod front_cache;
 mod listen;
-
 pub mod numeric;
 mod pool;
 mod pool_state;
@@ -44,3 +43,19 @@ pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
 };
 pub use pool_state::PoolState;
+
+/// Builds a result column description: its name and the name of its PostgreSQL type (`int4`,
+/// `text`, `_int8`…, as the server's `pg_type.typname`). Drivers call this once per result.
+pub fn new_column(name: impl Into<String>, type_name: impl Into<String>) -> crate::Column {
+    crate::Column::new(name, type_name)
+}
+
+/// Builds a result row from the result's columns and one value per column, in column order.
+/// Drivers call this for every row they decode.
+///
+/// # Panics
+///
+/// Never in release builds; a debug assertion checks that there is one value per column.
+pub fn new_row(columns: Columns, values: Vec<crate::Value>) -> crate::Row {
+    crate::Row::new(columns, values)
+}
