@@ -165,7 +165,7 @@ async fn in_t(ctx: &Ctx, id: i64) -> Result<bool> {
 /// Drops `make()`'s future after 1, 2, 3… polls until it finishes by itself, checking after
 /// each drop that the pool is clean and loses nothing. `after(finished)` runs after each round
 /// (with whether the operation finished) for the operation's own assertions.
-async fn sweep<F, Fut, T>(
+pub(crate) async fn sweep<F, Fut, T>(
     ctx: &Ctx,
     what: &str,
     probe: &Probe,
