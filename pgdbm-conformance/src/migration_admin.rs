@@ -120,7 +120,10 @@ pub async fn migrate_baseline_forget_repair(ctx: &Ctx) -> Result<()> {
     let exists: bool = db
         .fetch_value(
             "SELECT to_regclass($1) IS NOT NULL",
-            params![format!("{}.schema_migrations", db.schema().unwrap_or("public"))],
+            params![format!(
+                "{}.schema_migrations",
+                db.schema().unwrap_or("public")
+            )],
         )
         .await?;
     assert!(!exists, "forget/repair created the ledger");
@@ -166,7 +169,10 @@ pub async fn migrate_baseline_forget_repair(ctx: &Ctx) -> Result<()> {
     let repaired = m.repair(&module, &changed).await?;
     assert_eq!(repaired.len(), 1);
     assert_eq!(repaired[0].file, "001_users.sql");
-    assert_eq!(repaired[0].old_checksum, pgdbm::migrate::checksum(USERS_001));
+    assert_eq!(
+        repaired[0].old_checksum,
+        pgdbm::migrate::checksum(USERS_001)
+    );
     assert_eq!(repaired[0].new_checksum, pgdbm::migrate::checksum(&edited));
     assert!(m.apply(&module, &changed).await?.applied.is_empty());
     assert!(m.repair(&module, &changed).await?.is_empty());
@@ -271,18 +277,26 @@ pub async fn migrate_ledger_changes_take_the_lock(ctx: &Ctx) -> Result<()> {
 pub async fn cancelled_ledger_changes_leak_nothing(ctx: &Ctx) -> Result<()> {
     cancellation_tables(ctx).await?;
     let probe = Probe::open(ctx, 1).await?;
-    let db = probe.db.with_schema(Some(&format!("{}_cadm", ctx.schema)))?;
+    let db = probe
+        .db
+        .with_schema(Some(&format!("{}_cadm", ctx.schema)))?;
     let module = unique(ctx, "cadm");
     let mut ids = 0;
     let src = source(&[("001_users.sql", USERS_001), ("002_seed.sql", USERS_002)])?;
     let edited = format!("-- edited\n{USERS_001}");
-    let changed = source(&[("001_users.sql", edited.as_str()), ("002_seed.sql", USERS_002)])?;
+    let changed = source(&[
+        ("001_users.sql", edited.as_str()),
+        ("002_seed.sql", USERS_002),
+    ])?;
     let m = db.migrator();
     sweep(ctx, "baseline", &probe, &mut ids, |_| {
         m.baseline(&module, &src, Some("001_users.sql"))
     })
     .await?;
-    sweep(ctx, "repair", &probe, &mut ids, |_| m.repair(&module, &changed)).await?;
+    sweep(ctx, "repair", &probe, &mut ids, |_| {
+        m.repair(&module, &changed)
+    })
+    .await?;
     sweep(ctx, "forget", &probe, &mut ids, |_| {
         m.forget(&module, "001_users.sql")
     })

@@ -88,8 +88,12 @@ impl Migrator {
         };
         locked!(self, module, |conn| async {
             self.ledger.ensure(conn).await?;
-            let applied: HashMap<String, String> =
-                self.ledger.applied(conn, module).await?.into_iter().collect();
+            let applied: HashMap<String, String> = self
+                .ledger
+                .applied(conn, module)
+                .await?
+                .into_iter()
+                .collect();
             check_checksums(module, source, &applied)?;
             if applied.contains_key(file) {
                 return Ok(None);
@@ -187,8 +191,12 @@ impl Migrator {
         };
         locked!(self, module, |conn| async {
             self.ledger.ensure(conn).await?;
-            let applied: HashMap<String, String> =
-                self.ledger.applied(conn, module).await?.into_iter().collect();
+            let applied: HashMap<String, String> = self
+                .ledger
+                .applied(conn, module)
+                .await?
+                .into_iter()
+                .collect();
             check_checksums(module, source, &applied)?;
             conn.batch_execute("BEGIN").await?;
             let result = async {

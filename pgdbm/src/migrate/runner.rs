@@ -73,7 +73,7 @@ pub(super) fn check_checksums(
 /// Refuses a file that has no statement (only comments and whitespace), naming it: applying it
 /// would record it as done, and adding its SQL later would change its checksum.
 pub(super) fn check_has_statement(module: &str, m: &Migration) -> Result<()> {
-    if split_statements(m.sql()).is_empty() {
+    if !m.has_statement() {
         return Err(Error::Migration {
             module: module.to_owned(),
             file: m.name().to_owned(),
