@@ -273,13 +273,18 @@ pub(crate) enum GenerateCommand {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Create a library crate implementing `pgdbm::Module`, with embedded migrations and a test.
+    /// Create a library crate implementing `pgdbm::Module`: embedded migrations, a build script
+    /// that picks up new migration files, and a test on a database of its own.
     Module {
         /// The crate name, e.g. `users` or `billing-core`.
         name: String,
         /// The parent directory [default: .].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// A checkout of pgdbm to depend on by path [default: the checkout the new crate is
+        /// inside, else a placeholder to edit].
+        #[arg(long, value_name = "DIR")]
+        pgdbm_path: Option<PathBuf>,
     },
 }
 
@@ -343,8 +348,10 @@ async fn run(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Generate(GenerateCommand::Config { output }) => {
             generate::config(ctx, output.as_deref())
         }
-        Command::Generate(GenerateCommand::Module { name, dir }) => {
-            generate::module(ctx, &name, dir.as_deref())
-        }
+        Command::Generate(GenerateCommand::Module {
+            name,
+            dir,
+            pgdbm_path,
+        }) => generate::module(ctx, &name, dir.as_deref(), pgdbm_path.as_deref()),
     }
 }

@@ -55,7 +55,8 @@ pub(crate) async fn migrate(ctx: &Ctx, command: MigrateCommand) -> CliResult<()>
                     std::io::stdin()
                         .read_to_string(&mut text)
                         .map_err(|e| CliError::with_source("cannot read standard input", e))?;
-                    Some(text)
+                    // Nothing piped in: the commented template, as on a terminal.
+                    Some(text).filter(|t| !t.trim().is_empty())
                 }
                 None => None,
             };

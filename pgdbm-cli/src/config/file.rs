@@ -160,10 +160,17 @@ pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
 /// which table, and the nearest known name.
 fn describe(text: &str, line: usize, message: &str) -> String {
     let Some((unknown, expected)) = unknown_field(message) else {
-        let table = table_of(text, line);
-        return match table {
-            Some(t) if !t.is_empty() => format!("invalid config in [{t}]: {message}"),
-            _ => format!("invalid config: {message}"),
+        let table = table_of(text, line).unwrap_or_default();
+        let this = text.lines().nth(line - 1).unwrap_or("").trim_start();
+        let key = this
+            .split_once('=')
+            .map(|(k, _)| k.trim().trim_matches('"'))
+            .filter(|k| !k.is_empty() && !this.starts_with('['));
+        return match (key, table.is_empty()) {
+            (Some(k), false) => format!("invalid value of {table}.{k}: {message}"),
+            (Some(k), true) => format!("invalid value of {k}: {message}"),
+            (None, false) => format!("invalid config in [{table}]: {message}"),
+            (None, true) => format!("invalid config: {message}"),
         };
     };
     let this = text.lines().nth(line - 1).unwrap_or("").trim_start();
