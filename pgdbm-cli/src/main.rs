@@ -43,6 +43,12 @@ The default user is the OS user the command runs as, as libpq does.
 Without [modules]: ./migrations, recorded as module public (as pgdbm for Python's command
 does), into the connection's schema.
 
+Differences from pgdbm for Python's command: a module's schema is where its tables and ledger
+go (Python applies every module into the environment's schema); migrations_path is relative
+to the config file (Python: to the working directory) and defaults to migrations/<module>;
+[database] migrations_table is used (Python ignores it); project.default_env is used; ssl_mode
+and ssl_*_file apply without ssl_enabled.
+
 Exit codes: 0 success, 1 failure, 2 usage error.";
 
 /// Options every command takes.
@@ -136,8 +142,8 @@ pub(crate) enum MigrateCommand {
         /// The module whose migrations directory gets the file.
         #[arg(short, long, value_name = "MODULE")]
         module: Option<String>,
-        /// The migration's SQL.
-        #[arg(long, value_name = "TEXT")]
+        /// The migration's SQL (may start with a `--` comment).
+        #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
         sql: Option<String>,
         /// Name the file YYYYMMDDHHMMSS_name.sql instead.
         #[arg(long)]

@@ -135,3 +135,47 @@ impl Drop for TestDb {
 pub(crate) fn json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"))
 }
+
+/// Runs `sql` in database `db` of the test server (through the library, not the binary) and
+/// returns the first column of its first row as text (`None` for no row or NULL).
+pub(crate) fn sql_in(db: &str, sql: &str) -> Option<String> {
+    let config = server()
+        .to_builder()
+        .database(db)
+        .without_schema()
+        .max_connections(1)
+        .min_connections(0)
+        .build()
+        .expect("config");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let db =
+                pgdbm::Database::connect::<pgdbm_driver_tokio_postgres::TokioPostgres>(&config)
+                    .await?;
+            let row = db.fetch_optional(sql, &[]).await?;
+            db.close().await;
+            let value = match row {
+                Some(row) => row.get::<Option<String>>(0)?,
+                None => None,
+            };
+            Ok::<_, pgdbm::Error>(value)
+        })
+        .expect("query")
+}
+
+/// The binary as a `std::process::Command` (for a long-running child), set up as [`pgdbm`].
+pub(crate) fn pgdbm_std(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("pgdbm"));
+    cmd.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("PGDBM_CONFIG")
+        .env_remove("PGDBM_ENV")
+        .env_remove("PGPASSWORD");
+    if let Some(pw) = server().password() {
+        cmd.env("PGPASSWORD", pw);
+    }
+    cmd
+}
