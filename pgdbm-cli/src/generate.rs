@@ -1,6 +1,6 @@
 //! `generate config` and `generate module`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::Ctx;
 use crate::error::{CliError, CliResult};
@@ -66,8 +66,64 @@ fn write_new(path: &Path, text: &str) -> CliResult<()> {
         .map_err(|e| CliError::with_source(format!("cannot write {}", path.display()), e))
 }
 
-/// `pgdbm generate module NAME [--dir DIR]`
-pub(crate) fn module(ctx: &Ctx, name: &str, dir: Option<&Path>) -> CliResult<()> {
+/// Where the generated crate gets pgdbm from.
+enum PgdbmSource {
+    /// A checkout of this repository: path dependencies (relative when the crate is inside it).
+    Path(PathBuf),
+    /// Not known: a placeholder the user must edit.
+    Placeholder,
+}
+
+/// `true` when `dir` is a checkout of this repository (its `pgdbm/` crate is there).
+fn is_checkout(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("pgdbm/Cargo.toml"))
+        .is_ok_and(|t| t.lines().any(|l| l.trim() == "name = \"pgdbm\""))
+        && dir.join("pgdbm-testing/Cargo.toml").is_file()
+}
+
+/// The checkout of this repository that `dir` is inside, if any.
+fn enclosing_checkout(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| is_checkout(d))
+        .map(Path::to_path_buf)
+}
+
+/// The Cargo workspace root above `dir`, if any (a `Cargo.toml` with `[workspace]`).
+fn enclosing_workspace(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| {
+            std::fs::read_to_string(d.join("Cargo.toml"))
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .map(Path::to_path_buf)
+}
+
+/// `to` relative to `from` (both absolute), e.g. `../..`.
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to_parts[common..] {
+        out.push(c.as_os_str());
+    }
+    out
+}
+
+/// `pgdbm generate module NAME [--dir DIR] [--pgdbm-path DIR]`
+pub(crate) fn module(
+    ctx: &Ctx,
+    name: &str,
+    dir: Option<&Path>,
+    pgdbm_path: Option<&Path>,
+) -> CliResult<()> {
     let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && name
             .chars()
@@ -94,8 +150,37 @@ pub(crate) fn module(ctx: &Ctx, name: &str, dir: Option<&Path>) -> CliResult<()>
     if root.exists() {
         return Err(CliError::new(format!("{} already exists", root.display())));
     }
+    let parent = std::path::absolute(dir.unwrap_or(Path::new(".")))
+        .map_err(|e| CliError::with_source("cannot resolve the parent directory", e))?;
+    let source = match pgdbm_path {
+        Some(p) => {
+            let p = std::path::absolute(p)
+                .map_err(|e| CliError::with_source(format!("cannot resolve {}", p.display()), e))?;
+            if !is_checkout(&p) {
+                return Err(CliError::usage(format!(
+                    "--pgdbm-path {}: not a checkout of pgdbm (no pgdbm/Cargo.toml there)",
+                    p.display()
+                )));
+            }
+            PgdbmSource::Path(p)
+        }
+        None => enclosing_checkout(&parent).map_or(PgdbmSource::Placeholder, PgdbmSource::Path),
+    };
+    let crate_dir = parent.join(name);
+    let dependency = match &source {
+        PgdbmSource::Path(checkout) if crate_dir.starts_with(checkout) => {
+            Some(relative(&crate_dir, checkout))
+        }
+        PgdbmSource::Path(checkout) => Some(checkout.clone()),
+        PgdbmSource::Placeholder => None,
+    };
+    // Outside any workspace the crate is its own; inside one it must be added as a member.
+    let workspace = enclosing_workspace(&parent);
     let files = [
-        ("Cargo.toml", cargo_toml(name)),
+        (
+            "Cargo.toml",
+            cargo_toml(name, dependency.as_deref(), workspace.is_none()),
+        ),
         ("build.rs", BUILD_RS.to_owned()),
         ("src/lib.rs", lib_rs(&ident, &ty)),
         (
@@ -118,38 +203,73 @@ pub(crate) fn module(ctx: &Ctx, name: &str, dir: Option<&Path>) -> CliResult<()>
         name,
         root.display()
     ));
+    match (&source, &workspace) {
+        (PgdbmSource::Placeholder, _) => eprintln!(
+            "note: pgdbm is not on crates.io yet: edit the three PATH/TO/pgdbm-rs paths in {} \
+             to point at a checkout of pgdbm (or generate again with --pgdbm-path DIR)",
+            root.join("Cargo.toml").display()
+        ),
+        (PgdbmSource::Path(p), _) => ctx.say(format!("  pgdbm from {}", p.display())),
+    }
+    if let Some(ws) = &workspace {
+        eprintln!(
+            "note: {} is inside the workspace {}: add \"{}\" to its [workspace] members",
+            root.display(),
+            ws.display(),
+            relative(ws, &crate_dir).display()
+        );
+    }
+    ctx.say(format!(
+        "  test it with: cd {} && cargo test (needs a PostgreSQL server; see pgdbm-testing)",
+        root.display()
+    ));
     ctx.say(
-        "  add migrations with: pgdbm migrate create NAME (with migrations_path pointing there); \
-         build.rs makes the next cargo build embed them",
+        "  add migrations with: pgdbm migrate create NAME (with migrations_path pointing there)",
     );
     Ok(())
 }
 
-/// The generated crate's build script: without it, a migration file added after the first build
-/// is not embedded until something else rebuilds the crate (`embed_migrations!` tells cargo only
-/// about the files it saw).
-const BUILD_RS: &str = r#"//! Rebuilds the crate when a file is added to (or removed from) `migrations/`, so that
-//! `pgdbm::embed_migrations!("migrations")` embeds it on the next `cargo build`.
+/// Makes Cargo rebuild the crate when a file is added to (or changed in) `migrations/`, so
+/// that `embed_migrations!` sees it.
+const BUILD_RS: &str = r#"//! Rebuild when a migration is added or changed: `embed_migrations!` reads the directory at
+//! compile time, and Cargo does not watch it by itself.
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
 }
 "#;
 
-fn cargo_toml(name: &str) -> String {
+fn cargo_toml(name: &str, pgdbm: Option<&Path>, own_workspace: bool) -> String {
+    let (note, base) = match pgdbm {
+        Some(p) => (String::new(), p.display().to_string().replace('\\', "/")),
+        None => (
+            "# pgdbm is not on crates.io yet: replace PATH/TO/pgdbm-rs with the path of a checkout\n\
+             # of pgdbm (the directory holding pgdbm/, pgdbm-testing/ and\n\
+             # pgdbm-driver-tokio-postgres/), or run `pgdbm generate module NAME --pgdbm-path DIR`.\n"
+                .to_owned(),
+            "PATH/TO/pgdbm-rs".to_owned(),
+        ),
+    };
+    let workspace = if own_workspace {
+        "\n# A workspace of its own (remove this when adding the crate to another workspace).\n[workspace]\n"
+    } else {
+        ""
+    };
     format!(
         r#"[package]
 name = "{name}"
 version = "0.1.0"
 edition = "2024"
+build = "build.rs"
 
-[dependencies]
-pgdbm = "0.1"
+{note}[dependencies]
+pgdbm = {{ path = "{base}/pgdbm" }}
 
 [dev-dependencies]
-pgdbm-driver-tokio-postgres = "0.1"
+pgdbm-driver-tokio-postgres = {{ path = "{base}/pgdbm-driver-tokio-postgres" }}
+pgdbm-testing = {{ path = "{base}/pgdbm-testing" }}
 tokio = {{ version = "1", features = ["rt-multi-thread", "macros"] }}
-"#
+{workspace}"#
     )
 }
 
@@ -209,28 +329,28 @@ fn migration(ident: &str) -> String {
 
 fn test_rs(ident: &str, ty: &str) -> String {
     format!(
-        r#"//! Applies the module into a fresh schema of the server in `DATABASE_URL` and uses it.
+        r#"//! The module migrated into a fresh database of the test server (see pgdbm-testing for how
+//! the server is found: PGDBM_TEST_URL, DATABASE_URL, the local default, or one it starts).
 
-use pgdbm::prelude::*;
-use pgdbm::{{Database, DatabaseConfig}};
+use pgdbm::Module;
 use pgdbm_driver_tokio_postgres::TokioPostgres;
+use pgdbm_testing::TestDatabase;
 use {ident}::{{{ty}, add_item, count_items}};
 
 #[tokio::test]
 async fn migrates_and_works() -> pgdbm::Result<()> {{
-    let schema = format!("test_{ident}_{{}}", std::process::id());
-    let config = DatabaseConfig::builder().env().schema(&schema).build()?;
-    let db = Database::connect::<TokioPostgres>(&config).await?;
-    let report = db.migrate(&{ty}).await?;
-    assert_eq!(report.applied.len(), {ty}.migrations().len());
+    // A database of its own with the module migrated into schema "{ident}", dropped at the end.
+    let db = TestDatabase::<TokioPostgres>::builder()
+        .module(&{ty})
+        .schema("{ident}")
+        .build()
+        .await?;
     // Applying again changes nothing.
     assert!(db.migrate(&{ty}).await?.applied.is_empty());
+    assert!(!{ty}.migrations().is_empty());
 
     add_item(&db, "first").await?;
     assert_eq!(count_items(&db).await?, 1);
-
-    db.execute(&format!("DROP SCHEMA \"{{schema}}\" CASCADE"), &[]).await?;
-    db.close().await;
     Ok(())
 }}
 "#

@@ -14,16 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::error::CliError;
 
 /// Migrations, databases and schemas of a pgdbm project, from the shell.
-///
-/// Configuration: `--config` (or `./pgdbm.toml` when present) with `[project]`,
-/// `[environments.<name>]` (url or host/port/database/user/password, schema, ssl_*; `"${VAR}"`
-/// values are read from the environment) and `[modules.<name>]` (migrations_path, schema,
-/// depends_on). Without a file: `./migrations` into the database of `--database-url` /
-/// `DATABASE_URL` (or the libpq variables), as module `default`.
-///
-/// Exit codes: 0 success, 1 failure, 2 usage error.
 #[derive(Debug, Parser)]
-#[command(name = "pgdbm", version)]
+#[command(name = "pgdbm", version, after_long_help = AFTER_HELP)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -31,25 +23,48 @@ struct Cli {
     command: Command,
 }
 
+const AFTER_HELP: &str = "\
+Configuration: --config (or ./pgdbm.toml when present) with [project] (name, default_env),
+[database] (migrations_table), [environments.<name>] (url or connection_string, or
+host/port/database/user/password; schema, ssl_enabled, ssl_mode, ssl_*_file, pooler,
+direct_url; \"${VAR}\" values are read from the environment), [modules.<name>]
+(migrations_path, schema, depends_on, mode) and [shared_pool]. An unknown table or key is an
+error naming its line and column.
+
+The target database, first match wins (every command says which one it used):
+  1. --database-url URL
+  2. the config file's environment, when one is selected: --env/PGDBM_ENV or
+     --config/PGDBM_CONFIG
+  3. DATABASE_URL, when exported (only when no environment is selected)
+  4. the config file's default environment (project.default_env, else dev)
+  5. the libpq variables (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD) and defaults
+The default user is the OS user the command runs as, as libpq does.
+
+Without [modules]: ./migrations, recorded as module public (as pgdbm for Python's command
+does), into the connection's schema.
+
+Differences from pgdbm for Python's command: a module's schema is where its tables and ledger
+go (Python applies every module into the environment's schema); migrations_path is relative
+to the config file (Python: to the working directory) and defaults to migrations/<module>;
+[database] migrations_table is used (Python ignores it); project.default_env is used; ssl_mode
+and ssl_*_file apply without ssl_enabled.
+
+Exit codes: 0 success, 1 failure, 2 usage error.";
+
 /// Options every command takes.
 #[derive(Debug, Args)]
 struct Global {
     /// The config file [default: ./pgdbm.toml when present].
     #[arg(short, long, global = true, env = "PGDBM_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The environment of the config file [default: project.default_env, else `dev`].
+    /// The environment of the config file [default: project.default_env, else `dev`]; wins
+    /// over an exported DATABASE_URL.
     #[arg(short, long, global = true, env = "PGDBM_ENV", value_name = "NAME")]
     env: Option<String>,
-    /// Connect here instead of the environment's settings.
-    #[arg(
-        long,
-        global = true,
-        env = "DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
+    /// Connect here, whatever the config file and DATABASE_URL say.
+    #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
-    /// Output format (json for status, history, info and schema list).
+    /// Output format (json for status, history, info, schema list and schema deps).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Print only results and errors.
@@ -77,9 +92,12 @@ enum Command {
     /// Create, drop, reset and inspect the database.
     #[command(subcommand)]
     Db(DbCommand),
-    /// List, create and drop the schemas of modules.
+    /// List, create and drop the schemas of modules; show module dependencies.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Development helpers: reset the database, export the schema, watch migrations.
+    #[command(subcommand)]
+    Dev(DevCommand),
     /// Generate a commented pgdbm.toml or a new module crate.
     #[command(subcommand)]
     Generate(GenerateCommand),
@@ -99,6 +117,8 @@ pub(crate) struct ModuleSelect {
 #[derive(Debug, Subcommand)]
 pub(crate) enum MigrateCommand {
     /// Apply pending migrations, each file in its own transaction, under a per-module lock.
+    ///
+    /// With -m, the module's dependencies (depends_on, transitively) are applied first.
     Apply {
         #[command(flatten)]
         select: ModuleSelect,
@@ -111,16 +131,55 @@ pub(crate) enum MigrateCommand {
         #[command(flatten)]
         select: ModuleSelect,
     },
-    /// Create the next migration file, NNN_name.sql.
+    /// Create the next migration file, NNN_name.sql, with the SQL of --sql or standard input.
+    ///
+    /// Without --sql, the SQL is read from standard input when it is not a terminal; on a
+    /// terminal a commented template is written, which `apply` refuses until it has a
+    /// statement.
     Create {
         /// What the migration does, e.g. "add users".
         name: String,
         /// The module whose migrations directory gets the file.
         #[arg(short, long, value_name = "MODULE")]
         module: Option<String>,
+        /// The migration's SQL (may start with a `--` comment).
+        #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+        sql: Option<String>,
         /// Name the file YYYYMMDDHHMMSS_name.sql instead.
         #[arg(long)]
         timestamp: bool,
+    },
+    /// Remove a file's ledger row so that the next apply runs it again (nothing is undone).
+    Forget {
+        /// The migration file name, e.g. 003_add_index.sql.
+        file: String,
+        /// The module.
+        #[arg(short, long, value_name = "MODULE")]
+        module: String,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Record migrations as applied without running them (adopting an existing database).
+    Baseline {
+        /// The module.
+        #[arg(short, long, value_name = "MODULE")]
+        module: String,
+        /// Only the files up to and including this one [default: all].
+        #[arg(long, value_name = "FILE")]
+        up_to: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Re-record the checksums of applied files that changed (each printed, old and new).
+    Repair {
+        /// The module.
+        #[arg(short, long, value_name = "MODULE")]
+        module: String,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
     },
     /// Check that no applied migration file changed (exit 1 when one did).
     Verify {
@@ -183,6 +242,33 @@ pub(crate) enum SchemaCommand {
         #[arg(short, long)]
         yes: bool,
     },
+    /// Show the modules' dependency graph, in the order they are applied.
+    Deps,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DevCommand {
+    /// Drop and recreate the database, then apply every module.
+    Reset {
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Print the schema DDL (pg_dump --schema-only) of one module's schema, or of the database.
+    ExportSchema {
+        /// Only this module's schema.
+        #[arg(short, long, value_name = "MODULE")]
+        module: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Apply migrations whenever a module's migrations directory changes (Ctrl+C stops).
+    Watch {
+        /// Only this module (and its dependencies).
+        #[arg(short, long, value_name = "MODULE")]
+        module: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,13 +279,18 @@ pub(crate) enum GenerateCommand {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-    /// Create a library crate implementing `pgdbm::Module`, with embedded migrations and a test.
+    /// Create a library crate implementing `pgdbm::Module`: embedded migrations, a build script
+    /// that picks up new migration files, and a test on a database of its own.
     Module {
         /// The crate name, e.g. `users` or `billing-core`.
         name: String,
         /// The parent directory [default: .].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// A checkout of pgdbm to depend on by path [default: the checkout the new crate is
+        /// inside, else a placeholder to edit].
+        #[arg(long, value_name = "DIR")]
+        pgdbm_path: Option<PathBuf>,
     },
 }
 
@@ -230,8 +321,9 @@ fn main() -> ExitCode {
     let ctx = Ctx {
         opts: config::Options {
             config: cli.global.config,
-            env: cli.global.env,
+            env: cli.global.env.filter(|e| !e.is_empty()),
             database_url: cli.global.database_url.filter(|u| !u.is_empty()),
+            database_url_env: std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()),
         },
         format: cli.global.format,
         quiet: cli.global.quiet,
@@ -258,11 +350,14 @@ async fn run(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Migrate(c) => commands::migrate(ctx, c).await,
         Command::Db(c) => commands::db(ctx, c).await,
         Command::Schema(c) => commands::schema(ctx, c).await,
+        Command::Dev(c) => commands::dev(ctx, c).await,
         Command::Generate(GenerateCommand::Config { output }) => {
             generate::config(ctx, output.as_deref())
         }
-        Command::Generate(GenerateCommand::Module { name, dir }) => {
-            generate::module(ctx, &name, dir.as_deref())
-        }
+        Command::Generate(GenerateCommand::Module {
+            name,
+            dir,
+            pgdbm_path,
+        }) => generate::module(ctx, &name, dir.as_deref(), pgdbm_path.as_deref()),
     }
 }

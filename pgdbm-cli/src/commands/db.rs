@@ -6,13 +6,13 @@ use pgdbm::migrate::MigrationState;
 use pgdbm::{Database, DatabaseConfig, quote_identifier};
 use serde_json::json;
 
-use super::{admin, confirm, connect, module_db, ms, print_json};
+use super::{admin, announce, confirm, connect, migrator, ms, print_json};
 use crate::config::{self, Resolved};
 use crate::error::CliResult;
 use crate::{Ctx, DbCommand, Format};
 
 /// The same server, another database: where CREATE/DROP DATABASE run.
-fn maintenance(target: &DatabaseConfig) -> CliResult<DatabaseConfig> {
+pub(super) fn maintenance(target: &DatabaseConfig) -> CliResult<DatabaseConfig> {
     let other = if target.database() == "postgres" {
         "template1"
     } else {
@@ -29,6 +29,7 @@ fn maintenance(target: &DatabaseConfig) -> CliResult<DatabaseConfig> {
 pub(crate) async fn db(ctx: &Ctx, command: DbCommand) -> CliResult<()> {
     let r = config::resolve(&ctx.opts)?;
     let target = r.database()?;
+    announce(ctx, &r, target);
     let name = target.database().to_owned();
     let quoted = quote_identifier(&name);
     let place = format!("{}:{}", target.host(), target.port());
@@ -127,7 +128,7 @@ async fn info(ctx: &Ctx, r: &Resolved, target: &DatabaseConfig) -> CliResult<()>
     let schemas: i64 = row.get("schemas")?;
     let mut modules = Vec::new();
     for m in &r.modules {
-        let migrator = module_db(&pool, m)?.migrator();
+        let migrator = migrator(&pool, m)?;
         let source = m.source().ok();
         let (applied, pending) = match &source {
             Some(s) => {
@@ -145,6 +146,7 @@ async fn info(ctx: &Ctx, r: &Resolved, target: &DatabaseConfig) -> CliResult<()>
     if ctx.format == Format::Json {
         print_json(&json!({
             "target": target.to_string(),
+            "target_source": r.source.to_string(),
             "config_file": r.file.as_ref().map(|f| f.display().to_string()),
             "environment": r.env,
             "server_version": version,
@@ -164,9 +166,14 @@ async fn info(ctx: &Ctx, r: &Resolved, target: &DatabaseConfig) -> CliResult<()>
         return Ok(());
     }
     println!("target:      {target}");
-    match &r.file {
-        Some(f) => println!("config:      {} (environment {})", f.display(), r.env),
-        None => println!("config:      none (./migrations, module default)"),
+    println!("from:        {}", r.source);
+    match (&r.file, &r.env) {
+        (Some(f), Some(env)) => println!("config:      {} (environment {env})", f.display()),
+        (Some(f), None) => println!("config:      {}", f.display()),
+        (None, _) => println!(
+            "config:      none (./migrations, module {})",
+            r.modules[0].name
+        ),
     }
     println!("server:      PostgreSQL {version}");
     println!("database:    {database} (user {user})");

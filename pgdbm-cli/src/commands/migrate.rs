@@ -1,13 +1,15 @@
-//! `pgdbm migrate …`: apply, status, verify, history, create.
+//! `pgdbm migrate …`: apply, status, verify, history, create (forget, baseline and repair are in
+//! `ledger.rs`).
 
 use std::collections::HashMap;
+use std::io::{IsTerminal, Read};
 use std::time::Instant;
 
 use pgdbm::MigrationSource;
-use pgdbm::migrate::{MigrationNaming, MigrationState, create_migration};
+use pgdbm::migrate::{Migration, MigrationNaming, MigrationState, create_migration};
 use serde_json::json;
 
-use super::{connect, module_db, ms, print_json, table};
+use super::{connect_target, ledger, migrator, ms, print_json, table};
 use crate::config::{self, ModuleDef, Resolved};
 use crate::error::{CliError, CliResult};
 use crate::{Ctx, Format, MigrateCommand};
@@ -29,6 +31,7 @@ pub(crate) async fn migrate(ctx: &Ctx, command: MigrateCommand) -> CliResult<()>
         MigrateCommand::Create {
             name,
             module,
+            sql,
             timestamp,
         } => {
             let m = match module {
@@ -45,7 +48,34 @@ pub(crate) async fn migrate(ctx: &Ctx, command: MigrateCommand) -> CliResult<()>
             } else {
                 MigrationNaming::Sequential
             };
+            let sql = match sql {
+                Some(sql) => Some(sql),
+                None if !std::io::stdin().is_terminal() => {
+                    let mut text = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut text)
+                        .map_err(|e| CliError::with_source("cannot read standard input", e))?;
+                    // Nothing piped in: the commented template, as on a terminal.
+                    Some(text).filter(|t| !t.trim().is_empty())
+                }
+                None => None,
+            };
+            if let Some(sql) = &sql {
+                if !has_statement(sql) {
+                    return Err(CliError::usage(
+                        "the migration's SQL has no statement (only comments or whitespace): \
+                         give it with --sql TEXT or on standard input",
+                    ));
+                }
+            }
             let path = create_migration(&m.path, &name, naming)?;
+            if let Some(sql) = sql {
+                let mut text = sql.trim_end().to_owned();
+                text.push('\n');
+                std::fs::write(&path, text).map_err(|e| {
+                    CliError::with_source(format!("cannot write {}", path.display()), e)
+                })?;
+            }
             if ctx.quiet {
                 println!("{}", path.display());
             } else {
@@ -53,19 +83,30 @@ pub(crate) async fn migrate(ctx: &Ctx, command: MigrateCommand) -> CliResult<()>
             }
             Ok(())
         }
+        MigrateCommand::Forget { file, module, yes } => {
+            ledger::forget(ctx, &r, &module, &file, yes).await
+        }
+        MigrateCommand::Baseline { module, up_to, yes } => {
+            ledger::baseline(ctx, &r, &module, up_to.as_deref(), yes).await
+        }
+        MigrateCommand::Repair { module, yes } => ledger::repair(ctx, &r, &module, yes).await,
         MigrateCommand::Verify { select } => verify(ctx, &r, &select).await,
         MigrateCommand::History { module, limit } => history(ctx, &r, module, limit).await,
     }
 }
 
-async fn apply(
+pub(super) async fn apply(
     ctx: &Ctx,
     r: &Resolved,
     select: &crate::ModuleSelect,
     dry_run: bool,
 ) -> CliResult<()> {
-    let sources = load_sources(&selected(r, select)?)?;
-    let pool = connect(r.database()?).await?;
+    let mods = match &select.module {
+        Some(name) => r.with_dependencies(name)?,
+        None => r.modules.iter().collect(),
+    };
+    let sources = load_sources(&mods)?;
+    let pool = connect_target(ctx, r).await?;
     let started = Instant::now();
     let mut done: Vec<String> = Vec::new();
     let mut json_out = Vec::new();
@@ -81,8 +122,7 @@ async fn apply(
         err
     };
     for (m, source) in &sources {
-        let db = module_db(&pool, m)?;
-        let migrator = db.migrator();
+        let migrator = migrator(&pool, m)?;
         let planned = migrator
             .dry_run(&m.name, source)
             .await
@@ -123,15 +163,11 @@ async fn apply(
         }
         let mut applied_here = Vec::new();
         for p in &planned {
-            let Some(idx) = source.migrations().iter().position(|x| x.name() == p.file) else {
-                continue;
-            };
-            let prefix = MigrationSource::from_migrations(source.migrations()[..=idx].to_vec())?;
-            let report = migrator
-                .apply(&m.name, &prefix)
+            let applied = migrator
+                .apply_one(&m.name, source, &p.file)
                 .await
                 .map_err(|e| failed(e, &done))?;
-            match report.applied.iter().find(|a| a.file == p.file) {
+            match applied {
                 Some(a) => {
                     ctx.say(format!("  applied {} ({})", a.file, ms(a.duration)));
                     done.push(format!("{}/{}", m.name, a.file));
@@ -156,6 +192,12 @@ async fn apply(
     Ok(())
 }
 
+/// `true` when `sql` has a statement, not only comments and whitespace (the library's rule,
+/// checked here so that `create` never writes a file `apply` refuses).
+fn has_statement(sql: &str) -> bool {
+    Migration::new("new.sql", sql.to_owned()).is_ok_and(|m| m.has_statement())
+}
+
 fn state_name(s: &MigrationState) -> &'static str {
     match s {
         MigrationState::Applied => "applied",
@@ -168,11 +210,11 @@ fn state_name(s: &MigrationState) -> &'static str {
 
 async fn status(ctx: &Ctx, r: &Resolved, select: &crate::ModuleSelect) -> CliResult<()> {
     let sources = load_sources(&selected(r, select)?)?;
-    let pool = connect(r.database()?).await?;
+    let pool = connect_target(ctx, r).await?;
     let mut rows = Vec::new();
     let mut items = Vec::new();
     for (m, source) in &sources {
-        let migrator = module_db(&pool, m)?.migrator();
+        let migrator = migrator(&pool, m)?;
         let states = migrator.status(&m.name, source).await?;
         let when: HashMap<String, String> = migrator
             .history(Some(&m.name))
@@ -214,11 +256,11 @@ async fn status(ctx: &Ctx, r: &Resolved, select: &crate::ModuleSelect) -> CliRes
 
 async fn verify(ctx: &Ctx, r: &Resolved, select: &crate::ModuleSelect) -> CliResult<()> {
     let sources = load_sources(&selected(r, select)?)?;
-    let pool = connect(r.database()?).await?;
+    let pool = connect_target(ctx, r).await?;
     let mut changed = Vec::new();
     let mut checked = 0usize;
     for (m, source) in &sources {
-        let migrator = module_db(&pool, m)?.migrator();
+        let migrator = migrator(&pool, m)?;
         for s in migrator.status(&m.name, source).await? {
             match s.state {
                 MigrationState::Applied => checked += 1,
@@ -263,12 +305,16 @@ async fn history(
     limit: Option<usize>,
 ) -> CliResult<()> {
     let mods = r.select(module.as_deref())?;
-    let pool = connect(r.database()?).await?;
+    let pool = connect_target(ctx, r).await?;
     let mut seen = std::collections::HashSet::new();
     let mut entries = Vec::new();
     for m in mods {
-        let migrator = module_db(&pool, m)?.migrator();
-        for h in migrator.history(Some(&m.name)).await? {
+        let migrator = migrator(&pool, m)?;
+        let rows = match limit {
+            Some(n) => migrator.recent_history(Some(&m.name), n).await?,
+            None => migrator.history(Some(&m.name)).await?,
+        };
+        for h in rows {
             if seen.insert((m.schema_label().to_owned(), h.id)) {
                 entries.push((m.schema_label().to_owned(), h));
             }

@@ -2,6 +2,8 @@
 //! connecting, administrative SQL, confirmation, output helpers.
 
 mod db;
+mod dev;
+mod ledger;
 mod migrate;
 mod schema;
 
@@ -9,15 +11,35 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgdbm::{Database, DatabaseConfig, Executor as _, SharedPool};
+use pgdbm::{Database, DatabaseConfig, Executor as _, Migrator, SharedPool};
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 
-use crate::config::ModuleDef;
+use crate::Ctx;
+use crate::config::{ModuleDef, Resolved};
 use crate::error::{CliError, CliResult};
 
 pub(crate) use db::db;
+pub(crate) use dev::dev;
 pub(crate) use migrate::migrate;
 pub(crate) use schema::schema;
+
+/// Says where the target came from (on standard error, unless `--quiet`), then connects.
+async fn connect_target(ctx: &Ctx, r: &Resolved) -> CliResult<SharedPool> {
+    let target = r.database()?;
+    announce(ctx, r, target);
+    connect(target).await
+}
+
+/// `target: URL (from SOURCE)` and the resolution's note, on standard error unless `--quiet`.
+fn announce(ctx: &Ctx, r: &Resolved, target: &DatabaseConfig) {
+    if ctx.quiet {
+        return;
+    }
+    eprintln!("target: {target} (from {})", r.source);
+    if let Some(note) = &r.note {
+        eprintln!("note: {note}");
+    }
+}
 
 async fn connect(config: &DatabaseConfig) -> CliResult<SharedPool> {
     let pool = TokioPostgresPool::connect(config).await.map_err(|e| {
@@ -77,6 +99,13 @@ fn confirm(yes: bool, action: &str) -> CliResult<()> {
 
 fn module_db(pool: &SharedPool, m: &ModuleDef) -> CliResult<Database> {
     Ok(Database::new(pool.clone(), m.schema.as_deref())?)
+}
+
+/// The migrator of module `m`: its schema, the configured ledger table.
+fn migrator(pool: &SharedPool, m: &ModuleDef) -> CliResult<Migrator> {
+    Ok(module_db(pool, m)?
+        .migrator()
+        .with_ledger_table(&m.ledger_table)?)
 }
 
 fn table(headers: &[&str], rows: &[Vec<String>]) {

@@ -1,11 +1,11 @@
-//! `pgdbm schema …`: list, create, drop.
+//! `pgdbm schema …`: list, create, drop, deps.
 
 use std::collections::BTreeMap;
 
 use pgdbm::{Database, quote_identifier};
 use serde_json::json;
 
-use super::{admin, confirm, connect, print_json, table};
+use super::{admin, confirm, connect_target, print_json, table};
 use crate::config;
 use crate::error::{CliError, CliResult};
 use crate::{Ctx, Format, SchemaCommand};
@@ -15,7 +15,7 @@ pub(crate) async fn schema(ctx: &Ctx, command: SchemaCommand) -> CliResult<()> {
     let r = config::resolve(&ctx.opts)?;
     match command {
         SchemaCommand::List => {
-            let pool = connect(r.database()?).await?;
+            let pool = connect_target(ctx, &r).await?;
             let rows = Database::new(pool, None)?
                 .fetch_all(
                     "SELECT n.nspname::text AS name, \
@@ -61,7 +61,7 @@ pub(crate) async fn schema(ctx: &Ctx, command: SchemaCommand) -> CliResult<()> {
                     m.name
                 )));
             };
-            let pool = connect(r.database()?).await?;
+            let pool = connect_target(ctx, &r).await?;
             Database::new(pool, Some(schema))?.ensure_schema().await?;
             ctx.say(format!("created schema {schema} (module {})", m.name));
         }
@@ -77,13 +77,45 @@ pub(crate) async fn schema(ctx: &Ctx, command: SchemaCommand) -> CliResult<()> {
                 return Err(CliError::new("refusing to drop schema public"));
             }
             confirm(yes, &format!("drop schema {schema} and everything in it"))?;
-            let pool = connect(r.database()?).await?;
+            let pool = connect_target(ctx, &r).await?;
             admin(
                 &pool,
                 &format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_identifier(schema)),
             )
             .await?;
             ctx.say(format!("dropped schema {schema} (module {})", m.name));
+        }
+        SchemaCommand::Deps => {
+            let order: Vec<serde_json::Value> = r
+                .modules
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let dependents: Vec<&str> = r
+                        .modules
+                        .iter()
+                        .filter(|o| o.depends_on.contains(&m.name))
+                        .map(|o| o.name.as_str())
+                        .collect();
+                    json!({
+                        "order": i + 1, "module": m.name, "schema": m.schema_label(),
+                        "depends_on": m.depends_on, "dependents": dependents,
+                    })
+                })
+                .collect();
+            if ctx.format == Format::Json {
+                print_json(&serde_json::Value::Array(order));
+            } else {
+                println!("modules in the order they are applied:");
+                for m in &r.modules {
+                    let deps = if m.depends_on.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" <- {}", m.depends_on.join(", "))
+                    };
+                    println!("  {} (schema {}){deps}", m.name, m.schema_label());
+                }
+            }
         }
     }
     Ok(())

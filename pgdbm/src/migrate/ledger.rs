@@ -142,19 +142,54 @@ impl Ledger {
         Ok(())
     }
 
+    /// Deletes `module`'s row of `filename` (rows without a module are kept, as pgdbm for
+    /// Python's `rollback_migration` does); returns how many rows went.
+    pub(crate) async fn forget(
+        &self,
+        exec: &dyn Executor,
+        module: &str,
+        filename: &str,
+    ) -> Result<u64> {
+        let sql = format!(
+            "DELETE FROM {} WHERE filename = $1 AND module_name = $2",
+            self.table
+        );
+        exec.execute(&sql, params![filename, module]).await
+    }
+
+    /// Sets the checksum of `filename`'s row for `module` (or its row without a module).
+    pub(crate) async fn set_checksum(
+        &self,
+        exec: &dyn Executor,
+        module: &str,
+        filename: &str,
+        checksum: &str,
+    ) -> Result<u64> {
+        let sql = format!(
+            "UPDATE {} SET checksum = $3 \
+             WHERE filename = $1 AND (module_name = $2 OR module_name IS NULL)",
+            self.table
+        );
+        exec.execute(&sql, params![filename, module, checksum])
+            .await
+    }
+
+    /// The rows of `module` (all modules with `None`), oldest first; with `limit`, only the
+    /// newest `limit` of them.
     pub(crate) async fn history(
         &self,
         exec: &dyn Executor,
         module: Option<&str>,
+        limit: Option<i64>,
     ) -> Result<Vec<HistoryEntry>> {
         let sql = format!(
-            "SELECT id, filename, checksum, module_name, applied_at::text, applied_by, \
-             execution_time_ms FROM {} \
+            "SELECT * FROM (SELECT id, filename, checksum, module_name, applied_at::text, \
+             applied_by, execution_time_ms, applied_at AS at FROM {} \
              WHERE $1::text IS NULL OR module_name = $1 OR module_name IS NULL \
-             ORDER BY applied_at, id",
+             ORDER BY applied_at DESC, id DESC LIMIT $2) newest ORDER BY at, id",
             self.table
         );
-        exec.fetch_all(&sql, params![module])
+        exec.fetch_all(&sql, params![module, limit])
             .await?
             .iter()
             .map(|row| {

@@ -30,6 +30,7 @@
 //!     ON "schema".schema_migrations (module_name, filename);
 //! ```
 
+mod admin;
 mod cic;
 mod create;
 mod ledger;
@@ -45,6 +46,7 @@ pub use create::{MigrationNaming, create_migration};
 pub use ledger::{DEFAULT_LEDGER_TABLE, HistoryEntry};
 pub use report::{
     AppliedMigration, MigrationReport, MigrationState, MigrationStatus, PlannedMigration,
+    RepairedMigration,
 };
 pub use runner::Migrator;
 pub use source::{Migration, MigrationSource, checksum};

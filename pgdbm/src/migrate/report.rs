@@ -71,3 +71,15 @@ pub struct PlannedMigration {
     /// Its SQL after template expansion.
     pub sql: String,
 }
+
+/// A ledger row whose checksum [`Migrator::repair`](crate::Migrator::repair) re-recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepairedMigration {
+    /// The file name.
+    pub file: String,
+    /// The checksum the ledger had.
+    pub old_checksum: String,
+    /// The checksum of the file now, recorded instead.
+    pub new_checksum: String,
+}

@@ -26,11 +26,11 @@ use super::split::split_statements;
 /// unqualified when the handle has none.
 #[derive(Debug, Clone)]
 pub struct Migrator {
-    db: Database,
-    ledger: Ledger,
+    pub(super) db: Database,
+    pub(super) ledger: Ledger,
 }
 
-fn check_module_name(module: &str) -> Result<()> {
+pub(super) fn check_module_name(module: &str) -> Result<()> {
     if module.is_empty() || module.chars().count() > 100 {
         return Err(Error::config(
             "module name",
@@ -40,7 +40,7 @@ fn check_module_name(module: &str) -> Result<()> {
     Ok(())
 }
 
-fn migration_error(module: &str, file: &str, message: String, source: Error) -> Error {
+pub(super) fn migration_error(module: &str, file: &str, message: String, source: Error) -> Error {
     Error::Migration {
         module: module.to_owned(),
         file: file.to_owned(),
@@ -50,7 +50,7 @@ fn migration_error(module: &str, file: &str, message: String, source: Error) -> 
 }
 
 /// Compares the ledger with the source: the first applied file whose checksum changed is an error.
-fn check_checksums(
+pub(super) fn check_checksums(
     module: &str,
     source: &MigrationSource,
     applied: &HashMap<String, String>,
@@ -66,6 +66,24 @@ fn check_checksums(
                 });
             }
         }
+    }
+    Ok(())
+}
+
+/// Refuses a file that has no statement (only comments and whitespace), naming it: applying it
+/// would record it as done, and adding its SQL later would change its checksum.
+pub(super) fn check_has_statement(module: &str, m: &Migration) -> Result<()> {
+    if !m.has_statement() {
+        return Err(Error::Migration {
+            module: module.to_owned(),
+            file: m.name().to_owned(),
+            message: format!(
+                "{} has no SQL statement (only comments or whitespace); write its SQL before \
+                 applying it",
+                m.name()
+            ),
+            source: None,
+        });
     }
     Ok(())
 }
@@ -122,6 +140,8 @@ impl Migrator {
     /// # Errors
     ///
     /// * [`Error::ChecksumMismatch`] when an applied file changed; nothing is applied then.
+    /// * [`Error::Migration`] naming a pending file that has no SQL statement (only comments
+    ///   or whitespace); nothing is applied then.
     /// * [`Error::Migration`] naming module and file, with the server's message (and, for a
     ///   no-transaction file, which statement failed) and the server error as `source`. The run
     ///   stops there: earlier files stay applied, nothing of the failing file remains (except the
@@ -129,24 +149,38 @@ impl Migrator {
     ///   recorded.
     /// * [`Error::Config`] for an empty or too long module name; pool and server errors.
     pub async fn apply(&self, module: &str, source: &MigrationSource) -> Result<MigrationReport> {
-        check_module_name(module)?;
         let started = Instant::now();
-        self.db.ensure_schema().await?;
-        let locked = LockedConnection::acquire(self.db.acquire().await?, module).await?;
-        // A monitored handle records its migrations' statements too.
-        let monitored;
-        let conn: &dyn Executor = match self.db.monitor() {
-            Some(monitor) => {
-                monitored = Monitored::new(locked.conn(), monitor.clone());
-                &monitored
-            }
-            None => locked.conn(),
-        };
+        let locked = self.lock(module).await?;
+        let mut monitored = None;
+        let conn = self.session(&locked, &mut monitored);
         let result = self.apply_locked(conn, module, source).await;
+        drop(monitored);
         locked.unlock(module).await;
         let mut report = result?;
         report.total_time = started.elapsed();
         Ok(report)
+    }
+
+    /// Creates the handle's schema, then takes `module`'s migration lock on a dedicated
+    /// connection. Dropped at any await (or without `unlock`), the connection is closed instead
+    /// of pooled, which releases the lock.
+    pub(super) async fn lock(&self, module: &str) -> Result<LockedConnection> {
+        check_module_name(module)?;
+        self.db.ensure_schema().await?;
+        LockedConnection::acquire(self.db.acquire().await?, module).await
+    }
+
+    /// The locked connection, wrapped in `slot` when the handle is monitored (so that its
+    /// statements are recorded too).
+    pub(super) fn session<'a: 'b, 'b>(
+        &self,
+        locked: &'a LockedConnection,
+        slot: &'b mut Option<Monitored<&'a dyn Executor>>,
+    ) -> &'b dyn Executor {
+        match self.db.monitor() {
+            Some(monitor) => slot.insert(Monitored::new(locked.conn(), monitor.clone())),
+            None => locked.conn(),
+        }
     }
 
     async fn apply_locked(
@@ -163,6 +197,11 @@ impl Migrator {
             .into_iter()
             .collect();
         check_checksums(module, source, &applied)?;
+        for m in source.migrations() {
+            if !applied.contains_key(m.name()) {
+                check_has_statement(module, m)?;
+            }
+        }
         let mut report = MigrationReport {
             module: module.to_owned(),
             ..MigrationReport::default()
@@ -172,7 +211,7 @@ impl Migrator {
                 report.skipped.push(m.name().to_owned());
                 continue;
             }
-            let duration = self.apply_one(conn, module, m).await?;
+            let duration = self.run_file(conn, module, m).await?;
             tracing::info!(
                 module,
                 file = m.name(),
@@ -188,7 +227,8 @@ impl Migrator {
         Ok(report)
     }
 
-    async fn apply_one(
+    /// Runs one file and records it (in its transaction, unless it is a no-transaction file).
+    pub(super) async fn run_file(
         &self,
         conn: &dyn Executor,
         module: &str,
@@ -335,7 +375,8 @@ impl Migrator {
     /// # Errors
     ///
     /// [`Error::ChecksumMismatch`] when an applied file changed (apply would refuse);
-    /// [`Error::Migration`] for a malformed template; pool and server errors.
+    /// [`Error::Migration`] for a malformed template or a pending file without a statement;
+    /// pool and server errors.
     pub async fn dry_run(
         &self,
         module: &str,
@@ -349,6 +390,7 @@ impl Migrator {
             .iter()
             .filter(|m| !applied.contains_key(m.name()))
             .map(|m| {
+                check_has_statement(module, m)?;
                 let sql = self
                     .db
                     .templates()
@@ -391,7 +433,7 @@ impl Migrator {
         if !self.ledger.exists(&self.db).await? {
             return Ok(Vec::new());
         }
-        self.ledger.history(&self.db, module).await
+        self.ledger.history(&self.db, module, None).await
     }
 }
 

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-use super::split::is_no_transaction;
+use super::split::{is_no_transaction, split_statements};
 
 /// The ledger checksum of a migration text: lowercase hex SHA-256 of the text with CRLF turned
 /// into LF and leading/trailing whitespace trimmed — the definition pgdbm for Python uses, so
@@ -92,6 +92,20 @@ impl Migration {
     /// then run one by one in autocommit.
     pub fn no_transaction(&self) -> bool {
         is_no_transaction(&self.sql)
+    }
+
+    /// `true` when the text has at least one SQL statement, not only comments and whitespace.
+    /// A file without one is refused by [`Migrator::apply`](crate::Migrator::apply) (it would
+    /// be recorded as done, and adding its SQL later would change its checksum).
+    ///
+    /// ```
+    /// use pgdbm::migrate::Migration;
+    /// assert!(!Migration::new("001_todo.sql", "-- TODO\n/* later */")?.has_statement());
+    /// assert!(Migration::new("001_users.sql", "CREATE TABLE users (id int)")?.has_statement());
+    /// # Ok::<(), pgdbm::Error>(())
+    /// ```
+    pub fn has_statement(&self) -> bool {
+        !split_statements(&self.sql).is_empty()
     }
 }
 
