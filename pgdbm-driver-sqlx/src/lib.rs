@@ -197,7 +197,7 @@ mod statements;
 mod tls;
 mod types;
 
-pub use conn::SqlxConnection;
-pub use pool::{SqlxDriver, SqlxPool};
+pub use conn::{SqlxConnection, connection};
+pub use pool::{CLIENT_CHECK_INTERVAL, SqlxDriver, SqlxPool};
 
 pub use sqlx;

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry};
+use futures_util::stream::BoxStream;
+use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry, row_stream};
 use pgdbm::driver::{Driver, PoolProvider, PooledConnection};
 use pgdbm::{BoxError, DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row};
 use sqlx::ConnectOptions as _;
@@ -14,7 +15,7 @@ use sqlx::Connection as _;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
-use crate::conn::{self, Busy, SqlxConnection};
+use crate::conn::{self, Busy, SqlxConnection, Stop};
 use crate::error::connect_cause;
 use crate::statements::StatementTypes;
 use crate::tls;
@@ -123,20 +124,45 @@ async fn init(
 }
 
 /// One direct connect attempt (with the init commands), closed again: used to make the first
-/// connection with retries and to find out why the pool cannot connect.
+/// connection with retries and to find out why the pool cannot connect. Returns the server's
+/// version number.
 async fn probe(
     opts: &PgConnectOptions,
     commands: &[String],
     timeout: Duration,
-) -> std::result::Result<(), BoxError> {
+) -> std::result::Result<Option<u32>, BoxError> {
     let mut conn = match tokio::time::timeout(timeout, opts.connect()).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return Err(connect_cause(e)),
         Err(_) => return Err(format!("connect timed out after {timeout:?}").into()),
     };
+    let version = conn.server_version_num();
     let result = init(&mut conn, commands).await;
     let _ = conn.close().await;
-    result.map_err(|e| Box::new(e) as BoxError)
+    result
+        .map(|()| version)
+        .map_err(|e| Box::new(e) as BoxError)
+}
+
+/// How often the server checks, while it runs a statement, that the client is still there
+/// (`client_connection_check_interval`, PostgreSQL 14 and later). A connection whose statement
+/// was abandoned is closed (see `Busy` in `conn.rs`); this is how quickly the server then stops
+/// the statement.
+pub const CLIENT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// `opts` with [`CLIENT_CHECK_INTERVAL`] among the startup settings, when the server knows the
+/// setting (version 14 or later) and the configuration does not set it already.
+fn with_client_check(
+    opts: PgConnectOptions,
+    config: &DatabaseConfig,
+    server_version: Option<u32>,
+) -> PgConnectOptions {
+    const NAME: &str = "client_connection_check_interval";
+    let known = server_version.is_some_and(|v| v >= 140_000);
+    if !known || config.startup_settings().iter().any(|(k, _)| k == NAME) {
+        return opts;
+    }
+    opts.options([(NAME, CLIENT_CHECK_INTERVAL.as_millis().to_string())])
 }
 
 /// A pool of sqlx PostgreSQL connections (`sqlx::PgPool`), as a pgdbm [`PoolProvider`].
@@ -187,10 +213,11 @@ impl SqlxPool {
             counts_connects: true,
         });
         let init_commands: Arc<[String]> = config.init_commands().into();
-        connect_with_retry(config, || {
+        let version = connect_with_retry(config, || {
             probe(&opts, &init_commands, config.connect_timeout())
         })
         .await?;
+        let opts = with_client_check(opts, config, version);
         let hook_shared = shared.clone();
         let hook_commands = init_commands.clone();
         let pool = PgPoolOptions::new()
@@ -371,6 +398,21 @@ impl Executor for SqlxPool {
         let mut busy = Busy::owned(self.get().await?);
         let result = conn::batch_execute(busy.conn(), sql).await;
         busy.finish(result)
+    }
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        let sql = sql.to_owned();
+        row_stream(move |tx| async move {
+            let mut busy = Busy::owned(self.get().await?);
+            match conn::stream_rows(busy.conn(), &self.types, &sql, params, &tx).await {
+                Ok(()) => busy.finish(Ok(())),
+                Err(Stop::Ended(e)) => busy.finish(Err(e)),
+                // The rest of the statement is abandoned: the connection is closed.
+                Err(Stop::Cut(e)) => {
+                    drop(busy);
+                    Err(e)
+                }
+            }
+        })
     }
 }
 

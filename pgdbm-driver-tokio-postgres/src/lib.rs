@@ -101,7 +101,7 @@ mod settings;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use pool::{TokioPostgres, TokioPostgresConnection, TokioPostgresPool};
+pub use pool::{TokioPostgres, TokioPostgresConnection, TokioPostgresPool, client};
 
 /// The tokio-postgres crate, whose `Client` [`TokioPostgresConnection::client`] hands out.
 pub use tokio_postgres;

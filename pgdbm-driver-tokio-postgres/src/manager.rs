@@ -92,7 +92,7 @@ impl Manager {
                 .await
                 .map_err(|e| Box::new(crate::error::map(e, sql)) as BoxError)?;
         }
-        Ok(PgConn::new(client, self.cache_capacity))
+        Ok(PgConn::new(client, self.cache_capacity, self.tls.clone()))
     }
 }
 

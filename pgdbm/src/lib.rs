@@ -274,6 +274,7 @@ mod row;
 mod template;
 #[cfg(test)]
 mod test_support;
+mod timeout;
 mod transaction;
 mod value;
 
@@ -281,7 +282,7 @@ pub use config::{DatabaseConfig, DatabaseConfigBuilder, RetryPolicy, SslConfig, 
 pub use database::Database;
 pub use driver::{PoolStats, SharedPool};
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
-pub use executor::{Executor, ExecutorExt};
+pub use executor::{Executor, ExecutorExt, RowStream};
 pub use from_row::FromRow;
 pub use migrate::module::{Module, order_modules};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};

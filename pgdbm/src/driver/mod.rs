@@ -12,7 +12,14 @@
 //! own wire encoding. It builds [`DbError`](crate::DbError)s from its client's server errors with
 //! [`db_error::ServerError`], checks `copy_in` rows with [`copy::check_row_width`], and keeps its
 //! per-thread caches of hot statements in a [`front_cache::FrontCache`].
+//!
+//! When a statement's future is dropped while the server runs it, the driver follows
+//! [`cancel`]'s policy: [`recover_in_background`] for a pool's own statement (cancel, wait until
+//! the connection answers, pool it again or close it), a [`CancelGate`] for a checked-out
+//! connection. Streams of rows ([`Executor::fetch`](crate::Executor::fetch)) are written as one
+//! async block with [`row_stream`].
 
+pub mod cancel;
 mod checkout;
 pub mod coerce;
 pub(crate) mod connect;
@@ -21,8 +28,10 @@ pub mod db_error;
 pub mod front_cache;
 mod pool;
 mod pool_state;
+pub mod row_stream;
 
 pub use crate::row::Columns;
+pub use cancel::{Abandoned, CancelGate, RECOVERY_LIMIT, recover, recover_in_background};
 pub use checkout::CheckoutGate;
 pub use coerce::{CoerceError, Coerced, PgType, coerce};
 pub use connect::{
@@ -37,3 +46,4 @@ pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
 };
 pub use pool_state::PoolState;
+pub use row_stream::{RowSender, STREAM_BUFFER, row_stream};
