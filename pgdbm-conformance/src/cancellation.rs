@@ -20,7 +20,7 @@ use pgdbm::{Database, Error, Result, Transaction, Value};
 use super::Ctx;
 
 /// Most polls tried before an operation must have finished by itself.
-const MAX_POLLS: usize = 40;
+pub(crate) const MAX_POLLS: usize = 40;
 
 /// Polls `fut` up to `polls` times, pausing `pause` after each poll that did not finish it, then
 /// drops it. `Some(output)` when it finished.
@@ -72,7 +72,7 @@ impl Probe {
     }
 
     /// Sessions of this pool that sit inside a transaction, as the server sees them.
-    async fn in_transaction(&self, ctx: &Ctx) -> Result<i64> {
+    pub(crate) async fn in_transaction(&self, ctx: &Ctx) -> Result<i64> {
         ctx.pool
             .fetch_value(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
@@ -153,7 +153,7 @@ async fn visible(ctx: &Ctx, id: i64) -> Result<bool> {
 }
 
 /// `true` when row `id` of `t` is visible from the context's own pool.
-async fn in_t(ctx: &Ctx, id: i64) -> Result<bool> {
+pub(crate) async fn in_t(ctx: &Ctx, id: i64) -> Result<bool> {
     ctx.db
         .fetch_value(
             "SELECT EXISTS (SELECT 1 FROM {{tables.t}} WHERE id = $1)",
@@ -165,7 +165,7 @@ async fn in_t(ctx: &Ctx, id: i64) -> Result<bool> {
 /// Drops `make()`'s future after 1, 2, 3… polls until it finishes by itself, checking after
 /// each drop that the pool is clean and loses nothing. `after(finished)` runs after each round
 /// (with whether the operation finished) for the operation's own assertions.
-async fn sweep<F, Fut, T>(
+pub(crate) async fn sweep<F, Fut, T>(
     ctx: &Ctx,
     what: &str,
     probe: &Probe,

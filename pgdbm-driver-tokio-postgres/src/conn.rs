@@ -2,7 +2,7 @@
 //! its cancel token and gate, the statements, streams and COPY run on it.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
@@ -16,6 +16,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{CancelToken, Client};
 
 use crate::bind::{Bind, BindParam};
+use crate::cancel::CancelTarget;
 use crate::decode;
 use crate::error::map;
 use crate::settings::Tls;
@@ -89,6 +90,8 @@ pub(crate) struct ConnState {
     cancel: CancelToken,
     /// The TLS connector the cancel request is sent with (the token knows whether to use it).
     tls: Tls,
+    /// Where cancel requests go.
+    target: Arc<CancelTarget>,
     /// Statements wait here while a cancel request is on its way.
     gate: CancelGate,
     cache: Option<Mutex<LruCache<String, Prepared>>>,
@@ -124,10 +127,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl PgConn {
-    pub(crate) fn new(client: Client, cache_capacity: usize, tls: Tls) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        cache_capacity: usize,
+        tls: Tls,
+        target: Arc<CancelTarget>,
+    ) -> Self {
         PgConn(Box::new(ConnState {
             cancel: client.cancel_token(),
             tls,
+            target,
             gate: CancelGate::new(),
             client,
             cache: NonZeroUsize::new(cache_capacity).map(|n| Mutex::new(LruCache::new(n))),
@@ -158,19 +167,16 @@ impl PgConn {
         }
     }
 
-    /// A cancel request for whatever runs on this connection, to send from anywhere.
+    /// A cancel request for whatever runs on this connection, to send from anywhere: it
+    /// resolves once the server has taken it ([`CancelTarget::cancel`]).
     #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))] // `NoTls` is `Copy`
     pub(crate) fn cancel_request(
         &self,
     ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
         let token = self.cancel.clone();
         let tls = self.tls.clone();
-        async move {
-            token
-                .cancel_query(tls)
-                .await
-                .map_err(|e| map(e, "(cancel request)"))
-        }
+        let target = Arc::clone(&self.target);
+        async move { target.cancel(&token, tls).await }
     }
 
     /// Marks a statement as running (see [`in_flight!`]).

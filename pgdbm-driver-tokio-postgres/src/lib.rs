@@ -91,6 +91,7 @@
 //! The crates it wraps are re-exported: [`tokio_postgres`] and [`bb8`].
 
 mod bind;
+mod cancel;
 mod conn;
 mod decode;
 mod error;

@@ -15,6 +15,7 @@ use pgdbm::driver::{recover_in_background, row_stream};
 use pgdbm::{DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row, Value};
 use tokio_postgres::Client;
 
+use crate::cancel::CancelTarget;
 use crate::conn::{PgConn, Stop, in_flight};
 use crate::error::map;
 use crate::manager::{Manager, Shared};
@@ -209,6 +210,10 @@ impl TokioPostgresPool {
             pg,
             tls: tls(config)?,
             init_commands: config.init_commands().to_vec(),
+            cancel_target: Arc::new(CancelTarget {
+                host: config.host().to_owned(),
+                port: config.port(),
+            }),
             cache_capacity: config.statement_cache_capacity(),
             connect_timeout: config.connect_timeout(),
             shared: shared.clone(),
