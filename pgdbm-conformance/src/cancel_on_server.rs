@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use pgdbm::prelude::*;
 use pgdbm::Result;
+use pgdbm::prelude::*;
 
 use crate::Ctx;
 use crate::cancellation::Probe;
@@ -107,7 +107,13 @@ pub async fn dropped_statement_is_cancelled_on_the_server(ctx: &Ctx) -> Result<(
             .is_err()
     );
     drop(tx);
-    gone_within(ctx, &probe, "/* dropped transaction */", "dropped transaction").await?;
+    gone_within(
+        ctx,
+        &probe,
+        "/* dropped transaction */",
+        "dropped transaction",
+    )
+    .await?;
     next_statement_is_prompt(&probe, "after the dropped transaction").await?;
     probe
         .assert_clean(ctx, "after the cancelled statements", 1)
@@ -163,7 +169,9 @@ pub async fn cancel_never_hits_a_later_statement(ctx: &Ctx) -> Result<()> {
             );
             panic!("round {round}: ROLLBACK failed (statement finished: {finished}): {e}");
         }
-        let next = db.fetch_value::<i32>("SELECT 7 FROM pg_sleep(0.01)", &[]).await;
+        let next = db
+            .fetch_value::<i32>("SELECT 7 FROM pg_sleep(0.01)", &[])
+            .await;
         match next {
             Ok(v) => assert_eq!(v, 7),
             Err(e) => panic!("round {round}: the statement after a cut transaction failed: {e}"),

@@ -20,7 +20,10 @@ fn assert_timeout<T: std::fmt::Debug>(result: Result<T>, started: Instant, what:
         Ok(v) => panic!("{what}: expected a timeout, got {v:?}"),
     };
     assert!(err.is_timeout(), "{what}: {err} ({err:?})");
-    assert!(matches!(err, Error::Timeout { limit, .. } if limit == LIMIT), "{what}: {err:?}");
+    assert!(
+        matches!(err, Error::Timeout { limit, .. } if limit == LIMIT),
+        "{what}: {err:?}"
+    );
     assert_eq!(err.kind(), Some(ErrorKind::QueryCanceled), "{what}");
     assert!(err.is_query_canceled(), "{what}");
     assert!(took < PROMPTLY, "{what}: returned after {took:?}");
@@ -44,7 +47,9 @@ pub async fn with_timeout_gives_a_typed_error(ctx: &Ctx) -> Result<()> {
     assert_eq!(probe.db.timeout(), None);
 
     let start = Instant::now();
-    let result = bounded.execute("SELECT pg_sleep(3) /* bounded */", &[]).await;
+    let result = bounded
+        .execute("SELECT pg_sleep(3) /* bounded */", &[])
+        .await;
     assert_timeout(result, start, "Database::with_timeout");
     gone_within(ctx, &probe, "/* bounded */", "Database::with_timeout").await?;
     assert_eq!(bounded.fetch_value::<i32>("SELECT 1", &[]).await?, 1);
@@ -80,17 +85,27 @@ pub async fn with_timeout_gives_a_typed_error(ctx: &Ctx) -> Result<()> {
     // Both bounds run out at the same moment in a bounded transaction: whichever the client
     // sees first, the error is the same.
     let tx: Transaction = bounded.begin().await?;
-    for _ in 0..3 {
+    // With a driver that closes the connection of an abandoned statement, once.
+    let rounds = if ctx.caps.keeps_connection_after_cancel {
+        3
+    } else {
+        1
+    };
+    for _ in 0..rounds {
         let sp = tx.begin().await?;
         let err = sp
             .execute("SELECT pg_sleep(3)", &[])
             .await
             .expect_err("bounded");
         assert!(err.is_timeout(), "{err}");
-        sp.rollback().await?;
+        if ctx.caps.keeps_connection_after_cancel {
+            sp.rollback().await?;
+        }
     }
     drop(tx);
-    probe.assert_clean(ctx, "after the bounded calls", 1).await?;
+    probe
+        .assert_clean(ctx, "after the bounded calls", 1)
+        .await?;
     probe.db.close().await;
     Ok(())
 }

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
-use pgdbm::prelude::*;
 use pgdbm::monitor::Operation;
+use pgdbm::prelude::*;
 use pgdbm::{FromRow, MonitorOptions, Result, Row};
 
 use crate::Ctx;
@@ -111,7 +111,9 @@ pub async fn fetch_streams_rows_in_order(ctx: &Ctx) -> Result<()> {
         .try_collect()
         .await?;
     assert_eq!(typed.len() as i64, ROWS);
-    let mut wrong = ctx.db.fetch_as::<Item>("SELECT id FROM {{tables.items}}", &[]);
+    let mut wrong = ctx
+        .db
+        .fetch_as::<Item>("SELECT id FROM {{tables.items}}", &[]);
     assert!(matches!(
         wrong.next().await,
         Some(Err(pgdbm::Error::ColumnNotFound { .. }))
@@ -129,7 +131,10 @@ pub async fn fetch_streams_rows_in_order(ctx: &Ctx) -> Result<()> {
     let err = items[2].as_ref().expect_err("division by zero");
     assert_eq!(err.code(), Some("22012"));
     let bad: Vec<Result<Row>> = ctx.db.fetch("SELECT {{tables.}}", &[]).collect().await;
-    assert!(matches!(bad.as_slice(), [Err(pgdbm::Error::Template { .. })]));
+    assert!(matches!(
+        bad.as_slice(),
+        [Err(pgdbm::Error::Template { .. })]
+    ));
     assert_eq!(ctx.db.fetch_value::<i32>("SELECT 1", &[]).await?, 1);
     Ok(())
 }
@@ -158,16 +163,23 @@ pub async fn dropped_stream_cancels_the_rest(ctx: &Ctx) -> Result<()> {
     assert!(start.elapsed() < PROMPTLY, "waited {:?}", start.elapsed());
     probe.assert_clean(ctx, "dropped stream", 1).await?;
 
-    let tx = probe.db.begin().await?;
-    let sp = tx.begin().await?;
-    let mut rows = sp.fetch(huge, &[]);
-    rows.try_next().await?.expect("a row");
-    drop(rows);
-    sp.rollback().await?;
-    tx.execute("INSERT INTO {{tables.t}} (id) VALUES (10)", &[])
-        .await?;
-    tx.commit().await?;
-    assert!(crate::cancellation::in_t(ctx, 10).await?);
+    if ctx.caps.keeps_connection_after_cancel {
+        let tx = probe.db.begin().await?;
+        let sp = tx.begin().await?;
+        let mut rows = sp.fetch(huge, &[]);
+        rows.try_next().await?.expect("a row");
+        drop(rows);
+        sp.rollback().await?;
+        tx.execute("INSERT INTO {{tables.t}} (id) VALUES (10)", &[])
+            .await?;
+        tx.commit().await?;
+        assert!(crate::cancellation::in_t(ctx, 10).await?);
+    } else {
+        eprintln!(
+            "dropped_stream_cancels_the_rest: the driver closes a connection whose statement was \
+             abandoned; the savepoint case is skipped"
+        );
+    }
 
     let tx = probe.db.begin().await?;
     let mut rows = tx.fetch(huge, &[]);
@@ -177,9 +189,14 @@ pub async fn dropped_stream_cancels_the_rest(ctx: &Ctx) -> Result<()> {
         .await
         .ok();
     let outcome = tx.commit().await;
-    assert!(outcome.is_err(), "a transaction whose stream was cut committed");
+    assert!(
+        outcome.is_err(),
+        "a transaction whose stream was cut committed"
+    );
     assert!(!crate::cancellation::in_t(ctx, 11).await?);
-    probe.assert_clean(ctx, "dropped stream in a transaction", 2).await?;
+    probe
+        .assert_clean(ctx, "dropped stream in a transaction", 2)
+        .await?;
     probe.db.close().await;
     Ok(())
 }

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use pgdbm::driver::copy::{BINARY_HEADER, BINARY_TRAILER};
-use pgdbm::driver::{Columns, Connection, CopyStatements, RowSender, check_row_width, row_stream};
+use pgdbm::driver::{
+    Columns, Connection, CopyStatements, PooledConnection, RowSender, check_row_width, row_stream,
+};
 use pgdbm::{Error, Executor, Params, Result, Row, Value};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgTypeInfo, Postgres};
@@ -189,8 +191,7 @@ pub(crate) async fn stream_rows(
 /// A pooled connection lent to one statement: unless [`Busy::finish`] is reached, it is never
 /// pooled again. A statement whose future was dropped (a timeout, a `select!`) may still be
 /// running, or may have opened a transaction (`BEGIN`) that nobody owns; sqlx would wait for it,
-/// ping it and pool it as it is. Instead the connection is closed at once, on a background
-/// task: the server sees the socket close within `client_connection_check_interval` (set on
+/// ping it and pool it as it is. Instead the connection's socket is closed at once: the server sees the socket close within `client_connection_check_interval` (set on
 /// every connection the driver opens, see `pool.rs`) and stops the statement. (sqlx keeps the
 /// backend's cancel key to itself, so a cancel request cannot be sent, and a pooled connection
 /// has no place to keep its backend pid for `pg_cancel_backend`.)
@@ -201,7 +202,7 @@ pub(crate) struct Busy<'c> {
 
 enum Lent<'c> {
     /// The pool's own statements: an abandoned connection is detached from the pool at once
-    /// (its slot is free for a new connection) and closed in the background.
+    /// (its slot is free for a new connection) and closed.
     Owned(Option<PoolConnection<Postgres>>),
     /// A checked-out [`SqlxConnection`]: an abandoned one is taken out of it and closed the
     /// same way; the connection's later statements fail at once instead of waiting.
@@ -250,13 +251,10 @@ impl Drop for Busy<'_> {
         let Some(conn) = self.slot().take() else {
             return;
         };
-        let raw = conn.detach();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = sqlx::Connection::close(raw).await;
-            });
-        }
-        // Without a runtime, dropping `raw` closes its socket.
+        // Detached from the pool (its slot is free at once) and dropped: the socket is closed
+        // right here. (sqlx's graceful `close` would first write a Terminate message behind the
+        // unfinished statement, and waits on the busy socket.)
+        drop(conn.detach());
     }
 }
 
@@ -266,7 +264,8 @@ impl Drop for Busy<'_> {
 /// `tokio::sync::Mutex`: statements on one connection run one after another. When a
 /// statement's future is dropped before it finished, the connection is closed (the server then
 /// stops the statement, see [`Busy`]) and every later call on it fails at once with
-/// [`Error::ConnectionLost`].
+/// [`Error::ConnectionLost`] — except a `ROLLBACK`, which succeeds: closing the connection
+/// ended its transaction.
 pub struct SqlxConnection {
     conn: tokio::sync::Mutex<Option<PoolConnection<Postgres>>>,
     types: Arc<StatementTypes>,
@@ -347,7 +346,15 @@ impl Executor for SqlxConnection {
         busy.finish(result)
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        let mut guard = self.lend().await?;
+        let mut guard = self.conn.lock().await;
+        if guard.is_none() {
+            // Closing the connection ended its transaction: the server rolled it back.
+            return if sql.trim().eq_ignore_ascii_case("ROLLBACK") {
+                Ok(())
+            } else {
+                Err(closed())
+            };
+        }
         let mut busy = Busy::borrowed(&mut guard);
         let result = batch_execute(busy.conn(), sql).await;
         busy.finish(result)
@@ -412,6 +419,6 @@ impl Connection for SqlxConnection {
 /// assert_eq!(n, 42);
 /// # Ok(()) }
 /// ```
-pub fn connection(conn: &dyn Connection) -> Option<&SqlxConnection> {
+pub fn connection(conn: &PooledConnection) -> Option<&SqlxConnection> {
     conn.as_any().downcast_ref::<SqlxConnection>()
 }

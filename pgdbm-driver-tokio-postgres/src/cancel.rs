@@ -32,7 +32,11 @@ pub(crate) struct CancelTarget {
 const WHAT: &str = "(cancel request)";
 
 fn io_error(err: io::Error) -> Error {
-    Error::connection_lost(WHAT, "cannot reach the server to cancel a statement", Some(Box::new(err)))
+    Error::connection_lost(
+        WHAT,
+        "cannot reach the server to cancel a statement",
+        Some(Box::new(err)),
+    )
 }
 
 impl CancelTarget {
@@ -49,7 +53,9 @@ impl CancelTarget {
                 return send(token, tls, &self.host, stream).await;
             }
             #[cfg(not(unix))]
-            return Err(io_error(io::Error::other("Unix sockets are not supported here")));
+            return Err(io_error(io::Error::other(
+                "Unix sockets are not supported here",
+            )));
         }
         let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
@@ -63,8 +69,14 @@ async fn send<S>(token: &CancelToken, mut tls: Tls, host: &str, stream: S) -> Re
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let connect = MakeTlsConnect::<UntilClosed<S>>::make_tls_connect(&mut tls, host)
-        .map_err(|e| Error::query(WHAT, "cannot set up TLS for a cancel request", Some(e.into())))?;
+    let connect =
+        MakeTlsConnect::<UntilClosed<S>>::make_tls_connect(&mut tls, host).map_err(|e| {
+            Error::query(
+                WHAT,
+                "cannot set up TLS for a cancel request",
+                Some(e.into()),
+            )
+        })?;
     token
         .cancel_query_raw(UntilClosed::new(stream), connect)
         .await

@@ -70,7 +70,7 @@ impl TokioPostgresConnection {
 /// assert_eq!(row.get::<_, i32>(0), 42);
 /// # Ok(()) }
 /// ```
-pub fn client(conn: &dyn Connection) -> Option<&Client> {
+pub fn client(conn: &PooledConnection) -> Option<&Client> {
     conn.as_any()
         .downcast_ref::<TokioPostgresConnection>()
         .map(TokioPostgresConnection::client)

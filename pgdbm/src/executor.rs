@@ -64,7 +64,7 @@ pub trait Executor: Send + Sync {
     /// result. The connection is held until the stream ends or is dropped; dropping it early
     /// cancels the rest of the statement on the server (on a pool, the connection goes back
     /// clean; inside a transaction, the cancelled statement aborts the transaction, as any
-    /// failed statement does — stream inside a savepoint to go on after it).
+    /// failed statement does).
     ///
     /// The parameters are borrowed for as long as the stream lives: bind them to a variable
     /// (`let p = params![min]; let rows = db.fetch(sql, p);`).

@@ -379,8 +379,10 @@ impl Transaction {
     /// [`Executor::fetch`] inside the transaction: its rows as a stream read as they arrive. The
     /// transaction's connection is busy until the stream ends or is dropped (other calls on the
     /// transaction wait). Dropping it early cancels the statement, which aborts the transaction
-    /// on the server as any failed statement does: it can then only be rolled back (stream in a
-    /// savepoint — [`begin`](Transaction::begin) — to go on after an early drop).
+    /// on the server as any failed statement does: it can then only be rolled back. (With a
+    /// driver that keeps the connection after a cancel, tokio-postgres, streaming in a
+    /// savepoint — [`begin`](Transaction::begin) — lets the transaction go on after an early
+    /// drop; the sqlx driver closes the connection, which ends the transaction.)
     ///
     /// # Errors
     ///
