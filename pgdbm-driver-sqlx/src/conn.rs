@@ -263,7 +263,7 @@ impl Drop for Busy<'_> {
 /// sqlx needs `&mut` access to run a statement, so the connection sits behind a
 /// `tokio::sync::Mutex`: statements on one connection run one after another. When a
 /// statement's future is dropped before it finished, the connection is closed (the server then
-/// stops the statement, see [`Busy`]) and every later call on it fails at once with
+/// stops the statement within [`CLIENT_CHECK_INTERVAL`](crate::CLIENT_CHECK_INTERVAL)) and every later call on it fails at once with
 /// [`Error::ConnectionLost`] — except a `ROLLBACK`, which succeeds: closing the connection
 /// ended its transaction.
 pub struct SqlxConnection {

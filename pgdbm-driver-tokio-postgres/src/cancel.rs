@@ -74,13 +74,18 @@ where
             Error::query(
                 WHAT,
                 "cannot set up TLS for a cancel request",
-                Some(e.into()),
+                Some(boxed(e)),
             )
         })?;
     token
         .cancel_query_raw(UntilClosed::new(stream), connect)
         .await
         .map_err(|e| map(e, WHAT))
+}
+
+/// The TLS connector's error, boxed (it is already one with TLS, `NoTlsError` without).
+fn boxed(err: impl Into<pgdbm::BoxError>) -> pgdbm::BoxError {
+    err.into()
 }
 
 /// A socket whose shutdown returns only once the peer closed it (or the connection failed).

@@ -17,7 +17,7 @@
 //! [`cancel`]'s policy: [`recover_in_background`] for a pool's own statement (cancel, wait until
 //! the connection answers, pool it again or close it), a [`CancelGate`] for a checked-out
 //! connection. Streams of rows ([`Executor::fetch`](crate::Executor::fetch)) are written as one
-//! async block with [`row_stream`].
+//! async block with [`row_stream()`].
 
 pub mod cancel;
 mod checkout;
