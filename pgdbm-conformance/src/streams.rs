@@ -150,7 +150,7 @@ pub async fn fetch_streams_rows_in_order(ctx: &Ctx) -> Result<()> {
 pub async fn dropped_stream_cancels_the_rest(ctx: &Ctx) -> Result<()> {
     cancellation_tables(ctx).await?;
     let probe = Probe::open(ctx, 1).await?;
-    let huge = "SELECT n, repeat('x', 200) FROM generate_series(1, 100000000) n /* huge */";
+    let huge = "SELECT generate_series(1, 100000000) AS n, repeat('x', 200) /* huge */";
     let mut rows = probe.db.fetch(huge, &[]);
     for expected in 1..=100_i32 {
         let row = rows.try_next().await?.expect("a row");
@@ -265,7 +265,7 @@ pub async fn streams_are_monitored(ctx: &Ctx) -> Result<()> {
     let sql = "SELECT n FROM generate_series(1, 40) n";
     let n = db.fetch(sql, &[]).try_collect::<Vec<_>>().await?.len();
     assert_eq!(n, 40);
-    let mut partial = db.fetch("SELECT n FROM generate_series(1, 1000000) n", &[]);
+    let mut partial = db.fetch("SELECT generate_series(1, 1000000) AS n", &[]);
     partial.try_next().await?;
     partial.try_next().await?;
     drop(partial);
