@@ -46,12 +46,27 @@ type Cleanup = Arc<dyn Fn(&str) + Send + Sync>;
 pub struct Capabilities {
     /// The driver keeps prepared statements per connection, visible in `pg_prepared_statements`.
     pub named_statement_cache: bool,
+    /// A checked-out connection whose statement was abandoned stays usable (the statement is
+    /// cancelled on the server and the connection answers again), so a transaction can roll
+    /// back to a savepoint and go on. Without it the driver closes such a connection (which
+    /// ends its transaction).
+    pub keeps_connection_after_cancel: bool,
+}
+
+impl Capabilities {
+    /// The driver closes a checked-out connection whose statement was abandoned instead of
+    /// cancelling the statement on it (see [`Capabilities::keeps_connection_after_cancel`]).
+    pub fn closes_cancelled_connections(mut self) -> Self {
+        self.keeps_connection_after_cancel = false;
+        self
+    }
 }
 
 impl Default for Capabilities {
     fn default() -> Self {
         Capabilities {
             named_statement_cache: true,
+            keeps_connection_after_cancel: true,
         }
     }
 }

@@ -61,6 +61,7 @@
 //! from, so every driver runs the new check as a test of the same name. A `pub async fn` taking
 //! a `Ctx` or a `TlsTestEnv` with any other signature is a build error, never a skipped check.
 
+mod cancel_on_server;
 mod cancellation;
 mod capture;
 mod cross_module;
@@ -75,11 +76,13 @@ mod migration_ledger;
 mod migration_lock;
 mod migrations;
 mod monitoring;
+mod per_call_timeouts;
 mod pool;
 mod queries;
 mod redaction;
 mod rows;
 mod startup_options;
+mod streams;
 mod support;
 mod templates;
 mod tls;
@@ -87,6 +90,7 @@ mod transactions;
 mod types;
 mod values;
 
+pub use cancel_on_server::*;
 pub use cancellation::*;
 pub use cross_module::*;
 pub use ctx::{Capabilities, Connector, Ctx, connector};
@@ -99,12 +103,14 @@ pub use migration_ledger::*;
 pub use migration_lock::*;
 pub use migrations::*;
 pub use monitoring::*;
+pub use per_call_timeouts::*;
 pub use pgdbm_testing::TlsTestServers;
 pub use pool::*;
 pub use queries::*;
 pub use redaction::*;
 pub use rows::*;
 pub use startup_options::*;
+pub use streams::*;
 pub use templates::*;
 pub use tls::*;
 pub use transactions::*;

@@ -5,16 +5,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
-use pgdbm::driver::check_row_width;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use pgdbm::driver::copy::{BINARY_HEADER, BINARY_TRAILER};
-use pgdbm::driver::{Connection, CopyStatements};
+use pgdbm::driver::{
+    Columns, Connection, CopyStatements, PooledConnection, RowSender, check_row_width, row_stream,
+};
 use pgdbm::{Error, Executor, Params, Result, Row, Value};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgTypeInfo, Postgres};
 use sqlx::{Column as _, Executor as _, Statement as _};
 
 use crate::bind::{Bound, bind, run_error};
-use crate::decode::{columns, decode, decode_rows, decode_with, shape};
+use crate::decode::{Shape, columns, decode, decode_rows, decode_with, shape};
 use crate::error::map;
 use crate::statements::StatementTypes;
 use crate::wire;
@@ -152,10 +155,47 @@ pub(crate) async fn copy_in(
         .map_err(|e| map(e, &copy_sql).redact_values(rows.iter().flatten()))
 }
 
+/// Why a stream of rows stopped early.
+pub(crate) enum Stop {
+    /// The statement ended with this error (the server's, or the connection's).
+    Ended(Error),
+    /// A row could not be read: the statement may still be sending rows, so the connection
+    /// must be treated as abandoned.
+    Cut(Error),
+}
+
+/// Runs `sql` and sends its rows to `tx` as they arrive (sqlx reads them one at a time from
+/// the socket).
+pub(crate) async fn stream_rows(
+    conn: &mut PgConnection,
+    cache: &StatementTypes,
+    sql: &str,
+    params: Params<'_>,
+    tx: &RowSender,
+) -> std::result::Result<(), Stop> {
+    let Bound { learned, args } = bind(conn, cache, sql, params).await.map_err(Stop::Ended)?;
+    let mut rows = conn.fetch(sqlx::query_with(&learned.tagged, args));
+    // The decoding plan of the first row serves the whole result.
+    let mut plan: Option<(Option<Arc<Shape>>, Columns)> = None;
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(|e| Stop::Ended(run_error(cache, sql, params, &learned, e)))?;
+        let (shape, cols) = plan.get_or_insert_with(|| (shape(&row), columns(&row)));
+        let decoded = match shape {
+            Some(shape) => decode_with(&row, shape),
+            None => decode(&row, cols),
+        };
+        tx.send(decoded.map_err(Stop::Cut)?).await;
+    }
+    Ok(())
+}
+
 /// A pooled connection lent to one statement: unless [`Busy::finish`] is reached, it is never
 /// pooled again. A statement whose future was dropped (a timeout, a `select!`) may still be
 /// running, or may have opened a transaction (`BEGIN`) that nobody owns; sqlx would wait for it,
-/// ping it and pool it as it is.
+/// ping it and pool it as it is. Instead the connection's socket is closed at once: the server sees the socket close within `client_connection_check_interval` (set on
+/// every connection the driver opens, see `pool.rs`) and stops the statement. (sqlx keeps the
+/// backend's cancel key to itself, so a cancel request cannot be sent, and a pooled connection
+/// has no place to keep its backend pid for `pg_cancel_backend`.)
 pub(crate) struct Busy<'c> {
     conn: Lent<'c>,
     finished: bool,
@@ -163,10 +203,11 @@ pub(crate) struct Busy<'c> {
 
 enum Lent<'c> {
     /// The pool's own statements: an abandoned connection is detached from the pool at once
-    /// (its slot is free for a new connection) and closed in the background.
+    /// (its slot is free for a new connection) and closed.
     Owned(Option<PoolConnection<Postgres>>),
-    /// A checked-out [`SqlxConnection`]: an abandoned one is closed when it is returned.
-    Borrowed(&'c mut PoolConnection<Postgres>),
+    /// A checked-out [`SqlxConnection`]: an abandoned one is taken out of it and closed the
+    /// same way; the connection's later statements fail at once instead of waiting.
+    Borrowed(&'c mut Option<PoolConnection<Postgres>>),
 }
 
 impl<'c> Busy<'c> {
@@ -177,7 +218,8 @@ impl<'c> Busy<'c> {
         }
     }
 
-    pub(crate) fn borrowed(conn: &'c mut PoolConnection<Postgres>) -> Self {
+    /// `conn` holds a connection (checked by [`SqlxConnection::lend`]).
+    pub(crate) fn borrowed(conn: &'c mut Option<PoolConnection<Postgres>>) -> Self {
         Busy {
             conn: Lent::Borrowed(conn),
             finished: false,
@@ -185,8 +227,12 @@ impl<'c> Busy<'c> {
     }
 
     pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        self.slot().as_mut().expect("taken only on drop")
+    }
+
+    fn slot(&mut self) -> &mut Option<PoolConnection<Postgres>> {
         match &mut self.conn {
-            Lent::Owned(conn) => conn.as_mut().expect("taken only on drop"),
+            Lent::Owned(conn) => conn,
             Lent::Borrowed(conn) => conn,
         }
     }
@@ -203,27 +249,26 @@ impl Drop for Busy<'_> {
         if self.finished {
             return;
         }
-        match &mut self.conn {
-            Lent::Borrowed(conn) => conn.close_on_drop(),
-            Lent::Owned(conn) => {
-                let Some(conn) = conn.take() else { return };
-                let raw = conn.detach();
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn(async move {
-                        let _ = sqlx::Connection::close(raw).await;
-                    });
-                }
-            }
-        }
+        let Some(conn) = self.slot().take() else {
+            return;
+        };
+        // Detached from the pool (its slot is free at once) and dropped: the socket is closed
+        // right here. (sqlx's graceful `close` would first write a Terminate message behind the
+        // unfinished statement, and waits on the busy socket.)
+        drop(conn.detach());
     }
 }
 
 /// A connection checked out of a [`SqlxPool`](crate::SqlxPool).
 ///
 /// sqlx needs `&mut` access to run a statement, so the connection sits behind a
-/// `tokio::sync::Mutex`: statements on one connection run one after another.
+/// `tokio::sync::Mutex`: statements on one connection run one after another. When a
+/// statement's future is dropped before it finished, the connection is closed (the server then
+/// stops the statement within [`CLIENT_CHECK_INTERVAL`](crate::CLIENT_CHECK_INTERVAL)) and every later call on it fails at once with
+/// [`Error::ConnectionLost`] — except a `ROLLBACK`, which succeeds: closing the connection
+/// ended its transaction.
 pub struct SqlxConnection {
-    conn: tokio::sync::Mutex<PoolConnection<Postgres>>,
+    conn: tokio::sync::Mutex<Option<PoolConnection<Postgres>>>,
     types: Arc<StatementTypes>,
 }
 
@@ -233,60 +278,110 @@ impl std::fmt::Debug for SqlxConnection {
     }
 }
 
+/// The error of a call on a connection closed after an abandoned statement.
+fn closed() -> Error {
+    Error::connection_lost(
+        "",
+        "an earlier statement on this connection was abandoned unfinished, so the connection was closed",
+        None,
+    )
+}
+
 impl SqlxConnection {
     pub(crate) fn new(conn: PoolConnection<Postgres>, types: Arc<StatementTypes>) -> Self {
         SqlxConnection {
-            conn: tokio::sync::Mutex::new(conn),
+            conn: tokio::sync::Mutex::new(Some(conn)),
             types,
         }
     }
 
     /// Locks the underlying sqlx connection, for what pgdbm does not cover
-    /// (`&mut *guard` is a `&mut PgConnection`).
-    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, PoolConnection<Postgres>> {
-        self.conn.lock().await
+    /// (`&mut **guard` is a `&mut PgConnection`); see [`connection`](crate::connection).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConnectionLost`] when the connection was closed after an abandoned statement.
+    pub async fn lock(
+        &self,
+    ) -> Result<tokio::sync::MappedMutexGuard<'_, PoolConnection<Postgres>>> {
+        tokio::sync::MutexGuard::try_map(self.conn.lock().await, Option::as_mut)
+            .map_err(|_| closed())
     }
 
-    /// The underlying sqlx pooled connection.
-    pub fn into_inner(self) -> PoolConnection<Postgres> {
+    /// The underlying sqlx pooled connection (`None` once closed after an abandoned
+    /// statement).
+    pub fn into_inner(self) -> Option<PoolConnection<Postgres>> {
         self.conn.into_inner()
+    }
+
+    /// The connection for one statement, or the error of a closed one.
+    async fn lend(&self) -> Result<tokio::sync::MutexGuard<'_, Option<PoolConnection<Postgres>>>> {
+        let guard = self.conn.lock().await;
+        if guard.is_none() {
+            return Err(closed());
+        }
+        Ok(guard)
     }
 }
 
-// Each statement runs under a `Busy`: a connection whose statement was abandoned is closed
-// when it goes back to the pool, even if later statements (a transaction's ROLLBACK) finish.
+// Each statement runs under a `Busy`: a connection whose statement was abandoned is closed at
+// once, and later statements (a transaction's ROLLBACK) fail without waiting for it.
 #[async_trait]
 impl Executor for SqlxConnection {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        let mut guard = self.conn.lock().await;
+        let mut guard = self.lend().await?;
         let mut busy = Busy::borrowed(&mut guard);
         let result = execute(busy.conn(), &self.types, sql, params).await;
         busy.finish(result)
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        let mut guard = self.conn.lock().await;
+        let mut guard = self.lend().await?;
         let mut busy = Busy::borrowed(&mut guard);
         let result = fetch_all(busy.conn(), &self.types, sql, params).await;
         busy.finish(result)
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        let mut guard = self.conn.lock().await;
+        let mut guard = self.lend().await?;
         let mut busy = Busy::borrowed(&mut guard);
         let result = fetch_optional(busy.conn(), &self.types, sql, params).await;
         busy.finish(result)
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         let mut guard = self.conn.lock().await;
+        if guard.is_none() {
+            // Closing the connection ended its transaction: the server rolled it back.
+            return if sql.trim().eq_ignore_ascii_case("ROLLBACK") {
+                Ok(())
+            } else {
+                Err(closed())
+            };
+        }
         let mut busy = Busy::borrowed(&mut guard);
         let result = batch_execute(busy.conn(), sql).await;
         busy.finish(result)
+    }
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        let sql = sql.to_owned();
+        row_stream(move |tx| async move {
+            let mut guard = self.lend().await?;
+            let mut busy = Busy::borrowed(&mut guard);
+            match stream_rows(busy.conn(), &self.types, &sql, params, &tx).await {
+                Ok(()) => busy.finish(Ok(())),
+                Err(Stop::Ended(e)) => busy.finish(Err(e)),
+                // The rest of the statement is abandoned: the connection is closed.
+                Err(Stop::Cut(e)) => {
+                    drop(busy);
+                    Err(e)
+                }
+            }
+        })
     }
 }
 
 #[async_trait]
 impl Connection for SqlxConnection {
     async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
-        let mut guard = self.conn.lock().await;
+        let mut guard = self.lend().await?;
         let mut busy = Busy::borrowed(&mut guard);
         let result = copy_in(busy.conn(), table, columns, rows).await;
         busy.finish(result)
@@ -294,6 +389,37 @@ impl Connection for SqlxConnection {
 
     fn discard(&mut self) {
         // sqlx closes the connection when the guard drops instead of returning it to the pool.
-        self.conn.get_mut().close_on_drop();
+        if let Some(conn) = self.conn.get_mut() {
+            conn.close_on_drop();
+        }
     }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// The [`SqlxConnection`] of a connection checked out of a [`SqlxPool`](crate::SqlxPool)
+/// (`Database::acquire`, `PoolProvider::acquire`), or `None` for another driver's connection:
+/// the escape hatch for what pgdbm does not cover. Lock it for sqlx's own API on the
+/// `PgConnection`. Statements run on it bypass templates, monitoring and pgdbm's handling of
+/// cancelled statements; leave the session as you found it (no open transaction, no session
+/// settings changed), as it goes back to the pool.
+///
+/// ```no_run
+/// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+/// use pgdbm_driver_sqlx::sqlx;
+/// let conn = db.acquire().await?;
+/// let sqlx_conn = pgdbm_driver_sqlx::connection(&conn).expect("an sqlx pool");
+/// let mut guard = sqlx_conn.lock().await?;
+/// let (n,): (i32,) = sqlx::query_as("SELECT 40 + $1")
+///     .bind(2_i32)
+///     .fetch_one(&mut **guard)
+///     .await
+///     .expect("query");
+/// assert_eq!(n, 42);
+/// # Ok(()) }
+/// ```
+pub fn connection(conn: &PooledConnection) -> Option<&SqlxConnection> {
+    conn.as_any().downcast_ref::<SqlxConnection>()
 }

@@ -208,7 +208,8 @@ mod tls;
 mod types;
 mod wire;
 
-pub use conn::SqlxConnection;
+pub use conn::{SqlxConnection, connection};
+pub use options::CLIENT_CHECK_INTERVAL;
 pub use pool::{SqlxDriver, SqlxPool};
 
 pub use sqlx;

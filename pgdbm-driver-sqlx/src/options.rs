@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use pgdbm::{DatabaseConfig, Result};
 use sqlx::ConnectOptions as _;
@@ -124,6 +125,27 @@ pub(crate) fn pool_options(
                 }
             })
         })
+}
+
+/// How often the server checks, while it runs a statement, that the client is still there
+/// (`client_connection_check_interval`, PostgreSQL 14 and later). A connection whose statement
+/// was abandoned is closed (see `Busy` in `conn.rs`); this is how quickly the server then stops
+/// the statement.
+pub const CLIENT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// `opts` with [`CLIENT_CHECK_INTERVAL`] among the startup settings, when the server knows the
+/// setting (version 14 or later) and the configuration does not set it already.
+pub(crate) fn with_client_check(
+    opts: PgConnectOptions,
+    config: &DatabaseConfig,
+    server_version: Option<u32>,
+) -> PgConnectOptions {
+    const NAME: &str = "client_connection_check_interval";
+    let known = server_version.is_some_and(|v| v >= 140_000);
+    if !known || config.startup_settings().iter().any(|(k, _)| k == NAME) {
+        return opts;
+    }
+    opts.options([(NAME, CLIENT_CHECK_INTERVAL.as_millis().to_string())])
 }
 
 #[cfg(test)]

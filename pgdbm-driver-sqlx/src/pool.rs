@@ -5,15 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry};
+use futures_util::stream::BoxStream;
+use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry, row_stream};
 use pgdbm::driver::{Driver, NotificationConnector, PoolProvider, PooledConnection};
 use pgdbm::{DatabaseConfig, Executor, Params, PoolStats, Result, Row};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, Postgres};
 
-use crate::conn::{self, Busy, SqlxConnection};
+use crate::conn::{self, Busy, SqlxConnection, Stop};
 use crate::listen::ListenConnector;
-use crate::options::{connect_options, pool_options};
+use crate::options::{connect_options, pool_options, with_client_check};
 use crate::probe::probe;
 use crate::statements::StatementTypes;
 use crate::stats::Shared;
@@ -90,10 +91,11 @@ impl SqlxPool {
             true,
         ));
         let init_commands: Arc<[String]> = config.init_commands().into();
-        connect_with_retry(config, || {
+        let version = connect_with_retry(config, || {
             probe(&opts, &init_commands, config.connect_timeout())
         })
         .await?;
+        let opts = with_client_check(opts, config, version);
         let pool = pool_options(config, &shared, &init_commands).connect_lazy_with(opts);
         let this = SqlxPool {
             pool,
@@ -192,6 +194,21 @@ impl Executor for SqlxPool {
         let mut busy = Busy::owned(self.get().await?);
         let result = conn::batch_execute(busy.conn(), sql).await;
         busy.finish(result)
+    }
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        let sql = sql.to_owned();
+        row_stream(move |tx| async move {
+            let mut busy = Busy::owned(self.get().await?);
+            match conn::stream_rows(busy.conn(), &self.types, &sql, params, &tx).await {
+                Ok(()) => busy.finish(Ok(())),
+                Err(Stop::Ended(e)) => busy.finish(Err(e)),
+                // The rest of the statement is abandoned: the connection is closed.
+                Err(Stop::Cut(e)) => {
+                    drop(busy);
+                    Err(e)
+                }
+            }
+        })
     }
 }
 

@@ -24,20 +24,24 @@ async fn init(conn: &mut sqlx::PgConnection, commands: &[String]) -> Result<(), 
 }
 
 /// One direct connect attempt (with the init commands), closed again: used to make the first
-/// connection with retries and to find out why the pool cannot connect.
+/// connection with retries and to find out why the pool cannot connect. Returns the server's
+/// version number.
 pub(crate) async fn probe(
     opts: &PgConnectOptions,
     commands: &[String],
     timeout: Duration,
-) -> Result<(), BoxError> {
+) -> Result<Option<u32>, BoxError> {
     let mut conn = match tokio::time::timeout(timeout, opts.connect()).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return Err(connect_cause(e)),
         Err(_) => return Err(format!("connect timed out after {timeout:?}").into()),
     };
+    let version = conn.server_version_num();
     let result = init(&mut conn, commands).await;
     let _ = conn.close().await;
-    result.map_err(|e| Box::new(e) as BoxError)
+    result
+        .map(|()| version)
+        .map_err(|e| Box::new(e) as BoxError)
 }
 
 impl Shared {

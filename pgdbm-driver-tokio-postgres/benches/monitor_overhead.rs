@@ -192,6 +192,9 @@ impl Executor for Noop {
     async fn batch_execute(&self, _: &str) -> pgdbm::Result<()> {
         Ok(())
     }
+    fn fetch<'a>(&'a self, _: &str, _: Params<'a>) -> pgdbm::RowStream<'a> {
+        pgdbm::driver::row_stream(|_| async { Ok(()) })
+    }
 }
 
 /// Nanoseconds per `execute` on [`Noop`], bare and wrapped in [`Monitored`] (history 1000).

@@ -1,36 +1,76 @@
 //! One tokio-postgres connection: its bounded LRU statement cache, its busy and discard marks,
-//! the statements and COPY run on it.
+//! its cancel token and gate, the statements, streams and COPY run on it.
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 use futures_util::{TryStreamExt, pin_mut};
 use lru::LruCache;
-use pgdbm::driver::{Columns, CopyStatements, check_row_width};
+use pgdbm::driver::{CancelGate, Columns, CopyStatements, RowSender, check_row_width, row_stream};
 use pgdbm::{Error, Executor, Params, Result, Row, Value};
-use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
+use tokio_postgres::{CancelToken, Client};
 
 use crate::bind::{Bind, BindParam};
+use crate::cancel::CancelTarget;
 use crate::decode;
 use crate::error::map;
+use crate::settings::Tls;
 
-/// Awaits `$work` (a statement on connection `$conn`) with the connection marked busy: if the
-/// future is dropped before the statement finishes, the mark stays and the pool closes the
-/// connection instead of handing it out while the server may still run the statement. A macro,
-/// not a wrapping future, so the statement's future is not moved once more on the hot path.
+/// Awaits `$work` (a statement on the checked-out connection `$conn`) as a [`Running`]
+/// statement: it waits while a cancel request for an earlier abandoned statement is on its way,
+/// and if this future is dropped before the statement finishes, the server is asked to cancel
+/// it and the busy mark stays (the pool closes the connection if it is returned so). A macro,
+/// not a wrapping future, so the statement's future is not moved once more.
 macro_rules! in_flight {
     ($conn:expr, $work:expr) => {{
-        $conn.mark_busy();
+        let running = $conn.start().await;
         let out = $work.await;
-        $conn.mark_idle();
-        out
+        running.finish(out)
     }};
 }
 pub(crate) use in_flight;
+
+/// A statement running on a checked-out connection (see [`in_flight!`]): dropped before
+/// [`finish`](Running::finish), it sends the server a cancel request on a background task,
+/// through the connection's [`CancelGate`], so the owner's next statement is sent only once the
+/// cancel was delivered and cannot be hit by it.
+pub(crate) struct Running<'c> {
+    conn: &'c PgConn,
+    finished: bool,
+}
+
+impl Running<'_> {
+    /// The statement finished (with `out`): the connection is idle again.
+    pub(crate) fn finish<T>(mut self, out: T) -> T {
+        self.finished = true;
+        self.conn.mark_idle();
+        out
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.conn
+                .gate
+                .cancel_in_background(self.conn.cancel_request());
+        }
+    }
+}
+
+/// Why a stream of rows stopped early.
+pub(crate) enum Stop {
+    /// The statement ended with this error (the server's, or the connection's).
+    Ended(Error),
+    /// A row could not be read: the statement may still be sending rows, so the connection
+    /// must be treated as abandoned.
+    Cut(Error),
+}
 
 /// A prepared statement and its pgdbm column list.
 #[derive(Clone)]
@@ -46,6 +86,14 @@ pub(crate) struct PgConn(Box<ConnState>);
 
 pub(crate) struct ConnState {
     client: Client,
+    /// Cancels the running statement from another socket (a protocol cancel request).
+    cancel: CancelToken,
+    /// The TLS connector the cancel request is sent with (the token knows whether to use it).
+    tls: Tls,
+    /// Where cancel requests go.
+    target: Arc<CancelTarget>,
+    /// Statements wait here while a cancel request is on its way.
+    gate: CancelGate,
     cache: Option<Mutex<LruCache<String, Prepared>>>,
     broken: AtomicBool,
     /// A statement was sent and its future has not finished: when it was dropped instead (a
@@ -79,8 +127,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl PgConn {
-    pub(crate) fn new(client: Client, cache_capacity: usize) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        cache_capacity: usize,
+        tls: Tls,
+        target: Arc<CancelTarget>,
+    ) -> Self {
         PgConn(Box::new(ConnState {
+            cancel: client.cancel_token(),
+            tls,
+            target,
+            gate: CancelGate::new(),
             client,
             cache: NonZeroUsize::new(cache_capacity).map(|n| Mutex::new(LruCache::new(n))),
             broken: AtomicBool::new(false),
@@ -98,6 +155,28 @@ impl PgConn {
         self.broken.load(Ordering::Relaxed)
             || self.busy.load(Ordering::Relaxed)
             || self.client.is_closed()
+    }
+
+    /// Starts a statement on a checked-out connection (see [`in_flight!`]).
+    pub(crate) async fn start(&self) -> Running<'_> {
+        self.gate.pass().await;
+        self.mark_busy();
+        Running {
+            conn: self,
+            finished: false,
+        }
+    }
+
+    /// A cancel request for whatever runs on this connection, to send from anywhere: it
+    /// resolves once the server has taken it ([`CancelTarget::cancel`]).
+    #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))] // `NoTls` is `Copy`
+    pub(crate) fn cancel_request(
+        &self,
+    ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+        let token = self.cancel.clone();
+        let tls = self.tls.clone();
+        let target = Arc::clone(&self.target);
+        async move { target.cancel(&token, tls).await }
     }
 
     /// Marks a statement as running (see [`in_flight!`]).
@@ -149,8 +228,62 @@ impl PgConn {
 
     /// The error of a bound statement, the parameters' values hidden in its text.
     fn failed<T>(&self, sql: &str, params: Params<'_>, err: tokio_postgres::Error) -> Result<T> {
+        Err(self.failure(sql, params, err))
+    }
+
+    fn failure(&self, sql: &str, params: Params<'_>, err: tokio_postgres::Error) -> Error {
         self.forget(sql);
-        Err(map(err, sql).redact_params(params))
+        map(err, sql).redact_params(params)
+    }
+
+    /// Runs `sql` and sends its rows to `tx` as they arrive (the caller marks the connection
+    /// busy around it, as for any statement).
+    pub(crate) async fn stream_rows(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        tx: &RowSender,
+    ) -> std::result::Result<(), Stop> {
+        let prepared = self.prepare(sql).await.map_err(Stop::Ended)?;
+        Self::check_count(&prepared, sql, params).map_err(Stop::Ended)?;
+        let binds = params.iter().map(|p| BindParam(*p));
+        let stream = self
+            .client
+            .query_raw(&prepared.stmt, binds)
+            .await
+            .map_err(|e| Stop::Ended(self.failure(sql, params, e)))?;
+        pin_mut!(stream);
+        loop {
+            match stream.try_next().await {
+                Ok(Some(row)) => match decode::row(&row, &prepared.columns) {
+                    Ok(row) => tx.send(row).await,
+                    Err(e) => return Err(Stop::Cut(e)),
+                },
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Stop::Ended(self.failure(sql, params, e))),
+            }
+        }
+    }
+
+    /// [`Executor::fetch`] on this checked-out connection.
+    pub(crate) fn fetch_stream<'a>(
+        &'a self,
+        sql: &str,
+        params: Params<'a>,
+    ) -> BoxStream<'a, Result<Row>> {
+        let sql = sql.to_owned();
+        row_stream(move |tx| async move {
+            let running = self.start().await;
+            match self.stream_rows(&sql, params, &tx).await {
+                Ok(()) => running.finish(Ok(())),
+                Err(Stop::Ended(e)) => running.finish(Err(e)),
+                // Dropped unfinished: the rest of the statement is cancelled.
+                Err(Stop::Cut(e)) => {
+                    drop(running);
+                    Err(e)
+                }
+            }
+        })
     }
 }
 
@@ -168,11 +301,14 @@ impl Executor for PgConn {
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         in_flight!(self, self.batch_execute_direct(sql))
     }
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        self.fetch_stream(sql, params)
+    }
 }
 
 impl PgConn {
-    /// Unboxed bodies of the `Executor` methods, for the pool's fast path. Callers run them
-    /// through [`in_flight!`], which marks the connection busy while they run.
+    /// Unboxed bodies of the `Executor` methods, for the pool's fast path. Callers mark the
+    /// connection busy while they run ([`in_flight!`], or the pool's `Lent`).
     pub(crate) async fn batch_execute_direct(&self, sql: &str) -> Result<()> {
         self.client
             .batch_execute(sql)

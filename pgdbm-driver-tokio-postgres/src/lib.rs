@@ -94,6 +94,7 @@
 //! The crates it wraps are re-exported: [`tokio_postgres`] and [`bb8`].
 
 mod bind;
+mod cancel;
 mod conn;
 mod decode;
 mod error;
@@ -105,7 +106,7 @@ mod settings;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use pool::{TokioPostgres, TokioPostgresConnection, TokioPostgresPool};
+pub use pool::{TokioPostgres, TokioPostgresConnection, TokioPostgresPool, client};
 
 /// The tokio-postgres crate, whose `Client` [`TokioPostgresConnection::client`] hands out.
 pub use tokio_postgres;

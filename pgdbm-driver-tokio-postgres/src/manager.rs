@@ -10,6 +10,7 @@ use bb8::ManageConnection;
 use pgdbm::driver::{PoolState, TlsError};
 use pgdbm::{BoxError, Error, Result};
 
+use crate::cancel::CancelTarget;
 use crate::conn::PgConn;
 use crate::error::db_error;
 use crate::settings::{Tls, handshake_failed};
@@ -33,6 +34,8 @@ pub(crate) struct Manager {
     /// (libpq does the same).
     pub(crate) plain: Option<tokio_postgres::Config>,
     pub(crate) init_commands: Vec<String>,
+    /// Where the cancel requests of its connections go.
+    pub(crate) cancel_target: Arc<CancelTarget>,
     pub(crate) cache_capacity: usize,
     /// Bounds a whole connect attempt: TCP, TLS, startup, authentication and init commands
     /// (tokio-postgres' own `connect_timeout` covers the TCP connect only).
@@ -76,7 +79,12 @@ impl Manager {
                 .await
                 .map_err(|e| Box::new(crate::error::map(e, sql)) as BoxError)?;
         }
-        Ok(PgConn::new(client, self.cache_capacity))
+        Ok(PgConn::new(
+            client,
+            self.cache_capacity,
+            self.tls.clone(),
+            Arc::clone(&self.cancel_target),
+        ))
     }
 }
 

@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bb8::RunError;
-use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry};
+use futures_util::stream::BoxStream;
+use pgdbm::driver::{Abandoned, ConnectTarget, PoolState, connect_with_retry};
 use pgdbm::driver::{Connection, Driver, NotificationConnector, PoolProvider, PooledConnection};
+use pgdbm::driver::{recover_in_background, row_stream};
 use pgdbm::{DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row, Value};
 use tokio_postgres::Client;
 
-use crate::conn::in_flight;
+use crate::cancel::CancelTarget;
+use crate::conn::{PgConn, Stop, in_flight};
+use crate::error::map;
 use crate::listen::ListenConnector;
 use crate::manager::{Manager, Shared};
 use crate::settings::{pg_config, plain_fallback, reaper_rate, tls};
@@ -49,9 +53,88 @@ impl std::fmt::Debug for TokioPostgresConnection {
 }
 
 impl TokioPostgresConnection {
-    /// The underlying tokio-postgres client, for what pgdbm does not cover.
+    /// The underlying tokio-postgres client, for what pgdbm does not cover (see [`client`] to
+    /// reach it from `Database::acquire`'s connection).
     pub fn client(&self) -> &Client {
         self.conn.client()
+    }
+}
+
+/// The tokio-postgres client of a connection checked out of a [`TokioPostgresPool`]
+/// (`Database::acquire`, `PoolProvider::acquire`), or `None` for another driver's connection:
+/// the escape hatch for what pgdbm does not cover (`LISTEN`, `COPY … TO STDOUT`, portals, the
+/// client's own types). Statements run on it bypass templates, monitoring and pgdbm's handling
+/// of cancelled statements; leave the session as you found it (no open transaction, no session
+/// settings changed), as it goes back to the pool.
+///
+/// ```no_run
+/// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+/// let conn = db.acquire().await?;
+/// let client = pgdbm_driver_tokio_postgres::client(&conn).expect("a tokio-postgres pool");
+/// let row = client.query_one("SELECT 40 + $1::int4", &[&2_i32]).await.expect("query");
+/// assert_eq!(row.get::<_, i32>(0), 42);
+/// # Ok(()) }
+/// ```
+pub fn client(conn: &PooledConnection) -> Option<&Client> {
+    conn.as_any()
+        .downcast_ref::<TokioPostgresConnection>()
+        .map(TokioPostgresConnection::client)
+}
+
+/// A pool connection lent to one of the pool's own statements: marked busy while it runs. If
+/// the statement's future is dropped before [`finish`](Lent::finish), the connection stays
+/// checked out while a background task cancels the statement and waits for the connection to
+/// answer a round trip ([`recover_in_background`]); it is then pooled again, or closed.
+struct Lent(Option<bb8::PooledConnection<'static, Manager>>);
+
+impl Lent {
+    fn new(conn: bb8::PooledConnection<'static, Manager>) -> Self {
+        conn.mark_busy();
+        Lent(Some(conn))
+    }
+
+    fn conn(&self) -> &PgConn {
+        self.0.as_ref().expect("taken only by finish and drop")
+    }
+
+    /// The statement finished (with `out`): the connection goes back to the pool idle.
+    fn finish<T>(mut self, out: T) -> T {
+        if let Some(conn) = self.0.take() {
+            conn.mark_idle();
+        }
+        out
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            recover_in_background(Recovering(conn));
+        }
+    }
+}
+
+/// A pool connection whose statement was abandoned, being recovered.
+struct Recovering(bb8::PooledConnection<'static, Manager>);
+
+impl Abandoned for Recovering {
+    fn cancel(&self) -> impl std::future::Future<Output = Result<()>> + Send {
+        self.0.cancel_request()
+    }
+
+    async fn run(&mut self, sql: &'static str) -> Result<()> {
+        self.0
+            .client()
+            .batch_execute(sql)
+            .await
+            .map_err(|e| map(e, sql))
+    }
+
+    fn release(self, clean: bool) {
+        if clean {
+            self.0.mark_idle();
+        }
+        // Still marked busy when not clean: the pool closes it.
     }
 }
 
@@ -69,6 +152,9 @@ impl Executor for TokioPostgresConnection {
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         in_flight!(self.conn, self.conn.batch_execute_direct(sql))
     }
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        self.conn.fetch_stream(sql, params)
+    }
 }
 
 #[async_trait]
@@ -79,6 +165,10 @@ impl Connection for TokioPostgresConnection {
 
     fn discard(&mut self) {
         self.conn.mark_broken();
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
@@ -129,6 +219,10 @@ impl TokioPostgresPool {
             pg,
             tls,
             init_commands: config.init_commands().to_vec(),
+            cancel_target: Arc::new(CancelTarget {
+                host: config.host().to_owned(),
+                port: config.port(),
+            }),
             cache_capacity: config.statement_cache_capacity(),
             connect_timeout: config.connect_timeout(),
             shared: shared.clone(),
@@ -159,9 +253,15 @@ impl TokioPostgresPool {
         })
     }
 
-    async fn get(&self) -> Result<bb8::PooledConnection<'_, Manager>> {
-        let got = self.shared.state.checkout(pin!(self.pool.get())).await?;
-        got.map_err(|e| self.run_error(e))
+    /// A connection for one of the pool's own statements. Owned (not borrowed from the pool),
+    /// so that a statement abandoned on it can be recovered on a background task.
+    async fn get(&self) -> Result<Lent> {
+        let got = self
+            .shared
+            .state
+            .checkout(pin!(self.pool.get_owned()))
+            .await?;
+        got.map(Lent::new).map_err(|e| self.run_error(e))
     }
 
     fn run_error(&self, err: RunError<Error>) -> Error {
@@ -180,20 +280,40 @@ impl TokioPostgresPool {
 #[async_trait]
 impl Executor for TokioPostgresPool {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        let conn = self.get().await?;
-        in_flight!(conn, conn.execute_direct(sql, params))
+        let lent = self.get().await?;
+        let out = lent.conn().execute_direct(sql, params).await;
+        lent.finish(out)
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        let conn = self.get().await?;
-        in_flight!(conn, conn.fetch_all_direct(sql, params))
+        let lent = self.get().await?;
+        let out = lent.conn().fetch_all_direct(sql, params).await;
+        lent.finish(out)
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        let conn = self.get().await?;
-        in_flight!(conn, conn.fetch_optional_direct(sql, params))
+        let lent = self.get().await?;
+        let out = lent.conn().fetch_optional_direct(sql, params).await;
+        lent.finish(out)
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        let conn = self.get().await?;
-        in_flight!(conn, conn.batch_execute_direct(sql))
+        let lent = self.get().await?;
+        let out = lent.conn().batch_execute_direct(sql).await;
+        lent.finish(out)
+    }
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        let sql = sql.to_owned();
+        row_stream(move |tx| async move {
+            let lent = self.get().await?;
+            match lent.conn().stream_rows(&sql, params, &tx).await {
+                Ok(()) => lent.finish(Ok(())),
+                Err(Stop::Ended(e)) => lent.finish(Err(e)),
+                // Dropped unfinished: the rest of the statement is cancelled, the connection
+                // recovered.
+                Err(Stop::Cut(e)) => {
+                    drop(lent);
+                    Err(e)
+                }
+            }
+        })
     }
 }
 

@@ -269,6 +269,13 @@ macro_rules! delegate_executor {
             async fn batch_execute(&self, sql: &str) -> pgdbm::Result<()> {
                 pgdbm::Executor::batch_execute(&**self, sql).await
             }
+            fn fetch<'a>(
+                &'a self,
+                sql: &str,
+                params: pgdbm::Params<'a>,
+            ) -> pgdbm::RowStream<'a> {
+                pgdbm::Executor::fetch(&**self, sql, params)
+            }
         }
     )*};
 }

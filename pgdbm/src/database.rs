@@ -2,16 +2,20 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 
 use crate::config::DatabaseConfig;
 use crate::driver::{Driver, PoolStats, PooledConnection, SharedPool};
 use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{Executor, ExecutorExt, required_row};
-use crate::monitor::{Hooks, Operation, observe, observe_copy};
+use crate::from_row::FromRow;
+use crate::monitor::{Hooks, Operation, observe, observe_copy, observe_stream};
 use crate::row::Row;
 use crate::template::{Templates, quote_identifier, validate_identifier};
+use crate::timeout::bounded;
 use crate::transaction::Transaction;
 use crate::value::{FromValue, Params, ToParam, Value};
 
@@ -38,6 +42,8 @@ struct Inner {
     templates: Arc<Templates>,
     /// Monitor, slow threshold and database name for spans (`Default`: not monitored).
     hooks: Hooks,
+    /// The per-call bound of [`Database::with_timeout`] (`None`: only the configured ones).
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Database {
@@ -104,6 +110,7 @@ impl Database {
                 owned,
                 templates: Arc::new(templates),
                 hooks,
+                timeout: None,
             }),
         }
     }
@@ -118,7 +125,7 @@ impl Database {
         &self.inner.templates
     }
 
-    /// Another handle on the same pool, ownership and templates, with other hooks.
+    /// Another handle on the same pool, ownership, templates and bound, with other hooks.
     pub(crate) fn with_hooks(&self, hooks: Hooks) -> Database {
         Database {
             inner: Arc::new(Inner {
@@ -126,8 +133,50 @@ impl Database {
                 owned: self.inner.owned,
                 templates: self.inner.templates.clone(),
                 hooks,
+                timeout: self.inner.timeout,
             }),
         }
+    }
+
+    /// Another handle on the same pool, schema, monitor and ownership whose calls are each
+    /// bounded by `limit`, client side: past it, the call's future is dropped — which cancels
+    /// its statement on the server and leaves the connection clean — and it returns
+    /// [`Error::Timeout`] ([`Error::kind`] is [`ErrorKind::QueryCanceled`]). The bound covers
+    /// the whole call, waiting for a connection included.
+    ///
+    /// Transactions begun through the handle ([`begin`](Database::begin),
+    /// [`transaction`](Database::transaction)) carry the bound: `BEGIN` sets `SET LOCAL
+    /// statement_timeout` to it, so the server bounds each statement too, and each call in the
+    /// transaction is bounded by the client as well. Streams ([`fetch`](Database::fetch)) are
+    /// paced by their consumer and are not bounded by the client. See
+    /// [the crate docs' "Timeouts"](crate#timeouts).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+    /// use std::time::Duration;
+    /// use pgdbm::prelude::*;
+    /// let quick = db.with_timeout(Duration::from_millis(200));
+    /// match quick.fetch_value::<i64>("SELECT count(*) FROM {{tables.events}}", &[]).await {
+    ///     Err(e) if e.is_timeout() => println!("gave up after 200 ms; the server stopped too"),
+    ///     other => println!("{:?}", other?),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn with_timeout(&self, limit: Duration) -> Database {
+        Database {
+            inner: Arc::new(Inner {
+                pool: self.inner.pool.clone(),
+                owned: self.inner.owned,
+                templates: self.inner.templates.clone(),
+                hooks: self.inner.hooks.clone(),
+                timeout: Some(limit),
+            }),
+        }
+    }
+
+    /// The per-call bound of this handle ([`with_timeout`](Database::with_timeout)), if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.inner.timeout
     }
 
     /// Another handle on the same pool, scoped to `schema`. It never owns the pool; it keeps
@@ -197,15 +246,26 @@ impl Database {
     }
 
     /// Starts a transaction on a connection of its own. Commit it with
-    /// [`Transaction::commit`]; dropping it uncommitted rolls it back.
+    /// [`Transaction::commit`]; dropping it uncommitted rolls it back. A handle with a bound
+    /// ([`with_timeout`](Database::with_timeout)) begins a bounded transaction.
     ///
     /// # Errors
     ///
     /// [`Error::PoolTimeout`]/[`Error::PoolClosed`] when no connection can be had, or the error of
-    /// `BEGIN`.
+    /// `BEGIN`; [`Error::Timeout`] past the handle's bound.
     pub async fn begin(&self) -> Result<Transaction> {
-        let conn = self.inner.pool.acquire().await?;
-        Transaction::begin_on(conn, self.inner.templates.clone(), self.inner.hooks.clone()).await
+        let inner = &*self.inner;
+        bounded(inner.timeout, "BEGIN", async {
+            let conn = inner.pool.acquire().await?;
+            Transaction::begin_on(
+                conn,
+                inner.templates.clone(),
+                inner.hooks.clone(),
+                inner.timeout,
+            )
+            .await
+        })
+        .await
     }
 
     /// A handle on `tx`'s transaction (same connection, same level) that expands templates with
@@ -332,10 +392,10 @@ impl Database {
     pub async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
         let (target, quoted) = copy_target(&self.inner.templates, table, columns)?;
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
-        let work = async {
+        let work = bounded(self.inner.timeout, &target, async {
             let conn = self.inner.pool.acquire().await?;
             conn.copy_in(&target, &cols, rows).await
-        };
+        });
         observe_copy(&self.inner.hooks, self.schema(), &target, &cols, work).await
     }
 }
@@ -367,7 +427,7 @@ impl Database {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
-            (*inner.pool).execute(&sql, params).await
+            bounded(inner.timeout, &sql, (*inner.pool).execute(&sql, params)).await
         };
         observe(
             &inner.hooks,
@@ -389,7 +449,7 @@ impl Database {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
-            (*inner.pool).fetch_all(&sql, params).await
+            bounded(inner.timeout, &sql, (*inner.pool).fetch_all(&sql, params)).await
         };
         observe(
             &inner.hooks,
@@ -411,7 +471,12 @@ impl Database {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
-            (*inner.pool).fetch_optional(&sql, params).await
+            bounded(
+                inner.timeout,
+                &sql,
+                (*inner.pool).fetch_optional(&sql, params),
+            )
+            .await
         };
         observe(
             &inner.hooks,
@@ -433,7 +498,7 @@ impl Database {
         let inner = &*self.inner;
         let work = async {
             let sql = inner.templates.expand(sql)?;
-            (*inner.pool).batch_execute(&sql).await
+            bounded(inner.timeout, &sql, (*inner.pool).batch_execute(&sql)).await
         };
         observe(
             &inner.hooks,
@@ -444,6 +509,51 @@ impl Database {
             work,
         )
         .await
+    }
+
+    /// [`Executor::fetch`]: runs a statement and returns its rows as a stream read as they
+    /// arrive (bounded client memory); dropping it early cancels the rest of the statement and
+    /// returns the connection clean. Recorded by the monitor and the `pgdbm.query` span (timed
+    /// until the stream ends or is dropped).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+    /// use futures_util::TryStreamExt;
+    /// let since = 1_000_i64;
+    /// let p = pgdbm::params![since];
+    /// let mut rows = db.fetch("SELECT id, body FROM {{tables.events}} WHERE id > $1 ORDER BY id", p);
+    /// let mut total = 0usize;
+    /// while let Some(row) = rows.try_next().await? {
+    ///     total += row.get::<String>("body")?.len();
+    /// }
+    /// # let _ = total;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The stream yields the errors of [`Database::fetch_all`], then ends.
+    pub fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        let inner = &*self.inner;
+        let stream = match inner.templates.expand(sql) {
+            Ok(expanded) => inner.pool.fetch(&expanded, params),
+            Err(e) => Box::pin(futures_util::stream::once(std::future::ready(Err(e)))),
+        };
+        observe_stream(&inner.hooks, self.schema(), sql, params, stream)
+    }
+
+    /// [`ExecutorExt::fetch_as`]: [`fetch`](Database::fetch) with each row mapped onto `T`
+    /// ([`FromRow`]) as it arrives.
+    ///
+    /// # Errors
+    ///
+    /// The stream yields the errors of [`Database::fetch`] and of [`FromRow::from_row`].
+    pub fn fetch_as<'a, T: FromRow + Send + 'a>(
+        &'a self,
+        sql: &str,
+        params: Params<'a>,
+    ) -> BoxStream<'a, Result<T>> {
+        ExecutorExt::fetch_as(self, sql, params)
     }
 
     /// [`ExecutorExt::fetch_one`]: runs a statement and returns its first row.
@@ -487,5 +597,9 @@ impl Executor for Database {
 
     fn schema(&self) -> Option<&str> {
         Database::schema(self)
+    }
+
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        Database::fetch(self, sql, params)
     }
 }

@@ -1,12 +1,19 @@
 //! The [`Executor`] seam (runs SQL) and [`ExecutorExt`], the conveniences written once on top of it.
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result, truncate_sql};
 use crate::from_row::FromRow;
 use crate::row::{ColumnIndex, Row};
 use crate::value::{FromValue, Params, ToParam};
+
+/// The stream of rows [`Executor::fetch`] returns (of `T` for
+/// [`fetch_as`](ExecutorExt::fetch_as)): a boxed `futures` stream of results, read with
+/// `futures_util::StreamExt`/`TryStreamExt` (`next`, `try_next`, `try_collect`…).
+pub type RowStream<'a, T = Row> = BoxStream<'a, Result<T>>;
 
 /// Runs SQL. Object safe: hold it as `&dyn Executor` or `Arc<dyn Executor>`.
 ///
@@ -59,6 +66,34 @@ pub trait Executor: Send + Sync {
     fn schema(&self) -> Option<&str> {
         None
     }
+
+    /// Runs one statement and returns its rows as a stream, read from the server as the consumer
+    /// takes them: client memory stays bounded (a few dozen rows ahead) whatever the size of the
+    /// result. The connection is held until the stream ends or is dropped; dropping it early
+    /// cancels the rest of the statement on the server (on a pool, the connection goes back
+    /// clean; inside a transaction, the cancelled statement aborts the transaction, as any
+    /// failed statement does).
+    ///
+    /// The parameters are borrowed for as long as the stream lives: bind them to a variable
+    /// (`let p = params![min]; let rows = db.fetch(sql, p);`).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &dyn pgdbm::Executor) -> pgdbm::Result<()> {
+    /// use futures_util::TryStreamExt;
+    /// let min = 10_i64;
+    /// let p = pgdbm::params![min];
+    /// let mut rows = db.fetch("SELECT id, body FROM {{tables.events}} WHERE id > $1 ORDER BY id", p);
+    /// while let Some(row) = rows.try_next().await? {
+    ///     let id: i64 = row.get("id")?;
+    ///     # let _ = id;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The stream yields the errors of [`fetch_all`](Executor::fetch_all), then ends.
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>>;
 }
 
 #[async_trait]
@@ -78,6 +113,10 @@ impl<E: Executor + ?Sized> Executor for &E {
     fn schema(&self) -> Option<&str> {
         (**self).schema()
     }
+
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        (**self).fetch(sql, params)
+    }
 }
 
 #[async_trait]
@@ -96,6 +135,10 @@ impl<E: Executor + ?Sized> Executor for std::sync::Arc<E> {
     }
     fn schema(&self) -> Option<&str> {
         (**self).schema()
+    }
+
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        (**self).fetch(sql, params)
     }
 }
 
@@ -234,6 +277,46 @@ pub trait ExecutorExt: Executor {
             .iter()
             .map(Row::deserialize)
             .collect()
+    }
+
+    /// [`fetch`](Executor::fetch) with each row mapped onto `T` by its [`FromRow`]
+    /// implementation, as the rows arrive. A row that does not map ends the stream with its
+    /// error (the rest of the statement is cancelled).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &dyn pgdbm::Executor) -> pgdbm::Result<()> {
+    /// use futures_util::TryStreamExt;
+    /// use pgdbm::prelude::*;
+    /// use pgdbm::{FromRow, Row};
+    /// struct Event { id: i64 }
+    /// impl FromRow for Event {
+    ///     fn from_row(row: &Row) -> pgdbm::Result<Self> { Ok(Event { id: row.get("id")? }) }
+    /// }
+    /// let mut events = db.fetch_as::<Event>("SELECT id FROM {{tables.events}} ORDER BY id", &[]);
+    /// while let Some(event) = events.try_next().await? {
+    ///     println!("{}", event.id);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The stream yields the errors of [`Executor::fetch`] and of [`FromRow::from_row`].
+    fn fetch_as<'a, T: FromRow + Send + 'a>(
+        &'a self,
+        sql: &str,
+        params: Params<'a>,
+    ) -> BoxStream<'a, Result<T>> {
+        let mut failed = false;
+        self.fetch(sql, params)
+            .map(|row| row.and_then(|row| T::from_row(&row)))
+            .take_while(move |item| {
+                // End after the first error: the rest of the statement is cancelled.
+                let go = !failed;
+                failed |= item.is_err();
+                std::future::ready(go)
+            })
+            .boxed()
     }
 
     /// Runs a statement and maps its first row onto a serde `Deserialize` type; see
@@ -402,6 +485,13 @@ mod tests {
             unreachable!()
         }
         async fn batch_execute(&self, _: &str) -> Result<()> {
+            unreachable!()
+        }
+        fn fetch<'a>(
+            &'a self,
+            _: &str,
+            _: Params<'a>,
+        ) -> futures_util::stream::BoxStream<'a, Result<Row>> {
             unreachable!()
         }
     }

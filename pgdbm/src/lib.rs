@@ -314,6 +314,79 @@
 //! * **Poolers**: a listener needs a session of its own; it cannot work through a pooler in
 //!   transaction mode (PgBouncer's `pool_mode = transaction`). Point its config at the server.
 //!
+//! ## Streaming large results
+//!
+//! [`Executor::fetch`] (on [`Database`], [`Transaction`], pools, connections and `&dyn
+//! Executor`) returns the rows as a stream read from the server as the consumer takes them: a
+//! few dozen rows ahead at most, whatever the size of the result (1M rows of 200 bytes: +0.1 MiB
+//! peak, against +741 MiB for `fetch_all`). [`ExecutorExt::fetch_as`] maps each row with
+//! [`FromRow`]. Dropping a stream early cancels the rest of the statement on the server.
+//!
+//! ```no_run
+//! # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+//! use futures_util::TryStreamExt;
+//! use pgdbm::prelude::*;
+//! let since = 0_i64;
+//! let p = params![since]; // parameters live as long as the stream
+//! let mut rows = db.fetch("SELECT id, payload FROM {{tables.events}} WHERE id > $1 ORDER BY id", p);
+//! while let Some(row) = rows.try_next().await? {
+//!     let id: i64 = row.get("id")?;
+//!     # let _ = id;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Timeouts
+//!
+//! Every bound pgdbm knows, in one place:
+//!
+//! | bound | set with | what it bounds | when it runs out |
+//! |---|---|---|---|
+//! | connect timeout (10 s) | [`DatabaseConfigBuilder::connect_timeout`] | one connect attempt: TCP, TLS, startup, authentication | the attempt fails; retried per the [`RetryPolicy`], then [`Error::Connect`] |
+//! | acquire timeout (30 s) | [`DatabaseConfigBuilder::acquire_timeout`] | waiting for a pooled connection | [`Error::PoolTimeout`] (with the last connect failure as its cause) |
+//! | `statement_timeout` (60 s) | [`DatabaseConfigBuilder::statement_timeout`] | each statement, on the server | the server cancels it: [`Error::Database`] with [`ErrorKind::QueryCanceled`] (`57014`) |
+//! | `lock_timeout` (5 s), `idle_in_transaction_session_timeout` (60 s) | the builder | lock waits; idle transactions, on the server | `55P03`; the server ends the session ([`Error::is_connection_error`]) |
+//! | per call | [`Database::with_timeout`] | each call of that handle, client side, waiting for a connection included | the call's future is dropped, which cancels its statement on the server; [`Error::Timeout`] ([`Error::is_timeout`], `kind()` = [`ErrorKind::QueryCanceled`]) |
+//! | per transaction | [`Transaction::with_timeout`], or a transaction begun by a bounded handle | each statement, on the server (`SET LOCAL statement_timeout`) and client side | [`Error::Timeout`]; the transaction can then only roll back |
+//!
+//! Your own bound works the same way: `tokio::time::timeout(d, db.execute(…))` (or a
+//! `select!`, or a client that went away) drops the statement's future, and pgdbm has the
+//! server stop the statement — with tokio-postgres by a cancel request (the connection goes back
+//! to the pool once it answered again; the cancel never reaches a later statement), with sqlx
+//! by closing the connection (the server notices within 100 ms, `client_connection_check_interval`,
+//! PostgreSQL 14+). Inside a transaction the statement is cancelled too, so the rollback does not
+//! wait for it. Streams ([`Database::fetch`]) are paced by their consumer and bounded only by
+//! the server's settings.
+//!
+//! ```no_run
+//! # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+//! use std::time::Duration;
+//! use pgdbm::prelude::*;
+//! let quick = db.with_timeout(Duration::from_millis(200));
+//! let report = quick.fetch_all("SELECT * FROM {{tables.report}}", &[]).await;
+//! if let Err(e) = &report {
+//!     if e.is_timeout() {
+//!         // Gave up after 200 ms; the server stopped working on it too.
+//!     }
+//! }
+//! // Closure form: BEGIN sets `SET LOCAL statement_timeout = 200`, each call is bounded.
+//! quick
+//!     .transaction(|tx| async move {
+//!         tx.execute("UPDATE {{tables.accounts}} SET hits = hits + 1", &[]).await?;
+//!         Ok::<_, pgdbm::Error>(())
+//!     })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## The way down to the driver
+//!
+//! Where pgdbm does not cover something, a checked-out connection ([`Database::acquire`])
+//! reaches the driver's own client: `pgdbm_driver_tokio_postgres::client(&conn)` (a
+//! `tokio_postgres::Client`), `pgdbm_driver_sqlx::connection(&conn)` (lock it for the
+//! `PgConnection`), or [`driver::Connection::as_any`] to downcast. Statements run that way bypass
+//! templates, monitoring and pgdbm's cancellation handling; leave the session as you found it.
+//!
 //! ## Migrations and modules
 //!
 //! A reusable library implements [`Module`]: a unique name (its ledger key), the migrations it
@@ -468,6 +541,7 @@ mod row;
 mod template;
 #[cfg(test)]
 mod test_support;
+mod timeout;
 mod transaction;
 mod value;
 
@@ -475,7 +549,7 @@ pub use config::{DatabaseConfig, DatabaseConfigBuilder, RetryPolicy, SslConfig, 
 pub use database::Database;
 pub use driver::{PoolStats, SharedPool};
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
-pub use executor::{Executor, ExecutorExt};
+pub use executor::{Executor, ExecutorExt, RowStream};
 pub use from_row::FromRow;
 pub use listener::{Listener, ListenerEvent, Notification};
 

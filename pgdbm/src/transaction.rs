@@ -17,18 +17,23 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::FutureExt;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::database::copy_target;
+use crate::driver::row_stream;
 use crate::driver::{DiscardGuard, PooledConnection};
 use crate::error::{Error, Result};
 use crate::executor::Executor;
-use crate::monitor::{Hooks, Operation, observe, observe_copy};
+use crate::monitor::{Hooks, Operation, observe, observe_copy, observe_stream};
 use crate::row::Row;
 use crate::template::Templates;
+use crate::timeout::{bounded, set_local_statement_timeout};
 use crate::value::{Params, Value};
 
 /// Runs one statement on the transaction's connection (`$conn` is bound to it in `$work`): until
@@ -74,6 +79,9 @@ pub struct Transaction {
     /// Whose templates and hooks this handle uses: the handle that began the transaction, or the
     /// one given to [`Transaction::with_schema_of`].
     scope: Arc<Scope>,
+    /// The client-side bound of each call through this handle
+    /// ([`with_timeout`](Transaction::with_timeout)).
+    timeout: Option<Duration>,
 }
 
 /// The per-handle half of a transaction handle: how its SQL is expanded and recorded. Handles on
@@ -131,11 +139,18 @@ impl Transaction {
         conn: PooledConnection,
         templates: Arc<Templates>,
         hooks: Hooks,
+        timeout: Option<Duration>,
     ) -> Result<Self> {
         // Until `BEGIN` has answered, the connection is closed rather than pooled if this future
         // is dropped: it may be inside a transaction nobody owns.
         let mut guard = DiscardGuard::new(conn);
-        guard.conn().batch_execute("BEGIN").await?;
+        match timeout {
+            None => guard.conn().batch_execute("BEGIN").await?,
+            Some(limit) => {
+                let sql = format!("BEGIN; {}", set_local_statement_timeout(limit));
+                guard.conn().batch_execute(&sql).await?;
+            }
+        }
         let conn = guard.keep();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -154,6 +169,7 @@ impl Transaction {
                 finished: AtomicBool::new(false),
             }),
             scope: Arc::new(Scope { templates, hooks }),
+            timeout,
         })
     }
 
@@ -194,11 +210,51 @@ impl Transaction {
     pub fn with_schema_of(&self, db: &crate::Database) -> Transaction {
         Transaction {
             level: self.level.clone(),
+            timeout: self.timeout,
             scope: Arc::new(Scope {
                 templates: db.templates_arc().clone(),
                 hooks: db.hooks().clone(),
             }),
         }
+    }
+
+    /// Bounds the rest of the transaction: `SET LOCAL statement_timeout` (so the server cancels
+    /// any statement running longer than `limit`, until the transaction ends — also in
+    /// savepoints, unless one is rolled back past this call), and a handle on this level whose
+    /// calls are each bounded by `limit` client side as well, returning [`Error::Timeout`] past
+    /// it (the statement is cancelled and the transaction can then only be rolled back, as
+    /// after any failed statement). Streams ([`fetch`](Transaction::fetch)) are bounded by the
+    /// server only.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+    /// use std::time::Duration;
+    /// use pgdbm::prelude::*;
+    /// let tx = db.begin().await?;
+    /// let tx = tx.with_timeout(Duration::from_secs(2)).await?;
+    /// tx.execute("UPDATE {{tables.accounts}} SET balance = 0 WHERE id = $1", params![1]).await?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Transaction`] when this level is finished; the server's error.
+    pub async fn with_timeout(&self, limit: Duration) -> Result<Transaction> {
+        let bounded_handle = Transaction {
+            level: self.level.clone(),
+            scope: self.scope.clone(),
+            timeout: Some(limit),
+        };
+        bounded_handle
+            .batch_execute(&set_local_statement_timeout(limit))
+            .await?;
+        Ok(bounded_handle)
+    }
+
+    /// The client-side bound of this handle's calls, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// Nesting depth: 0 for the top level, 1 for a savepoint in it, and so on.
@@ -255,6 +311,7 @@ impl Transaction {
                 finished: AtomicBool::new(false),
             }),
             scope: self.scope.clone(),
+            timeout: self.timeout,
         })
     }
 
@@ -383,6 +440,67 @@ impl Transaction {
         }
     }
 
+    /// [`Executor::fetch`] inside the transaction: its rows as a stream read as they arrive. The
+    /// transaction's connection is busy until the stream ends or is dropped (other calls on the
+    /// transaction wait). Dropping it early cancels the statement, which aborts the transaction
+    /// on the server as any failed statement does: it can then only be rolled back. (With a
+    /// driver that keeps the connection after a cancel, tokio-postgres, streaming in a
+    /// savepoint — [`begin`](Transaction::begin) — lets the transaction go on after an early
+    /// drop; the sqlx driver closes the connection, which ends the transaction.)
+    ///
+    /// # Errors
+    ///
+    /// The stream yields the errors of [`Executor::fetch_all`], then ends.
+    pub fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        let template = sql;
+        let sql = self
+            .scope
+            .templates
+            .expand(sql)
+            .map(|expanded| expanded.to_string());
+        let stream = row_stream(move |tx| async move {
+            let sql = sql?;
+            let mut state = self.lock().await?;
+            let before = state.start_statement();
+            let mut rows = state.conn().fetch(&sql, params);
+            let mut result = Ok(());
+            while let Some(row) = rows.next().await {
+                match row {
+                    Ok(row) => tx.send(row).await,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            drop(rows);
+            // Reached only when the statement ended (dropped earlier, the transaction stays
+            // marked failed: its statement was cancelled).
+            state.end_statement(before, result)
+        });
+        observe_stream(
+            &self.scope.hooks,
+            self.schema(),
+            template,
+            params,
+            stream,
+        )
+    }
+
+    /// [`fetch`](Transaction::fetch) with each row mapped onto `T`
+    /// ([`FromRow`](crate::FromRow)) as it arrives.
+    ///
+    /// # Errors
+    ///
+    /// The stream yields the errors of [`Transaction::fetch`] and of `FromRow::from_row`.
+    pub fn fetch_as<'a, T: crate::FromRow + Send + 'a>(
+        &'a self,
+        sql: &str,
+        params: Params<'a>,
+    ) -> BoxStream<'a, Result<T>> {
+        crate::ExecutorExt::fetch_as(self, sql, params)
+    }
+
     /// Bulk-loads rows into `table` (qualified with the schema) with `COPY … FROM STDIN`, inside
     /// this transaction.
     ///
@@ -392,11 +510,18 @@ impl Transaction {
     pub async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
         let (target, quoted) = copy_target(&self.scope.templates, table, columns)?;
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
-        let work = async {
+        let work = bounded(self.timeout, &target, async {
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.copy_in(&target, &cols, rows))
-        };
-        observe_copy(&self.scope.hooks, self.schema(), &target, &cols, work).await
+        });
+        observe_copy(
+            &self.scope.hooks,
+            self.schema(),
+            &target,
+            &cols,
+            work,
+        )
+        .await
     }
 }
 
@@ -479,31 +604,31 @@ impl Drop for Shared {
 #[async_trait]
 impl Executor for Transaction {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        let work = async {
+        let work = bounded(self.timeout, sql, async {
             let sql = self.scope.templates.expand(sql)?;
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.execute(&sql, params))
-        };
+        });
         let hooks = &self.scope.hooks;
         observe(hooks, self.schema(), Operation::Execute, sql, params, work).await
     }
 
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        let work = async {
+        let work = bounded(self.timeout, sql, async {
             let sql = self.scope.templates.expand(sql)?;
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.fetch_all(&sql, params))
-        };
+        });
         let hooks = &self.scope.hooks;
         observe(hooks, self.schema(), Operation::FetchAll, sql, params, work).await
     }
 
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        let work = async {
+        let work = bounded(self.timeout, sql, async {
             let sql = self.scope.templates.expand(sql)?;
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.fetch_optional(&sql, params))
-        };
+        });
         let hooks = &self.scope.hooks;
         observe(
             hooks,
@@ -517,11 +642,11 @@ impl Executor for Transaction {
     }
 
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        let work = async {
+        let work = bounded(self.timeout, sql, async {
             let sql = self.scope.templates.expand(sql)?;
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.batch_execute(&sql))
-        };
+        });
         let hooks = &self.scope.hooks;
         observe(
             hooks,
@@ -536,5 +661,9 @@ impl Executor for Transaction {
 
     fn schema(&self) -> Option<&str> {
         Transaction::schema(self)
+    }
+
+    fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
+        Transaction::fetch(self, sql, params)
     }
 }

@@ -15,7 +15,14 @@
 //! per-thread caches of hot statements in a [`front_cache::FrontCache`]. `numeric` is
 //! written and read here for every driver ([`numeric`]), so one `decimal` feature (pgdbm's)
 //! turns it on for all.
+//!
+//! When a statement's future is dropped while the server runs it, the driver follows
+//! [`cancel`]'s policy: [`recover_in_background`] for a pool's own statement (cancel, wait until
+//! the connection answers, pool it again or close it), a [`CancelGate`] for a checked-out
+//! connection. Streams of rows ([`Executor::fetch`](crate::Executor::fetch)) are written as one
+//! async block with [`row_stream()`].
 
+pub mod cancel;
 mod checkout;
 pub mod coerce;
 pub(crate) mod connect;
@@ -26,8 +33,10 @@ mod listen;
 pub mod numeric;
 mod pool;
 mod pool_state;
+pub mod row_stream;
 
 pub use crate::row::Columns;
+pub use cancel::{Abandoned, CancelGate, RECOVERY_LIMIT, recover, recover_in_background};
 pub use checkout::CheckoutGate;
 pub use coerce::{CoerceError, Coerced, PgType, coerce};
 pub use connect::{
@@ -43,6 +52,7 @@ pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
 };
 pub use pool_state::PoolState;
+pub use row_stream::{RowSender, STREAM_BUFFER, row_stream};
 
 /// Builds a result column description: its name and the name of its PostgreSQL type (`int4`,
 /// `text`, `_int8`…, as the server's `pg_type.typname`). Drivers call this once per result.

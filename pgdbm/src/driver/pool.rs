@@ -1,6 +1,7 @@
 //! The pool seam: [`PoolProvider`] hands out [`Connection`]s and reports [`PoolStats`];
 //! [`Driver`] opens a pool from a [`DatabaseConfig`].
 
+use std::any::Any;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
@@ -22,10 +23,19 @@ use crate::value::Value;
 /// (through this trait or the pool's own [`Executor`] methods) is dropped before it finishes,
 /// the connection must not be handed to another caller while the server may still run that
 /// statement or hold a transaction it opened: close it when it is returned (or, once a later
-/// statement on it has finished, pool it again). The conformance checks
-/// `pgdbm_conformance::cancelled_*` hold every driver to it.
+/// statement on it has finished, pool it again), and have the server stop the statement (see
+/// [`cancel`](super::cancel)). The conformance checks `pgdbm_conformance::cancelled_*` hold
+/// every driver to it.
+///
+/// # The way down to the driver
+///
+/// Where pgdbm does not cover something, [`as_any`](Connection::as_any) reaches the driver's own
+/// connection type, and each driver crate has a typed helper on top of it
+/// (`pgdbm_driver_tokio_postgres::client(&conn)` gives the `tokio_postgres::Client`,
+/// `pgdbm_driver_sqlx::connection(&conn)` the sqlx connection). Statements run that way bypass
+/// templates, monitoring and the cancellation handling of pgdbm.
 #[async_trait]
-pub trait Connection: Executor + Debug {
+pub trait Connection: Executor + Debug + Any {
     /// Bulk-loads `rows` into `table` (an already quoted, possibly schema-qualified name) with
     /// `COPY … FROM STDIN`, returning the number of rows written. Each row has one value per entry
     /// of `columns`.
@@ -39,6 +49,11 @@ pub trait Connection: Executor + Debug {
     /// Marks the connection so that the pool closes it instead of reusing it (its session state is
     /// unknown, e.g. a `ROLLBACK` failed).
     fn discard(&mut self);
+
+    /// The driver's own connection type, to downcast (`conn.as_any().downcast_ref::<T>()`): the
+    /// escape hatch for what pgdbm does not cover. Implement it as `fn as_any(&self) -> &dyn Any
+    /// { self }`.
+    fn as_any(&self) -> &dyn Any;
 }
 
 /// The two statements a driver's [`Connection::copy_in`] runs, built the same way by every

@@ -67,6 +67,14 @@ impl Error {
         }
     }
 
+    /// Builds an [`Error::Timeout`]: `sql` did not finish within `limit`.
+    pub fn timeout(limit: std::time::Duration, sql: &str) -> Self {
+        Error::Timeout {
+            limit,
+            sql: truncate_sql(sql),
+        }
+    }
+
     /// Builds an [`Error::PoolTimeout`]; `source` is the last connect failure, if any.
     pub fn pool_timeout(waited: std::time::Duration, source: Option<Error>) -> Self {
         Error::PoolTimeout {

@@ -4,9 +4,20 @@
 use super::{DbError, Error, ErrorKind};
 
 impl Error {
-    /// The classification of a server error, or `None` for errors that did not come from the server.
+    /// The classification of a server error, or `None` for errors that did not come from the
+    /// server — except [`Error::Timeout`], a statement pgdbm cancelled when its per-call bound ran
+    /// out, which is [`ErrorKind::QueryCanceled`] like the server's own `statement_timeout`.
     pub fn kind(&self) -> Option<ErrorKind> {
+        if let Error::Timeout { .. } = self {
+            return Some(ErrorKind::QueryCanceled);
+        }
         self.as_database().map(|db| db.kind)
+    }
+
+    /// `true` for [`Error::Timeout`]: a per-call bound ran out (client side, or the server's
+    /// `statement_timeout` that a bounded transaction set, once the bound had passed).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
     }
 
     /// The server error, if this is one.
@@ -62,7 +73,8 @@ impl Error {
         self.kind() == Some(ErrorKind::DeadlockDetected)
     }
 
-    /// `true` when the server canceled the statement (`57014`), e.g. by `statement_timeout`.
+    /// `true` when the statement was canceled (`57014`), e.g. by `statement_timeout`, or by
+    /// pgdbm when a per-call bound ran out ([`Error::Timeout`]).
     pub fn is_query_canceled(&self) -> bool {
         self.kind() == Some(ErrorKind::QueryCanceled)
     }

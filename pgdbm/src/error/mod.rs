@@ -190,6 +190,21 @@ pub enum Error {
     #[error("the connection pool is closed")]
     PoolClosed,
 
+    /// A statement of a handle with a per-call bound
+    /// ([`Database::with_timeout`](crate::Database::with_timeout),
+    /// [`Transaction::with_timeout`](crate::Transaction::with_timeout)) did not finish in time:
+    /// its future was dropped, which cancels it on the server. [`Error::kind`] is
+    /// [`ErrorKind::QueryCanceled`] (as for the server's own `statement_timeout`), and
+    /// [`Error::is_timeout`] is `true`.
+    #[error("the statement did not finish within {limit:?} and was cancelled (sql: {sql})")]
+    #[non_exhaustive]
+    Timeout {
+        /// The bound that ran out.
+        limit: Duration,
+        /// The SQL text, cut to [`MAX_SQL_IN_ERROR`] characters. Never parameter values.
+        sql: String,
+    },
+
     /// A connection could not be opened.
     #[error("cannot connect to {host}:{port}/{database} after {attempts} attempt(s)")]
     #[non_exhaustive]

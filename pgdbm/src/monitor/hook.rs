@@ -10,8 +10,12 @@
 //! on failure, `error.type`. Parameter values are never put into spans.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use futures_util::stream::{BoxStream, Stream};
 
 use tracing::Instrument;
 
@@ -34,6 +38,9 @@ pub enum Operation {
     BatchExecute,
     /// `copy_in` (binary `COPY … FROM STDIN`).
     Copy,
+    /// [`Executor::fetch`](crate::Executor::fetch) (and `fetch_as`): a stream of rows, timed
+    /// until it ended or was dropped.
+    Fetch,
 }
 
 impl Operation {
@@ -45,6 +52,7 @@ impl Operation {
             Operation::FetchOptional => "fetch_optional",
             Operation::BatchExecute => "batch_execute",
             Operation::Copy => "copy_in",
+            Operation::Fetch => "fetch",
         }
     }
 }
@@ -121,6 +129,29 @@ pub(crate) fn operation_name(sql: &str) -> String {
         .to_ascii_uppercase()
 }
 
+/// The `pgdbm.query` span of one call, or a disabled span when nobody wants it.
+fn query_span(
+    hooks: &Hooks,
+    schema: Option<&str>,
+    operation: Operation,
+    sql: &str,
+) -> tracing::Span {
+    if hooks.no_span || !debug_enabled() {
+        return tracing::Span::none();
+    }
+    tracing::debug_span!(
+        target: "pgdbm::query",
+        "pgdbm.query",
+        db.system = "postgresql",
+        db.namespace = hooks.database.as_deref(),
+        db.operation.name = %operation_name(sql),
+        db.query.text = %truncate_sql(sql),
+        pgdbm.schema = schema,
+        pgdbm.operation = operation.as_str(),
+        error.type = tracing::field::Empty,
+    )
+}
+
 /// `true` when some subscriber may want DEBUG spans (compile-time and run-time maximum levels).
 fn debug_enabled() -> bool {
     use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
@@ -141,21 +172,7 @@ pub(crate) async fn observe<T: RowCount, F: Future<Output = Result<T>>>(
     // One atomic load when no subscriber wants DEBUG: the span's fields (an allocation for the
     // truncated SQL) are then never computed, even with tracing's `log` feature on (sqlx
     // enables it).
-    let span = if hooks.no_span || !debug_enabled() {
-        tracing::Span::none()
-    } else {
-        tracing::debug_span!(
-            target: "pgdbm::query",
-            "pgdbm.query",
-            db.system = "postgresql",
-            db.namespace = hooks.database.as_deref(),
-            db.operation.name = %operation_name(sql),
-            db.query.text = %truncate_sql(sql),
-            pgdbm.schema = schema,
-            pgdbm.operation = operation.as_str(),
-            error.type = tracing::field::Empty,
-        )
-    };
+    let span = query_span(hooks, schema, operation, sql);
     let Some(monitor) = hooks.monitor.as_deref() else {
         if span.is_disabled() {
             return fut.await;
@@ -189,6 +206,99 @@ pub(crate) async fn observe<T: RowCount, F: Future<Output = Result<T>>>(
         result.as_ref().map(RowCount::rows),
     );
     result
+}
+
+/// [`observe`] for a stream of rows (`sql` the text before expansion): the span is entered at
+/// each poll; the monitor records the rows read and the time until the stream ended (or failed,
+/// with its error) or was dropped. Without a monitor and with the span disabled, `stream` itself.
+pub(crate) fn observe_stream<'a>(
+    hooks: &Hooks,
+    schema: Option<&'a str>,
+    sql: &str,
+    params: Params<'a>,
+    stream: BoxStream<'a, Result<Row>>,
+) -> BoxStream<'a, Result<Row>> {
+    let span = query_span(hooks, schema, Operation::Fetch, sql);
+    if hooks.monitor.is_none() && span.is_disabled() {
+        return stream;
+    }
+    Box::pin(ObservedStream {
+        inner: stream,
+        span,
+        monitor: hooks.monitor.clone(),
+        threshold: hooks.threshold,
+        schema,
+        sql: sql.to_owned(),
+        params,
+        start: Instant::now(),
+        rows: 0,
+        recorded: false,
+    })
+}
+
+struct ObservedStream<'a> {
+    inner: BoxStream<'a, Result<Row>>,
+    span: tracing::Span,
+    monitor: Option<Arc<Monitor>>,
+    threshold: Duration,
+    schema: Option<&'a str>,
+    sql: String,
+    params: Params<'a>,
+    start: Instant,
+    rows: u64,
+    recorded: bool,
+}
+
+impl ObservedStream<'_> {
+    fn record(&mut self, error: Option<&crate::error::Error>) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
+        if let Some(e) = error {
+            self.span.record("error.type", super::variant_name(e));
+        }
+        let Some(monitor) = self.monitor.as_deref() else {
+            return;
+        };
+        let _entered = self.span.enter();
+        monitor.record(
+            Call {
+                sql: &self.sql,
+                schema: self.schema,
+                operation: Operation::Fetch,
+                params: self.params,
+                duration: self.start.elapsed(),
+                threshold: self.threshold,
+            },
+            error.map_or(Ok(Some(self.rows)), Err),
+        );
+    }
+}
+
+impl Stream for ObservedStream<'_> {
+    type Item = Result<Row>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Row>>> {
+        let this = &mut *self;
+        let polled = {
+            let _entered = this.span.enter();
+            this.inner.as_mut().poll_next(cx)
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(_))) => this.rows += 1,
+            Poll::Ready(Some(Err(e))) => this.record(Some(e)),
+            Poll::Ready(None) => this.record(None),
+            Poll::Pending => {}
+        }
+        polled
+    }
+}
+
+impl Drop for ObservedStream<'_> {
+    fn drop(&mut self) {
+        // Dropped before its end: the rows read so far, the time until now.
+        self.record(None);
+    }
 }
 
 /// [`observe`] for `copy_in` of `cols` into `target`: the COPY text it records is only built

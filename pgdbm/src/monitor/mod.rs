@@ -24,7 +24,7 @@ pub use health::{
     BlockingQuery, HealthOptions, HealthReport, HealthStatus, LongRunningQuery, TableSize,
 };
 pub use hook::Operation;
-pub(crate) use hook::{Hooks, observe, observe_copy};
+pub(crate) use hook::{Hooks, observe, observe_copy, observe_stream};
 pub use params::mask_value;
 pub use stats::StatementStats;
 pub use wrapper::Monitored;
@@ -126,6 +126,7 @@ fn variant_name(e: &Error) -> &'static str {
         Error::UnsupportedType { .. } => "unsupported_type",
         Error::PoolTimeout { .. } => "pool_timeout",
         Error::PoolClosed => "pool_closed",
+        Error::Timeout { .. } => "timeout",
         Error::Connect { .. } => "connect",
         Error::Template { .. } => "template",
         Error::Identifier { .. } => "identifier",

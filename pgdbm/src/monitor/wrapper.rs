@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Hooks, Monitor, MonitorOptions, Operation, observe};
+use super::{Hooks, Monitor, MonitorOptions, Operation, observe, observe_stream};
 use crate::error::Result;
 use crate::executor::Executor;
 use crate::row::Row;
@@ -128,5 +128,19 @@ impl<E: Executor> Executor for Monitored<E> {
 
     fn schema(&self) -> Option<&str> {
         self.inner.schema()
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        sql: &str,
+        params: Params<'a>,
+    ) -> futures_util::stream::BoxStream<'a, Result<Row>> {
+        observe_stream(
+            &self.hooks,
+            None,
+            sql,
+            params,
+            self.inner.fetch(sql, params),
+        )
     }
 }
