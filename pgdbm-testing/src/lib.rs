@@ -135,6 +135,7 @@ mod database;
 mod dedicated;
 mod fixtures;
 mod helpers;
+mod pgbouncer;
 mod schema;
 mod server;
 #[cfg(feature = "tls")]
@@ -149,6 +150,7 @@ pub use helpers::{
     RollbackOnly, TableDiff, TableSnapshot, assert_table_unchanged, count_rows, rollback_after,
     snapshot_table, table_diff, table_exists, truncate,
 };
+pub use pgbouncer::{PGBOUNCER_POOL_SIZE, PgBouncer};
 pub use schema::{SHARED_DATABASE, TestSchema};
 pub use server::{ServerSource, TestServer, find_postgres_binaries, server_config};
 #[cfg(feature = "tls")]

@@ -277,7 +277,7 @@ mod test_support;
 mod transaction;
 mod value;
 
-pub use config::{DatabaseConfig, DatabaseConfigBuilder, RetryPolicy, SslConfig, SslMode};
+pub use config::{DatabaseConfig, DatabaseConfigBuilder, Pooler, RetryPolicy, SslConfig, SslMode};
 pub use database::Database;
 pub use driver::{PoolStats, SharedPool};
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};
