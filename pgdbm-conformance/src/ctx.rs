@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pgdbm::driver::Driver;
 use pgdbm::{Database, DatabaseConfig, DatabaseConfigBuilder, Result, SharedPool};
-use pgdbm_testing::{TestSchema, TestServer};
+use pgdbm_testing::{PgBouncer, TestSchema, TestServer};
 
 /// Opens a pool with the driver under test.
 pub type Connector = Arc<
@@ -28,6 +28,10 @@ pub fn connector<D: Driver>() -> Connector {
 
 /// Runs one statement on the check's database from `Drop` (see [`Ctx::cleanup_on_drop`]).
 type Cleanup = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Starts (once per test binary) the PgBouncer in front of the test server.
+type BouncerStarter =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<&'static PgBouncer>> + Send>> + Send + Sync>;
 
 /// What a driver can do, for checks that a driver may legitimately not support. A check that is
 /// skipped because of a capability says so on standard error; nothing is skipped silently.
@@ -60,9 +64,13 @@ pub struct Ctx {
     pub schema: String,
     /// The driver's capabilities.
     pub caps: Capabilities,
+    /// The configuration of the check's database on the server itself: `config` unless the
+    /// check runs through PgBouncer ([`Ctx::through_pgbouncer`]).
+    pub direct: DatabaseConfig,
     check: String,
     connector: Connector,
     cleanup: Cleanup,
+    bouncer: BouncerStarter,
     /// The [`TestSchema`] guard (of the driver under test): drops the schema when dropped.
     _schema: Box<dyn Any + Send + Sync>,
 }
@@ -94,14 +102,35 @@ impl Ctx {
     ///
     /// When no server can be found or the schema cannot be created.
     pub async fn with_capabilities<D: Driver>(name: &str, caps: Capabilities) -> Result<Self> {
+        Self::open::<D>(name, caps, false).await
+    }
+
+    /// As [`Ctx::with_capabilities`], with the check's pool (and `config`) going through the
+    /// test binary's PgBouncer in transaction mode ([`PgBouncer::shared`], routed with
+    /// [`PgBouncer::route`]: `pooler = transaction`, the server as `direct_url`). What
+    /// [`pooler_tests!`](crate::pooler_tests) calls.
+    ///
+    /// # Errors
+    ///
+    /// When no server can be found, PgBouncer cannot start, or the schema cannot be created.
+    pub async fn through_pgbouncer<D: Driver>(name: &str, caps: Capabilities) -> Result<Self> {
+        Self::open::<D>(name, caps, true).await
+    }
+
+    async fn open<D: Driver>(name: &str, caps: Capabilities, pooled: bool) -> Result<Self> {
         let guard = TestSchema::<D>::new(&[]).await?;
-        let config = guard
+        let direct = guard
             .config()
             .to_builder()
             .without_schema()
             .min_connections(1)
-            .max_connections(8)
-            .build()?;
+            .max_connections(8);
+        let config = if pooled {
+            PgBouncer::shared::<D>().await?.route(&direct)
+        } else {
+            direct.clone().build()?
+        };
+        let direct = direct.build()?;
         let connector = connector::<D>();
         let pool = connector(config.clone()).await?;
         let schema = guard.schema_name().to_owned();
@@ -110,15 +139,18 @@ impl Ctx {
         let database = config.database().to_owned();
         let cleanup: Cleanup =
             Arc::new(move |sql: &str| server.execute_blocking::<D>(&database, sql));
+        let bouncer: BouncerStarter = Arc::new(|| Box::pin(PgBouncer::shared::<D>()));
         Ok(Ctx {
             config,
             pool,
             db,
             schema,
             caps,
+            direct,
             check: name.to_owned(),
             connector,
             cleanup,
+            bouncer,
             _schema: Box::new(guard),
         })
     }
@@ -130,6 +162,29 @@ impl Ctx {
     /// The driver's connect error.
     pub async fn connect(&self, config: DatabaseConfig) -> Result<SharedPool> {
         (self.connector)(config).await
+    }
+
+    /// The PgBouncer of this test binary (started on first use), in front of the test server.
+    ///
+    /// # Errors
+    ///
+    /// When `pgbouncer` is not installed or does not start.
+    pub async fn pgbouncer(&self) -> Result<&'static PgBouncer> {
+        (self.bouncer)().await
+    }
+
+    /// The check's database through PgBouncer in transaction mode, with changes applied.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ctx::pgbouncer`]; the builder's validation error.
+    pub async fn pooled_config_with(
+        &self,
+        change: impl FnOnce(DatabaseConfigBuilder) -> DatabaseConfigBuilder,
+    ) -> Result<DatabaseConfig> {
+        let bouncer = self.pgbouncer().await?;
+        let routed = bouncer.route(&change(self.direct.to_builder()));
+        Ok(routed)
     }
 
     /// The test configuration with changes applied.

@@ -32,8 +32,12 @@ pub(crate) struct Manager {
     /// For `prefer`/`allow`: the same settings without TLS, tried when the TLS handshake fails
     /// (libpq does the same).
     pub(crate) plain: Option<tokio_postgres::Config>,
+    /// Behind a session pooler: the guardrail settings as `SET`s, run before the init commands.
+    pub(crate) connect_sql: Option<String>,
     pub(crate) init_commands: Vec<String>,
     pub(crate) cache_capacity: usize,
+    /// Behind a transaction pooler: unnamed statements only (see `unnamed.rs`).
+    pub(crate) unnamed: bool,
     /// Bounds a whole connect attempt: TCP, TLS, startup, authentication and init commands
     /// (tokio-postgres' own `connect_timeout` covers the TCP connect only).
     pub(crate) connect_timeout: Duration,
@@ -86,13 +90,13 @@ impl Manager {
                 tracing::debug!(error = %e, "pgdbm: connection closed with an error");
             }
         });
-        for sql in &self.init_commands {
+        for sql in self.connect_sql.iter().chain(&self.init_commands) {
             client
                 .batch_execute(sql)
                 .await
                 .map_err(|e| Box::new(crate::error::map(e, sql)) as BoxError)?;
         }
-        Ok(PgConn::new(client, self.cache_capacity))
+        Ok(PgConn::new(client, self.cache_capacity, self.unnamed))
     }
 }
 

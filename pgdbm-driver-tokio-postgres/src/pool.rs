@@ -9,13 +9,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bb8::RunError;
 use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry};
-use pgdbm::driver::{Connection, Driver, PoolProvider, PooledConnection};
+use pgdbm::driver::{Connection, Driver, PoolProvider, PooledConnection, PoolerSettings};
 use pgdbm::{DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row, Value};
 use tokio_postgres::Client;
 
 use crate::conn::in_flight;
 use crate::manager::{Manager, Shared};
-use crate::settings::{pg_config, plain_fallback, reaper_rate, tls};
+use crate::settings::{Tls, pg_config, plain_fallback, reaper_rate, tls};
 
 /// The driver marker: `Database::connect::<TokioPostgres>(&config)`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -86,6 +86,11 @@ pub struct TokioPostgresPool {
     shared: Arc<Shared>,
     acquire_timeout: Duration,
     max_size: u32,
+    /// The pooler in front of the server.
+    pooler: PoolerSettings,
+    /// For CancelRequests (the client-side bound behind a transaction pooler).
+    tls: Tls,
+    connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for TokioPostgresPool {
@@ -119,8 +124,10 @@ impl TokioPostgresPool {
             plain: plain_fallback(&pg),
             pg,
             tls: tls(config)?,
+            connect_sql: config.connect_sql(),
             init_commands: config.init_commands().to_vec(),
             cache_capacity: config.statement_cache_capacity(),
+            unnamed: config.pooler().is_transaction(),
             connect_timeout: config.connect_timeout(),
             shared: shared.clone(),
         };
@@ -146,7 +153,37 @@ impl TokioPostgresPool {
             shared,
             acquire_timeout: config.acquire_timeout(),
             max_size: config.max_connections(),
+            pooler: PoolerSettings::new::<TokioPostgres>(config),
+            tls: tls(config)?,
+            connect_timeout: config.connect_timeout(),
         })
+    }
+
+    /// Behind a transaction pooler, an autocommit statement is bounded client side by the
+    /// configured `statement_timeout`: on expiry a CancelRequest is sent (the pooler forwards it
+    /// to the server connection running the statement) and the statement's future dropped (its
+    /// connection is then closed, not pooled).
+    async fn bounded<T>(
+        &self,
+        conn: &crate::conn::PgConn,
+        sql: &str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let Some(bound) = self.pooler.client_statement_timeout() else {
+            return work.await;
+        };
+        let token = conn.client().cancel_token();
+        match tokio::time::timeout(bound, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
+                let cancel = token.cancel_query(self.tls.clone());
+                if let Ok(Err(e)) = tokio::time::timeout(self.connect_timeout, cancel).await {
+                    tracing::debug!(error = %e, "pgdbm: cancel request failed");
+                }
+                Err(pgdbm::driver::client_timeout_error(sql, bound))
+            }
+        }
     }
 
     async fn get(&self) -> Result<bb8::PooledConnection<'_, Manager>> {
@@ -171,18 +208,34 @@ impl TokioPostgresPool {
 impl Executor for TokioPostgresPool {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         let conn = self.get().await?;
+        if self.pooler.client_statement_timeout().is_some() {
+            let work = async { in_flight!(conn, conn.execute_direct(sql, params)) };
+            return self.bounded(&conn, sql, work).await;
+        }
         in_flight!(conn, conn.execute_direct(sql, params))
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let conn = self.get().await?;
+        if self.pooler.client_statement_timeout().is_some() {
+            let work = async { in_flight!(conn, conn.fetch_all_direct(sql, params)) };
+            return self.bounded(&conn, sql, work).await;
+        }
         in_flight!(conn, conn.fetch_all_direct(sql, params))
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
         let conn = self.get().await?;
+        if self.pooler.client_statement_timeout().is_some() {
+            let work = async { in_flight!(conn, conn.fetch_optional_direct(sql, params)) };
+            return self.bounded(&conn, sql, work).await;
+        }
         in_flight!(conn, conn.fetch_optional_direct(sql, params))
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
         let conn = self.get().await?;
+        if self.pooler.client_statement_timeout().is_some() {
+            let work = async { in_flight!(conn, conn.batch_execute_direct(sql)) };
+            return self.bounded(&conn, sql, work).await;
+        }
         in_flight!(conn, conn.batch_execute_direct(sql))
     }
 }
@@ -234,5 +287,9 @@ impl PoolProvider for TokioPostgresPool {
 
     fn driver_name(&self) -> &'static str {
         TokioPostgres::NAME
+    }
+
+    fn pooler(&self) -> &PoolerSettings {
+        &self.pooler
     }
 }

@@ -25,8 +25,8 @@ use crate::value::{FromValue, Params, ToParam, Value};
 /// * **Shared** ([`Database::new`]): many handles, one per module and schema, share one pool;
 ///   `close` on such a handle leaves the pool open.
 ///
-/// No `SET search_path` is ever issued on pooled connections: isolation comes from templates, which
-/// keeps it safe behind PgBouncer in transaction mode.
+/// No `SET search_path` is ever issued on pooled connections: isolation comes from templates, so
+/// schema scoping needs no session state (see the crate docs, "Behind a pooler").
 #[derive(Clone)]
 pub struct Database {
     inner: Arc<Inner>,
@@ -200,7 +200,13 @@ impl Database {
     /// `BEGIN`.
     pub async fn begin(&self) -> Result<Transaction> {
         let conn = self.inner.pool.acquire().await?;
-        Transaction::begin_on(conn, self.inner.templates.clone(), self.inner.hooks.clone()).await
+        Transaction::begin_on(
+            conn,
+            self.inner.templates.clone(),
+            self.inner.hooks.clone(),
+            self.inner.pool.pooler().transaction_prelude(),
+        )
+        .await
     }
 
     /// Runs `f` in a transaction: committed when `f` returns `Ok`, rolled back when it returns

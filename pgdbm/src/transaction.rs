@@ -108,18 +108,29 @@ fn savepoint_name(n: u32) -> String {
 }
 
 impl Transaction {
-    /// Sends `BEGIN` on `conn`; the transaction expands with `templates` and records its
-    /// statements with `hooks` (monitor, spans) — given here, as nothing of a begun transaction
-    /// can be changed once its state is shared.
+    /// Sends `BEGIN` on `conn`, followed in the same round trip by `prelude` (behind a
+    /// transaction pooler: the guardrail settings as `SET LOCAL`); the transaction expands with
+    /// `templates` and records its statements with `hooks` (monitor, spans) — given here, as
+    /// nothing of a begun transaction can be changed once its state is shared.
     pub(crate) async fn begin_on(
         conn: PooledConnection,
         templates: Arc<Templates>,
         hooks: Hooks,
+        prelude: Option<&str>,
     ) -> Result<Self> {
         // Until `BEGIN` has answered, the connection is closed rather than pooled if this future
         // is dropped: it may be inside a transaction nobody owns.
         let mut guard = DiscardGuard::new(conn);
-        guard.conn().batch_execute("BEGIN").await?;
+        match prelude {
+            Some(prelude) => {
+                // On failure the session may be inside an aborted transaction: closed (guard).
+                guard
+                    .conn()
+                    .batch_execute(&format!("BEGIN; {prelude}"))
+                    .await?
+            }
+            None => guard.conn().batch_execute("BEGIN").await?,
+        }
         let conn = guard.keep();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {

@@ -21,6 +21,7 @@ pub mod db_error;
 pub mod front_cache;
 mod pool;
 mod pool_state;
+mod pooler;
 
 pub use crate::row::Columns;
 pub use checkout::CheckoutGate;
@@ -37,3 +38,5 @@ pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
 };
 pub use pool_state::PoolState;
+pub(crate) use pooler::needs_direct;
+pub use pooler::{PoolerSettings, client_timeout_error, refuse_behind_transaction_pooler};

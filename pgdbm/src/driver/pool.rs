@@ -12,6 +12,8 @@ use crate::error::Result;
 use crate::executor::Executor;
 use crate::value::Value;
 
+use super::PoolerSettings;
+
 /// One connection checked out of a pool. Dropping it returns it to the pool (or closes it when it
 /// was [discarded](Connection::discard)).
 ///
@@ -127,6 +129,13 @@ pub trait PoolProvider: Executor + Debug {
 
     /// The driver's name, e.g. `"tokio-postgres"` or `"sqlx"`.
     fn driver_name(&self) -> &'static str;
+
+    /// The pooler in front of the server and what follows from it (see [`PoolerSettings`]):
+    /// drivers return the settings they built from their configuration with
+    /// [`PoolerSettings::new`]; the default is "no pooler".
+    fn pooler(&self) -> &PoolerSettings {
+        PoolerSettings::none()
+    }
 }
 
 /// A snapshot of a pool's state and counters.
