@@ -81,6 +81,12 @@ impl DatabaseConfigBuilder {
         self
     }
 
+    /// No direct connection, whatever the connection string or the environment say.
+    pub fn without_direct_url(mut self) -> Self {
+        self.explicit.direct_url = Some(None);
+        self
+    }
+
     /// A connection string, parsed by [`build`](Self::build): a `postgresql://` or
     /// `postgres://` URI, or libpq `key=value` pairs (values may be single-quoted, with `\'`,
     /// `''` and `\\` escapes).

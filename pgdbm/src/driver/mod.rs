@@ -38,5 +38,4 @@ pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
 };
 pub use pool_state::PoolState;
-pub(crate) use pooler::needs_direct;
 pub use pooler::{PoolerSettings, client_timeout_error, refuse_behind_transaction_pooler};

@@ -161,7 +161,7 @@ impl PoolerSettings {
 }
 
 /// The error for `what` needing a direct connection that is not configured.
-pub(crate) fn needs_direct(mode: Pooler, what: &str) -> Error {
+fn needs_direct(mode: Pooler, what: &str) -> Error {
     Error::Pooler {
         mode,
         what: what.to_owned(),

@@ -40,7 +40,7 @@ fn check_module_name(module: &str) -> Result<()> {
     Ok(())
 }
 
-fn migration_error(module: &str, file: &str, message: String, source: Error) -> Error {
+pub(super) fn migration_error(module: &str, file: &str, message: String, source: Error) -> Error {
     Error::Migration {
         module: module.to_owned(),
         file: file.to_owned(),
@@ -50,7 +50,7 @@ fn migration_error(module: &str, file: &str, message: String, source: Error) -> 
 }
 
 /// Compares the ledger with the source: the first applied file whose checksum changed is an error.
-fn check_checksums(
+pub(super) fn check_checksums(
     module: &str,
     source: &MigrationSource,
     applied: &HashMap<String, String>,
@@ -96,6 +96,18 @@ impl Migrator {
         &self.db
     }
 
+    pub(super) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// This migrator (same ledger table) on another handle, e.g. the direct connection.
+    pub(super) fn on(&self, db: &Database) -> Migrator {
+        Migrator {
+            db: db.clone(),
+            ledger: self.ledger.clone(),
+        }
+    }
+
     /// Applies the pending migrations of `source` for `module`, creating the schema and the
     /// ledger if needed.
     ///
@@ -119,6 +131,14 @@ impl Migrator {
     /// The lock is released on every path; if that cannot be done (a cancelled future, a panic,
     /// a broken connection), the connection is closed rather than returned to the pool.
     ///
+    /// Behind a transaction pooler ([`Pooler::Transaction`](crate::Pooler::Transaction)) a
+    /// session lock cannot work: each file then runs in a transaction of its own that first
+    /// takes `pg_advisory_xact_lock` on the same key and reads the ledger again under it
+    /// (pgdbm for Python ≥ 0.4.1 does the same, so both still exclude each other); a module
+    /// with a pending `-- pgdbm:no-transaction` file is applied over the direct connection
+    /// (`direct_url`) as above, and without one the run fails with [`Error::Pooler`] naming the
+    /// file before anything is applied.
+    ///
     /// # Errors
     ///
     /// * [`Error::ChecksumMismatch`] when an applied file changed; nothing is applied then.
@@ -130,6 +150,9 @@ impl Migrator {
     /// * [`Error::Config`] for an empty or too long module name; pool and server errors.
     pub async fn apply(&self, module: &str, source: &MigrationSource) -> Result<MigrationReport> {
         check_module_name(module)?;
+        if self.db.pool().pooler().is_transaction() {
+            return self.apply_through_pooler(module, source).await;
+        }
         let started = Instant::now();
         self.db.ensure_schema().await?;
         let locked = LockedConnection::acquire(self.db.acquire().await?, module).await?;
@@ -278,7 +301,7 @@ impl Migrator {
     }
 
     /// The applied set of `module`, read-only: empty when the ledger does not exist.
-    async fn read_applied(&self, module: &str) -> Result<Vec<(String, String)>> {
+    pub(super) async fn read_applied(&self, module: &str) -> Result<Vec<(String, String)>> {
         check_module_name(module)?;
         if !self.ledger.exists(&self.db).await? {
             return Ok(Vec::new());
