@@ -193,6 +193,7 @@ mod conn;
 mod decode;
 mod error;
 mod pool;
+mod pooled;
 mod statements;
 mod tls;
 mod types;

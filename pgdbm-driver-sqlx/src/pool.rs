@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry};
-use pgdbm::driver::{Driver, PoolProvider, PooledConnection};
+use pgdbm::driver::{Driver, PoolProvider, PooledConnection, PoolerSettings};
 use pgdbm::{BoxError, DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row};
 use sqlx::ConnectOptions as _;
 use sqlx::Connection as _;
@@ -16,6 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
 use crate::conn::{self, Busy, SqlxConnection};
 use crate::error::connect_cause;
+use crate::pooled::{self, Op};
 use crate::statements::StatementTypes;
 use crate::tls;
 
@@ -97,14 +98,23 @@ pub(crate) fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOption
         // no unnamed statement piles up (0 = "no cache" is treated as 1).
         .statement_cache_capacity(config.statement_cache_capacity().max(1))
         // Tracing spans are made by the pgdbm core, once for every driver.
-        .disable_statement_logging()
-        .options(
-            config
-                .startup_settings()
-                .into_iter()
-                .filter(|(k, _)| k != "application_name")
-                .map(|(k, v)| (k, pgdbm::driver::escape_option(&v))),
-        );
+        .disable_statement_logging();
+    // Behind a pooler there are none, and sqlx would send an empty `options` for an empty list
+    // (PgBouncer refuses the parameter): only set when there is something to send.
+    let options: Vec<(String, String)> = config
+        .startup_options()
+        .into_iter()
+        .filter(|(k, _)| k != "application_name")
+        .map(|(k, v)| (k, pgdbm::driver::escape_option(&v)))
+        .collect();
+    if !options.is_empty() {
+        opts = opts.options(options);
+    }
+    if config.pooler() != pgdbm::Pooler::None {
+        // PgBouncer refuses startup parameters it does not track, and sqlx sends this one by
+        // default; pgdbm reads floats in binary, where it changes nothing.
+        opts = opts.extra_float_digits(None);
+    }
     if let Some(password) = config.password() {
         opts = opts.password(password);
     }
@@ -151,6 +161,8 @@ pub struct SqlxPool {
     connect_timeout: Duration,
     /// Parameter types of the statements run through this pool.
     types: Arc<StatementTypes>,
+    /// The pooler in front of the server.
+    pooler: PoolerSettings,
 }
 
 impl std::fmt::Debug for SqlxPool {
@@ -186,7 +198,12 @@ impl SqlxPool {
             last_probe: std::sync::Mutex::new(None),
             counts_connects: true,
         });
-        let init_commands: Arc<[String]> = config.init_commands().into();
+        // Behind a session pooler the guardrails are `SET` first, on every new connection.
+        let init_commands: Arc<[String]> = config
+            .connect_sql()
+            .into_iter()
+            .chain(config.init_commands().iter().cloned())
+            .collect();
         connect_with_retry(config, || {
             probe(&opts, &init_commands, config.connect_timeout())
         })
@@ -251,7 +268,8 @@ impl SqlxPool {
             shared,
             init_commands,
             connect_timeout: config.connect_timeout(),
-            types: Arc::default(),
+            types: Arc::new(StatementTypes::new(config.pooler().is_transaction())),
+            pooler: PoolerSettings::new::<SqlxDriver>(config),
         };
         // The first pooled connection, so the pool is usable (and counted) on return.
         drop(this.get().await?);
@@ -291,6 +309,7 @@ impl SqlxPool {
             init_commands: Arc::new([]),
             connect_timeout: Duration::from_secs(10),
             types: Arc::default(),
+            pooler: PoolerSettings::default(),
         }
     }
 
@@ -350,27 +369,72 @@ impl SqlxPool {
     }
 }
 
+impl SqlxPool {
+    /// Behind a transaction pooler: `op` on a pooled connection, bounded client side by the
+    /// configured `statement_timeout` (on expiry the statement is abandoned and its connection
+    /// closed; sqlx cannot send a CancelRequest).
+    async fn pooled(&self, sql: &str, params: Params<'_>, op: Op) -> Result<pooled::Out> {
+        let work = async {
+            let mut busy = Busy::owned(self.get().await?);
+            let result = pooled::run(busy.conn(), &self.types, sql, params, false, op).await;
+            busy.finish(result)
+        };
+        match self.pooler.client_statement_timeout() {
+            None => work.await,
+            Some(bound) => tokio::time::timeout(bound, work)
+                .await
+                .unwrap_or_else(|_| Err(pgdbm::driver::client_timeout_error(sql, bound))),
+        }
+    }
+}
+
 #[async_trait]
 impl Executor for SqlxPool {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        if self.types.unnamed {
+            return self
+                .pooled(sql, params, Op::Execute)
+                .await
+                .map(pooled::Out::count);
+        }
         let mut busy = Busy::owned(self.get().await?);
         let result = conn::execute(busy.conn(), &self.types, sql, params).await;
         busy.finish(result)
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        if self.types.unnamed {
+            return self
+                .pooled(sql, params, Op::FetchAll)
+                .await
+                .map(pooled::Out::rows);
+        }
         let mut busy = Busy::owned(self.get().await?);
         let result = conn::fetch_all(busy.conn(), &self.types, sql, params).await;
         busy.finish(result)
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        if self.types.unnamed {
+            return self
+                .pooled(sql, params, Op::FetchOptional)
+                .await
+                .map(pooled::Out::row);
+        }
         let mut busy = Busy::owned(self.get().await?);
         let result = conn::fetch_optional(busy.conn(), &self.types, sql, params).await;
         busy.finish(result)
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        let mut busy = Busy::owned(self.get().await?);
-        let result = conn::batch_execute(busy.conn(), sql).await;
-        busy.finish(result)
+        let work = async {
+            let mut busy = Busy::owned(self.get().await?);
+            let result = conn::batch_execute(busy.conn(), sql).await;
+            busy.finish(result)
+        };
+        match self.pooler.client_statement_timeout() {
+            None => work.await,
+            Some(bound) => tokio::time::timeout(bound, work)
+                .await
+                .unwrap_or_else(|_| Err(pgdbm::driver::client_timeout_error(sql, bound))),
+        }
     }
 }
 
@@ -426,6 +490,10 @@ impl PoolProvider for SqlxPool {
 
     fn driver_name(&self) -> &'static str {
         SqlxDriver::NAME
+    }
+
+    fn pooler(&self) -> &PoolerSettings {
+        &self.pooler
     }
 }
 

@@ -61,6 +61,21 @@ static NO_POOLER: PoolerSettings = PoolerSettings {
     warned: AtomicBool::new(true),
 };
 
+impl Default for PoolerSettings {
+    /// No pooler (for a pool wrapped without a [`DatabaseConfig`]).
+    fn default() -> Self {
+        PoolerSettings {
+            mode: Pooler::None,
+            prelude: None,
+            client_statement_timeout: None,
+            server_timeout_unset: false,
+            direct: None,
+            open: None,
+            warned: AtomicBool::new(true),
+        }
+    }
+}
+
 impl PoolerSettings {
     /// The settings of a pool opened by driver `D` with `config`. Behind a transaction pooler,
     /// warns once (per pool) that the server-side `statement_timeout` of autocommit statements
