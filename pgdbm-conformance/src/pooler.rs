@@ -548,3 +548,28 @@ pub async fn pooler_statement_timeout_cancels(ctx: &Ctx) -> Result<()> {
     db.close().await;
     Ok(())
 }
+
+/// Behind a transaction pooler, `health_check` says when autocommit statements run without a
+/// server-side `statement_timeout`, and what to configure.
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn pooler_health_check_names_the_missing_guardrail(ctx: &Ctx) -> Result<()> {
+    let db = pooled(ctx, |b| b).await?;
+    let server: String = db
+        .fetch_value("SELECT current_setting('statement_timeout')", &[])
+        .await?;
+    let report = db.health_check().await;
+    let named = report
+        .reasons
+        .iter()
+        .any(|r| r.contains("statement_timeout") && r.contains("ALTER ROLE"));
+    // The test server runs without a default statement_timeout unless configured otherwise.
+    assert_eq!(named, server == "0", "{:?}", report.reasons);
+    if server == "0" {
+        assert_eq!(report.status, pgdbm::HealthStatus::Degraded);
+    }
+    db.close().await;
+    Ok(())
+}
