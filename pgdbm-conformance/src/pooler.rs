@@ -253,7 +253,7 @@ fn counted_source(files: usize) -> Result<pgdbm::MigrationSource> {
             ),
         ));
     }
-    Ok(pgdbm::MigrationSource::from_pairs(pairs)?)
+    pgdbm::MigrationSource::from_pairs(pairs)
 }
 
 /// What a pgdbm for Python (≥ 0.4.1) service does behind a transaction pooler, written with
