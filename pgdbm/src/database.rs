@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::config::DatabaseConfig;
-use crate::driver::{Driver, PoolStats, PooledConnection, SharedPool};
+use crate::driver::{DiscardGuard, Driver, PoolStats, PooledConnection, SharedPool};
 use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{Executor, ExecutorExt, required_row};
 use crate::monitor::{Hooks, Operation, observe, observe_copy};
@@ -311,7 +311,28 @@ impl Database {
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
         let work = async {
             let conn = self.inner.pool.acquire().await?;
-            conn.copy_in(&target, &cols, rows).await
+            let pooler = self.inner.pool.pooler();
+            if !pooler.is_transaction() {
+                return conn.copy_in(&target, &cols, rows).await;
+            }
+            // Behind a transaction pooler a COPY is more than one exchange (the column types are
+            // learned first): all of it in one transaction, so one server connection runs it.
+            // Until that transaction has ended, a dropped future closes the connection.
+            let mut guard = DiscardGuard::new(conn);
+            let begin = match pooler.transaction_prelude() {
+                Some(prelude) => format!("BEGIN; {prelude}"),
+                None => "BEGIN".to_owned(),
+            };
+            guard.conn().batch_execute(&begin).await?;
+            let copied = guard.conn().copy_in(&target, &cols, rows).await;
+            let end = if copied.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            let ended = guard.conn().batch_execute(end).await;
+            if ended.is_ok() || end == "COMMIT" {
+                drop(guard.keep());
+            }
+            let n = copied?;
+            ended?;
+            Ok(n)
         };
         observe_copy(&self.inner.hooks, self.schema(), &target, &cols, work).await
     }
