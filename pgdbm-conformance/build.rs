@@ -65,6 +65,12 @@ fn main() {
         &checks,
     );
     write_macro(&mut out, "__tls_checks", "tls_tests", &tls_checks);
+    write_macro(
+        &mut out,
+        "__conformance_checks_pooler",
+        "pooler_tests",
+        &checks,
+    );
     let dest = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("checks.rs");
     std::fs::write(&dest, out).unwrap_or_else(|e| panic!("writing {}: {e}", dest.display()));
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pgdbm::driver::{Driver, NotificationConnector};
 use pgdbm::{Database, DatabaseConfig, DatabaseConfigBuilder, Result, SharedPool};
-use pgdbm_testing::{TestDatabase, TestSchema, TestServer};
+use pgdbm_testing::{PgBouncer, TestDatabase, TestSchema, TestServer};
 
 /// Opens a pool with the driver under test.
 pub type Connector = Arc<
@@ -36,8 +36,21 @@ fn isolate<D: Driver>(
     Box::pin(Ctx::isolated_with::<D>(name, caps))
 }
 
+/// Where a context's schema lives: its configuration, the schema, the server, and the guard
+/// that drops the schema (or the database) with the context.
+struct Place {
+    config: DatabaseConfig,
+    schema: String,
+    server: &'static TestServer,
+    guard: Box<dyn Any + Send + Sync>,
+}
+
 /// Runs one statement on the check's database from `Drop` (see [`Ctx::cleanup_on_drop`]).
 type Cleanup = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Starts (once per test binary) the PgBouncer in front of the test server.
+type BouncerStarter =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<&'static PgBouncer>> + Send>> + Send + Sync>;
 
 /// What a driver can do, for checks that a driver may legitimately not support. A check that is
 /// skipped because of a capability says so on standard error; nothing is skipped silently.
@@ -88,10 +101,14 @@ pub struct Ctx {
     /// Opens listener connections with the driver under test, from a config (no pool):
     /// `Listener::with_connector((ctx.notifications)(&config)?, schema)`.
     pub notifications: fn(&DatabaseConfig) -> Result<Arc<dyn NotificationConnector>>,
+    /// The configuration of the check's database on the server itself: `config` unless the
+    /// check runs through PgBouncer ([`Ctx::through_pgbouncer`]).
+    pub direct: DatabaseConfig,
     check: String,
     connector: Connector,
     isolate: Isolate,
     cleanup: Cleanup,
+    bouncer: BouncerStarter,
     /// The [`TestSchema`] guard (of the driver under test): drops the schema when dropped.
     _schema: Box<dyn Any + Send + Sync>,
 }
@@ -123,16 +140,36 @@ impl Ctx {
     ///
     /// When no server can be found or the schema cannot be created.
     pub async fn with_capabilities<D: Driver>(name: &str, caps: Capabilities) -> Result<Self> {
+        Self::in_schema::<D>(name, caps, false).await
+    }
+
+    /// As [`Ctx::with_capabilities`], with the check's pool (and `config`) going through the
+    /// test binary's PgBouncer in transaction mode ([`PgBouncer::shared`], routed with
+    /// [`PgBouncer::route`]: `pooler = transaction`, the server as `direct_url`). What
+    /// [`pooler_tests!`](crate::pooler_tests) calls.
+    ///
+    /// # Errors
+    ///
+    /// When no server can be found, PgBouncer cannot start, or the schema cannot be created.
+    pub async fn through_pgbouncer<D: Driver>(name: &str, caps: Capabilities) -> Result<Self> {
+        Self::in_schema::<D>(name, caps, true).await
+    }
+
+    async fn in_schema<D: Driver>(name: &str, caps: Capabilities, pooled: bool) -> Result<Self> {
         let guard = TestSchema::<D>::new(&[]).await?;
-        let schema = guard.schema_name().to_owned();
-        let (config, server) = (guard.config().clone(), guard.server());
-        let guard = Box::new(guard);
-        Self::open::<D>(name, caps, &config, schema, server, guard, isolate::<D>).await
+        let place = Place {
+            config: guard.config().clone(),
+            schema: guard.schema_name().to_owned(),
+            server: guard.server(),
+            guard: Box::new(guard),
+        };
+        Self::open::<D>(name, caps, place, pooled).await
     }
 
     /// A context like this one (same check, driver and capabilities) in a database of its own,
     /// dropped with it: for checks that must not wait on other checks' transactions, such as
     /// `CREATE INDEX CONCURRENTLY`, which waits for every older snapshot *in its database*.
+    /// (Always on the server directly, also for a check run through PgBouncer.)
     ///
     /// # Errors
     ///
@@ -145,32 +182,45 @@ impl Ctx {
         let schema = "isolated".to_owned();
         let database = TestDatabase::<D>::builder().schema(&schema).build().await?;
         database.database().ensure_schema().await?;
-        let (config, server) = (database.config().clone(), database.server());
-        let guard = Box::new(database);
-        Self::open::<D>(&name, caps, &config, schema, server, guard, isolate::<D>).await
+        let place = Place {
+            config: database.config().clone(),
+            schema,
+            server: database.server(),
+            guard: Box::new(database),
+        };
+        Self::open::<D>(&name, caps, place, false).await
     }
 
     async fn open<D: Driver>(
         name: &str,
         caps: Capabilities,
-        config: &DatabaseConfig,
-        schema: String,
-        server: &'static TestServer,
-        guard: Box<dyn Any + Send + Sync>,
-        isolate: Isolate,
+        place: Place,
+        pooled: bool,
     ) -> Result<Self> {
-        let config = config
+        let Place {
+            config,
+            schema,
+            server,
+            guard,
+        } = place;
+        let direct = config
             .to_builder()
             .without_schema()
             .min_connections(1)
-            .max_connections(8)
-            .build()?;
+            .max_connections(8);
+        let config = if pooled {
+            PgBouncer::shared::<D>().await?.route(&direct)
+        } else {
+            direct.clone().build()?
+        };
+        let direct = direct.build()?;
         let connector = connector::<D>();
         let pool = connector(config.clone()).await?;
         let db = Database::new(pool.clone(), Some(&schema))?;
         let database = config.database().to_owned();
         let cleanup: Cleanup =
             Arc::new(move |sql: &str| server.execute_blocking::<D>(&database, sql));
+        let bouncer: BouncerStarter = Arc::new(|| Box::pin(PgBouncer::shared::<D>()));
         Ok(Ctx {
             config,
             pool,
@@ -178,10 +228,12 @@ impl Ctx {
             schema,
             caps,
             notifications: D::notification_connector,
+            direct,
             check: name.to_owned(),
             connector,
-            isolate,
+            isolate: isolate::<D>,
             cleanup,
+            bouncer,
             _schema: guard,
         })
     }
@@ -193,6 +245,29 @@ impl Ctx {
     /// The driver's connect error.
     pub async fn connect(&self, config: DatabaseConfig) -> Result<SharedPool> {
         (self.connector)(config).await
+    }
+
+    /// The PgBouncer of this test binary (started on first use), in front of the test server.
+    ///
+    /// # Errors
+    ///
+    /// When `pgbouncer` is not installed or does not start.
+    pub async fn pgbouncer(&self) -> Result<&'static PgBouncer> {
+        (self.bouncer)().await
+    }
+
+    /// The check's database through PgBouncer in transaction mode, with changes applied.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ctx::pgbouncer`]; the builder's validation error.
+    pub async fn pooled_config_with(
+        &self,
+        change: impl FnOnce(DatabaseConfigBuilder) -> DatabaseConfigBuilder,
+    ) -> Result<DatabaseConfig> {
+        let bouncer = self.pgbouncer().await?;
+        let routed = bouncer.route(&change(self.direct.to_builder()));
+        Ok(routed)
     }
 
     /// The test configuration with changes applied.

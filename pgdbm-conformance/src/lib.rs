@@ -78,6 +78,7 @@ mod migrations;
 mod monitoring;
 mod per_call_timeouts;
 mod pool;
+mod pooler;
 mod queries;
 mod redaction;
 mod rows;
@@ -106,6 +107,7 @@ pub use monitoring::*;
 pub use per_call_timeouts::*;
 pub use pgdbm_testing::TlsTestServers;
 pub use pool::*;
+pub use pooler::*;
 pub use queries::*;
 pub use redaction::*;
 pub use rows::*;
@@ -147,6 +149,43 @@ macro_rules! conformance_tests {
     };
     ($driver:ty, $caps:expr $(,)?) => {
         $crate::__conformance_checks!($driver, $caps);
+    };
+}
+
+/// Expands to one `#[tokio::test]` per conformance check, named after it, each run through the
+/// test binary's PgBouncer in transaction mode ([`Ctx::through_pgbouncer`]). Checks that cannot
+/// apply behind a transaction pooler are declared in [`pooler_exclusion`] with the reason, which
+/// the test prints instead of running.
+///
+/// ```ignore
+/// // tests/pgbouncer.rs
+/// pgdbm_conformance::pooler_tests!(pgdbm_driver_tokio_postgres::TokioPostgres);
+/// ```
+#[macro_export]
+macro_rules! pooler_tests {
+    (@each $driver:ty, $caps:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                if let Some(reason) = $crate::pooler_exclusion(stringify!($check)) {
+                    eprintln!("{}: does not apply through a transaction pooler: {reason}", stringify!($check));
+                    return;
+                }
+                let ctx = $crate::Ctx::through_pgbouncer::<$driver>(stringify!($check), $caps)
+                    .await
+                    .expect("conformance: cannot reach the test server through PgBouncer");
+                if let Err(e) = $crate::$check(&ctx).await {
+                    let log = ctx.pgbouncer().await.map(|b| b.log()).unwrap_or_default();
+                    panic!("{} failed through PgBouncer: {e} ({e:?})\nPgBouncer log:\n{log}", stringify!($check));
+                }
+            }
+        )*
+    };
+    ($driver:ty) => {
+        $crate::pooler_tests!($driver, $crate::Capabilities::default());
+    };
+    ($driver:ty, $caps:expr $(,)?) => {
+        $crate::__conformance_checks_pooler!($driver, $caps);
     };
 }
 

@@ -421,3 +421,30 @@ pub async fn listener_reports_a_failed_reconnect_and_recovers(ctx: &Ctx) -> Resu
     expect(&mut listener, "events", "back").await?;
     Ok(())
 }
+
+/// A listener is refused when the config says a transaction pooler is in front (its `LISTEN`
+/// would end with the pooler's transaction): a typed error naming the mode and `direct_url`,
+/// before any connection is made. With the config's direct connection it works.
+pub async fn listener_refuses_a_transaction_pooler(ctx: &Ctx) -> Result<()> {
+    let pooled = ctx.config_with(|b| {
+        b.pooler(pgdbm::Pooler::Transaction).direct_url(format!(
+            "host='{}' port={}",
+            ctx.direct.host(),
+            ctx.direct.port()
+        ))
+    })?;
+    let refused = Listener::with_connector((ctx.notifications)(&pooled)?, Some(&ctx.schema)).await;
+    let err = match refused {
+        Err(e @ Error::Pooler { .. }) => e,
+        Err(other) => panic!("expected Error::Pooler, got {other:?}"),
+        Ok(_) => panic!("a listener must not run through a transaction pooler"),
+    };
+    let text = err.to_string();
+    assert!(text.contains("transaction"), "{text}");
+    assert!(text.contains("direct_url"), "{text}");
+    let direct = pooled.direct_config().expect("direct_url given").clone();
+    let listener =
+        Listener::with_connector((ctx.notifications)(&direct)?, Some(&ctx.schema)).await?;
+    listener.listen("events").await?;
+    Ok(())
+}

@@ -19,6 +19,7 @@ use sqlx::{Column as _, Executor as _, Statement as _};
 use crate::bind::{Bound, bind, run_error};
 use crate::decode::{Shape, columns, decode, decode_rows, decode_with, shape};
 use crate::error::map;
+use crate::pooled::{self, Op, Out, transaction_control};
 use crate::statements::StatementTypes;
 use crate::wire;
 
@@ -270,6 +271,9 @@ impl Drop for Busy<'_> {
 pub struct SqlxConnection {
     conn: tokio::sync::Mutex<Option<PoolConnection<Postgres>>>,
     types: Arc<StatementTypes>,
+    /// Behind a transaction pooler: a transaction was begun (and not ended) with
+    /// `batch_execute`, so the server connection is held (see `pooled.rs`).
+    in_transaction: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for SqlxConnection {
@@ -292,6 +296,7 @@ impl SqlxConnection {
         SqlxConnection {
             conn: tokio::sync::Mutex::new(Some(conn)),
             types,
+            in_transaction: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -331,19 +336,37 @@ impl Executor for SqlxConnection {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
         let mut guard = self.lend().await?;
         let mut busy = Busy::borrowed(&mut guard);
-        let result = execute(busy.conn(), &self.types, sql, params).await;
+        let result = if self.types.unnamed {
+            self.pooled(busy.conn(), sql, params, Op::Execute)
+                .await
+                .map(Out::count)
+        } else {
+            execute(busy.conn(), &self.types, sql, params).await
+        };
         busy.finish(result)
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let mut guard = self.lend().await?;
         let mut busy = Busy::borrowed(&mut guard);
-        let result = fetch_all(busy.conn(), &self.types, sql, params).await;
+        let result = if self.types.unnamed {
+            self.pooled(busy.conn(), sql, params, Op::FetchAll)
+                .await
+                .map(Out::rows)
+        } else {
+            fetch_all(busy.conn(), &self.types, sql, params).await
+        };
         busy.finish(result)
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
         let mut guard = self.lend().await?;
         let mut busy = Busy::borrowed(&mut guard);
-        let result = fetch_optional(busy.conn(), &self.types, sql, params).await;
+        let result = if self.types.unnamed {
+            self.pooled(busy.conn(), sql, params, Op::FetchOptional)
+                .await
+                .map(Out::row)
+        } else {
+            fetch_optional(busy.conn(), &self.types, sql, params).await
+        };
         busy.finish(result)
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
@@ -358,6 +381,12 @@ impl Executor for SqlxConnection {
         }
         let mut busy = Busy::borrowed(&mut guard);
         let result = batch_execute(busy.conn(), sql).await;
+        if self.types.unnamed {
+            if let Some(open) = transaction_control(sql) {
+                self.in_transaction
+                    .store(open, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         busy.finish(result)
     }
     fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
@@ -378,12 +407,35 @@ impl Executor for SqlxConnection {
     }
 }
 
+impl SqlxConnection {
+    /// Behind a transaction pooler (see `pooled.rs`).
+    async fn pooled(
+        &self,
+        conn: &mut PgConnection,
+        sql: &str,
+        params: Params<'_>,
+        op: Op,
+    ) -> Result<Out> {
+        let in_transaction = self
+            .in_transaction
+            .load(std::sync::atomic::Ordering::Relaxed);
+        pooled::run(conn, &self.types, sql, params, in_transaction, op).await
+    }
+}
+
 #[async_trait]
 impl Connection for SqlxConnection {
     async fn copy_in(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
         let mut guard = self.lend().await?;
         let mut busy = Busy::borrowed(&mut guard);
-        let result = copy_in(busy.conn(), table, columns, rows).await;
+        let result = if self.types.unnamed {
+            let in_transaction = self
+                .in_transaction
+                .load(std::sync::atomic::Ordering::Relaxed);
+            pooled::copy_in(busy.conn(), in_transaction, table, columns, rows).await
+        } else {
+            copy_in(busy.conn(), table, columns, rows).await
+        };
         busy.finish(result)
     }
 

@@ -201,6 +201,7 @@ mod listen;
 
 mod options;
 mod pool;
+mod pooled;
 mod probe;
 mod statements;
 mod stats;

@@ -35,14 +35,23 @@ pub(crate) fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOption
         // no unnamed statement piles up (0 = "no cache" is treated as 1).
         .statement_cache_capacity(config.statement_cache_capacity().max(1))
         // Tracing spans are made by the pgdbm core, once for every driver.
-        .disable_statement_logging()
-        .options(
-            config
-                .startup_settings()
-                .into_iter()
-                .filter(|(k, _)| k != "application_name")
-                .map(|(k, v)| (k, pgdbm::driver::escape_option(&v))),
-        );
+        .disable_statement_logging();
+    // Behind a pooler there are none, and sqlx would send an empty `options` for an empty list
+    // (PgBouncer refuses the parameter): only set when there is something to send.
+    let options: Vec<(String, String)> = config
+        .startup_options()
+        .into_iter()
+        .filter(|(k, _)| k != "application_name")
+        .map(|(k, v)| (k, pgdbm::driver::escape_option(&v)))
+        .collect();
+    if !options.is_empty() {
+        opts = opts.options(options);
+    }
+    if config.pooler() != pgdbm::Pooler::None {
+        // PgBouncer refuses startup parameters it does not track, and sqlx sends this one by
+        // default; pgdbm reads floats in binary, where it changes nothing.
+        opts = opts.extra_float_digits(None);
+    }
     if let Some(password) = config.password() {
         opts = opts.password(password);
     }
@@ -142,7 +151,9 @@ pub(crate) fn with_client_check(
 ) -> PgConnectOptions {
     const NAME: &str = "client_connection_check_interval";
     let known = server_version.is_some_and(|v| v >= 140_000);
-    if !known || config.startup_settings().iter().any(|(k, _)| k == NAME) {
+    // Behind a pooler no startup `options` may be sent at all.
+    let pooled = config.pooler() != pgdbm::Pooler::None;
+    if !known || pooled || config.startup_settings().iter().any(|(k, _)| k == NAME) {
         return opts;
     }
     opts.options([(NAME, CLIENT_CHECK_INTERVAL.as_millis().to_string())])

@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry, row_stream};
-use pgdbm::driver::{Driver, NotificationConnector, PoolProvider, PooledConnection};
+use pgdbm::driver::{
+    Driver, NotificationConnector, PoolProvider, PooledConnection, PoolerSettings,
+};
 use pgdbm::{DatabaseConfig, Executor, Params, PoolStats, Result, Row};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, Postgres};
@@ -15,6 +17,7 @@ use sqlx::postgres::{PgPool, Postgres};
 use crate::conn::{self, Busy, SqlxConnection, Stop};
 use crate::listen::ListenConnector;
 use crate::options::{connect_options, pool_options, with_client_check};
+use crate::pooled::{self, Op};
 use crate::probe::probe;
 use crate::statements::StatementTypes;
 use crate::stats::Shared;
@@ -54,6 +57,8 @@ pub struct SqlxPool {
     /// Opens listener connections with the pool's settings (`None` for a wrapped pool: made
     /// from its connect options when asked for).
     listen: Option<Arc<ListenConnector>>,
+    /// The pooler in front of the server.
+    pooler: PoolerSettings,
 }
 
 impl std::fmt::Debug for SqlxPool {
@@ -90,7 +95,12 @@ impl SqlxPool {
             PoolState::new(ConnectTarget::new(config)),
             true,
         ));
-        let init_commands: Arc<[String]> = config.init_commands().into();
+        // Behind a session pooler the guardrails are `SET` first, on every new connection.
+        let init_commands: Arc<[String]> = config
+            .connect_sql()
+            .into_iter()
+            .chain(config.init_commands().iter().cloned())
+            .collect();
         let version = connect_with_retry(config, || {
             probe(&opts, &init_commands, config.connect_timeout())
         })
@@ -102,8 +112,9 @@ impl SqlxPool {
             shared,
             init_commands,
             connect_timeout: config.connect_timeout(),
-            types: Arc::default(),
+            types: Arc::new(StatementTypes::new(config.pooler().is_transaction())),
             listen: Some(listen),
+            pooler: PoolerSettings::new::<SqlxDriver>(config),
         };
         // The first pooled connection, so the pool is usable (and counted) on return.
         drop(this.get().await?);
@@ -137,6 +148,7 @@ impl SqlxPool {
             connect_timeout: Duration::from_secs(10),
             types: Arc::default(),
             listen: None,
+            pooler: PoolerSettings::default(),
         }
     }
 
@@ -173,27 +185,72 @@ impl SqlxPool {
     }
 }
 
+impl SqlxPool {
+    /// Behind a transaction pooler: `op` on a pooled connection, bounded client side by the
+    /// configured `statement_timeout` (on expiry the statement is abandoned and its connection
+    /// closed; sqlx cannot send a CancelRequest).
+    async fn pooled(&self, sql: &str, params: Params<'_>, op: Op) -> Result<pooled::Out> {
+        let work = async {
+            let mut busy = Busy::owned(self.get().await?);
+            let result = pooled::run(busy.conn(), &self.types, sql, params, false, op).await;
+            busy.finish(result)
+        };
+        match self.pooler.client_statement_timeout() {
+            None => work.await,
+            Some(bound) => tokio::time::timeout(bound, work)
+                .await
+                .unwrap_or_else(|_| Err(pgdbm::driver::client_timeout_error(sql, bound))),
+        }
+    }
+}
+
 #[async_trait]
 impl Executor for SqlxPool {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        if self.types.unnamed {
+            return self
+                .pooled(sql, params, Op::Execute)
+                .await
+                .map(pooled::Out::count);
+        }
         let mut busy = Busy::owned(self.get().await?);
         let result = conn::execute(busy.conn(), &self.types, sql, params).await;
         busy.finish(result)
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        if self.types.unnamed {
+            return self
+                .pooled(sql, params, Op::FetchAll)
+                .await
+                .map(pooled::Out::rows);
+        }
         let mut busy = Busy::owned(self.get().await?);
         let result = conn::fetch_all(busy.conn(), &self.types, sql, params).await;
         busy.finish(result)
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        if self.types.unnamed {
+            return self
+                .pooled(sql, params, Op::FetchOptional)
+                .await
+                .map(pooled::Out::row);
+        }
         let mut busy = Busy::owned(self.get().await?);
         let result = conn::fetch_optional(busy.conn(), &self.types, sql, params).await;
         busy.finish(result)
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        let mut busy = Busy::owned(self.get().await?);
-        let result = conn::batch_execute(busy.conn(), sql).await;
-        busy.finish(result)
+        let work = async {
+            let mut busy = Busy::owned(self.get().await?);
+            let result = conn::batch_execute(busy.conn(), sql).await;
+            busy.finish(result)
+        };
+        match self.pooler.client_statement_timeout() {
+            None => work.await,
+            Some(bound) => tokio::time::timeout(bound, work)
+                .await
+                .unwrap_or_else(|_| Err(pgdbm::driver::client_timeout_error(sql, bound))),
+        }
     }
     fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
         let sql = sql.to_owned();
@@ -239,6 +296,10 @@ impl PoolProvider for SqlxPool {
 
     fn driver_name(&self) -> &'static str {
         SqlxDriver::NAME
+    }
+
+    fn pooler(&self) -> &PoolerSettings {
+        &self.pooler
     }
 
     fn notification_connector(&self) -> Result<Arc<dyn NotificationConnector>> {

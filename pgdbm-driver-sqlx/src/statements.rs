@@ -151,18 +151,27 @@ pub(crate) struct StatementTypes {
     map: RwLock<HashMap<Box<str>, Arc<Learned>, foldhash::fast::RandomState>>,
     /// Names this pool's entries in the per-thread [`FRONT`] cache (unique in the process).
     id: u64,
+    /// Behind a transaction pooler: statements run unnamed, each on one server connection
+    /// (`pooled.rs`).
+    pub(crate) unnamed: bool,
 }
 
 impl Default for StatementTypes {
     fn default() -> Self {
-        StatementTypes {
-            map: RwLock::default(),
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-        }
+        StatementTypes::new(false)
     }
 }
 
 impl StatementTypes {
+    /// An empty map; `unnamed` behind a transaction pooler.
+    pub(crate) fn new(unnamed: bool) -> Self {
+        StatementTypes {
+            map: RwLock::default(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            unnamed,
+        }
+    }
+
     /// What is known of `sql`.
     pub(crate) fn get(&self, sql: &str) -> Option<Arc<Learned>> {
         let slot = front_slot(self.id, sql);

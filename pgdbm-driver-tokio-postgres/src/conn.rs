@@ -101,6 +101,8 @@ pub(crate) struct ConnState {
     /// so the pool must not hand the connection to anyone else. A later statement that finishes
     /// clears it: the server answers in order, so the dropped one is over by then.
     busy: AtomicBool,
+    /// Behind a transaction pooler: no named statement ever (see `unnamed.rs`).
+    pub(crate) unnamed: bool,
 }
 
 impl std::ops::Deref for PgConn {
@@ -127,21 +129,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl PgConn {
+    /// With `unnamed` (behind a transaction pooler) statements run unnamed in one round trip
+    /// and nothing is cached (`cache_capacity` is ignored).
     pub(crate) fn new(
         client: Client,
         cache_capacity: usize,
+        unnamed: bool,
         tls: Tls,
         target: Arc<CancelTarget>,
     ) -> Self {
+        let capacity = if unnamed { 0 } else { cache_capacity };
         PgConn(Box::new(ConnState {
             cancel: client.cancel_token(),
             tls,
             target,
             gate: CancelGate::new(),
             client,
-            cache: NonZeroUsize::new(cache_capacity).map(|n| Mutex::new(LruCache::new(n))),
+            cache: NonZeroUsize::new(capacity).map(|n| Mutex::new(LruCache::new(n))),
             broken: AtomicBool::new(false),
             busy: AtomicBool::new(false),
+            unnamed,
         }))
     }
 
@@ -317,6 +324,9 @@ impl PgConn {
     }
 
     pub(crate) async fn execute_direct(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        if self.unnamed {
+            return self.execute_unnamed(sql, params).await;
+        }
         let prepared = self.prepare(sql).await?;
         Self::check_count(&prepared, sql, params)?;
         let binds = params.iter().map(|p| BindParam(*p));
@@ -327,6 +337,9 @@ impl PgConn {
     }
 
     pub(crate) async fn fetch_all_direct(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        if self.unnamed {
+            return self.fetch_all_unnamed(sql, params).await;
+        }
         let prepared = self.prepare(sql).await?;
         Self::check_count(&prepared, sql, params)?;
         let binds = params.iter().map(|p| BindParam(*p));
@@ -348,6 +361,9 @@ impl PgConn {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Option<Row>> {
+        if self.unnamed {
+            return self.fetch_optional_unnamed(sql, params).await;
+        }
         let prepared = self.prepare(sql).await?;
         Self::check_count(&prepared, sql, params)?;
         let binds = params.iter().map(|p| BindParam(*p));
@@ -383,12 +399,16 @@ impl PgConn {
         rows: &[Vec<Value>],
     ) -> Result<u64> {
         let CopyStatements { probe, copy } = CopyStatements::new(table, columns);
-        let stmt = self
-            .client
-            .prepare(&probe)
-            .await
-            .map_err(|e| map(e, &probe))?;
-        let types: Vec<Type> = stmt.columns().iter().map(|c| c.type_().clone()).collect();
+        let types: Vec<Type> = if self.unnamed {
+            self.probe_types_unnamed(&probe).await?
+        } else {
+            let stmt = self
+                .client
+                .prepare(&probe)
+                .await
+                .map_err(|e| map(e, &probe))?;
+            stmt.columns().iter().map(|c| c.type_().clone()).collect()
+        };
         let sink = self
             .client
             .copy_in(&copy)

@@ -105,6 +105,7 @@ mod pool;
 mod settings;
 #[cfg(feature = "tls")]
 mod tls;
+mod unnamed;
 
 pub use pool::{TokioPostgres, TokioPostgresConnection, TokioPostgresPool, client};
 

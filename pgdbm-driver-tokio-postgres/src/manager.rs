@@ -33,10 +33,14 @@ pub(crate) struct Manager {
     /// For `prefer`/`allow`: the same settings without TLS, tried when the TLS handshake fails
     /// (libpq does the same).
     pub(crate) plain: Option<tokio_postgres::Config>,
+    /// Behind a session pooler: the guardrail settings as `SET`s, run before the init commands.
+    pub(crate) connect_sql: Option<String>,
     pub(crate) init_commands: Vec<String>,
     /// Where the cancel requests of its connections go.
     pub(crate) cancel_target: Arc<CancelTarget>,
     pub(crate) cache_capacity: usize,
+    /// Behind a transaction pooler: unnamed statements only (see `unnamed.rs`).
+    pub(crate) unnamed: bool,
     /// Bounds a whole connect attempt: TCP, TLS, startup, authentication and init commands
     /// (tokio-postgres' own `connect_timeout` covers the TCP connect only).
     pub(crate) connect_timeout: Duration,
@@ -73,7 +77,7 @@ impl Manager {
                 tracing::debug!(error = %e, "pgdbm: connection closed with an error");
             }
         });
-        for sql in &self.init_commands {
+        for sql in self.connect_sql.iter().chain(&self.init_commands) {
             client
                 .batch_execute(sql)
                 .await
@@ -82,6 +86,7 @@ impl Manager {
         Ok(PgConn::new(
             client,
             self.cache_capacity,
+            self.unnamed,
             self.tls.clone(),
             Arc::clone(&self.cancel_target),
         ))

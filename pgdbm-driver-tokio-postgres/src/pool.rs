@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use bb8::RunError;
 use futures_util::stream::BoxStream;
 use pgdbm::driver::{Abandoned, ConnectTarget, PoolState, connect_with_retry};
-use pgdbm::driver::{Connection, Driver, NotificationConnector, PoolProvider, PooledConnection};
+use pgdbm::driver::{
+    Connection, Driver, NotificationConnector, PoolProvider, PooledConnection, PoolerSettings,
+};
 use pgdbm::driver::{recover_in_background, row_stream};
 use pgdbm::{DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row, Value};
 use tokio_postgres::Client;
@@ -183,6 +185,8 @@ pub struct TokioPostgresPool {
     max_size: u32,
     /// Opens listener connections with the pool's settings.
     listen: Arc<ListenConnector>,
+    /// The pooler in front of the server.
+    pooler: PoolerSettings,
 }
 
 impl std::fmt::Debug for TokioPostgresPool {
@@ -218,12 +222,14 @@ impl TokioPostgresPool {
             plain: plain_fallback(&pg),
             pg,
             tls,
+            connect_sql: config.connect_sql(),
             init_commands: config.init_commands().to_vec(),
             cancel_target: Arc::new(CancelTarget {
                 host: config.host().to_owned(),
                 port: config.port(),
             }),
             cache_capacity: config.statement_cache_capacity(),
+            unnamed: config.pooler().is_transaction(),
             connect_timeout: config.connect_timeout(),
             shared: shared.clone(),
         };
@@ -250,6 +256,7 @@ impl TokioPostgresPool {
             acquire_timeout: config.acquire_timeout(),
             max_size: config.max_connections(),
             listen,
+            pooler: PoolerSettings::new::<TokioPostgres>(config),
         })
     }
 
@@ -280,24 +287,48 @@ impl TokioPostgresPool {
 #[async_trait]
 impl Executor for TokioPostgresPool {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        let lent = self.get().await?;
-        let out = lent.conn().execute_direct(sql, params).await;
-        lent.finish(out)
+        let work = async {
+            let lent = self.get().await?;
+            let out = lent.conn().execute_direct(sql, params).await;
+            lent.finish(out)
+        };
+        match self.pooler.client_statement_timeout() {
+            None => work.await,
+            Some(bound) => client_bounded(bound, sql, work).await,
+        }
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
-        let lent = self.get().await?;
-        let out = lent.conn().fetch_all_direct(sql, params).await;
-        lent.finish(out)
+        let work = async {
+            let lent = self.get().await?;
+            let out = lent.conn().fetch_all_direct(sql, params).await;
+            lent.finish(out)
+        };
+        match self.pooler.client_statement_timeout() {
+            None => work.await,
+            Some(bound) => client_bounded(bound, sql, work).await,
+        }
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
-        let lent = self.get().await?;
-        let out = lent.conn().fetch_optional_direct(sql, params).await;
-        lent.finish(out)
+        let work = async {
+            let lent = self.get().await?;
+            let out = lent.conn().fetch_optional_direct(sql, params).await;
+            lent.finish(out)
+        };
+        match self.pooler.client_statement_timeout() {
+            None => work.await,
+            Some(bound) => client_bounded(bound, sql, work).await,
+        }
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
-        let lent = self.get().await?;
-        let out = lent.conn().batch_execute_direct(sql).await;
-        lent.finish(out)
+        let work = async {
+            let lent = self.get().await?;
+            let out = lent.conn().batch_execute_direct(sql).await;
+            lent.finish(out)
+        };
+        match self.pooler.client_statement_timeout() {
+            None => work.await,
+            Some(bound) => client_bounded(bound, sql, work).await,
+        }
     }
     fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
         let sql = sql.to_owned();
@@ -366,7 +397,25 @@ impl PoolProvider for TokioPostgresPool {
         TokioPostgres::NAME
     }
 
+    fn pooler(&self) -> &PoolerSettings {
+        &self.pooler
+    }
+
     fn notification_connector(&self) -> Result<Arc<dyn NotificationConnector>> {
         Ok(self.listen.clone())
     }
+}
+
+/// Behind a transaction pooler an autocommit statement is bounded client side by the configured
+/// `statement_timeout` (the server setting cannot be carried): on expiry `work` is dropped, which
+/// cancels the statement (a CancelRequest, forwarded by the pooler) and recovers or closes its
+/// connection, and a typed `57014` comes back.
+async fn client_bounded<T>(
+    bound: Duration,
+    sql: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(bound, work)
+        .await
+        .unwrap_or_else(|_| Err(pgdbm::driver::client_timeout_error(sql, bound)))
 }

@@ -32,13 +32,17 @@ pub(crate) fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Confi
         pg.password(password);
     }
     pg.ssl_mode(ssl_mode(config)?);
+    // Behind a pooler there are none: PgBouncer refuses the parameter `options` (the settings
+    // then go by `SET` at connect or `SET LOCAL` per transaction, see `DatabaseConfig`).
     let options: Vec<String> = config
-        .startup_settings()
+        .startup_options()
         .into_iter()
         .filter(|(k, _)| k != "application_name")
         .map(|(k, v)| format!("-c {}={}", k, escape_option(&v)))
         .collect();
-    pg.options(options.join(" "));
+    if !options.is_empty() {
+        pg.options(options.join(" "));
+    }
     Ok(pg)
 }
 

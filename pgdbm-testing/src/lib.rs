@@ -159,6 +159,7 @@ mod database;
 mod dedicated;
 mod fixtures;
 mod helpers;
+mod pgbouncer;
 mod schema;
 mod server;
 mod test_attr;
@@ -174,6 +175,7 @@ pub use helpers::{
     RollbackOnly, TableDiff, TableSnapshot, assert_table_unchanged, count_rows, rollback_after,
     snapshot_table, table_diff, table_exists, truncate,
 };
+pub use pgbouncer::{PGBOUNCER_POOL_SIZE, PgBouncer};
 pub use schema::{SHARED_DATABASE, TestSchema};
 
 /// An async test that gets a database of its own, cloned from a template with the modules

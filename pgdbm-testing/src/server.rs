@@ -314,7 +314,7 @@ pub fn find_postgres_binaries() -> Result<PathBuf> {
     })
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -323,7 +323,7 @@ fn is_root() -> bool {
 }
 
 /// A command that runs `program args…` as the `postgres` OS user when we are root.
-fn as_server_user(root: bool, program: &Path, args: &[&str]) -> Command {
+pub(crate) fn as_server_user(root: bool, program: &Path, args: &[&str]) -> Command {
     if !root {
         let mut c = Command::new(program);
         c.args(args);
@@ -366,13 +366,13 @@ fn run(mut cmd: Command, what: &str) -> Result<()> {
     }
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| config_error(format!("throwaway server: no free port: {e}")))?;
+        .map_err(|e| config_error(format!("no free port: {e}")))?;
     listener
         .local_addr()
         .map(|a| a.port())
-        .map_err(|e| config_error(format!("throwaway server: no free port: {e}")))
+        .map_err(|e| config_error(format!("no free port: {e}")))
 }
 
 fn start_throwaway_blocking() -> Result<TestServer> {

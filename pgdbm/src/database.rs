@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
 use crate::config::DatabaseConfig;
-use crate::driver::{Driver, PoolStats, PooledConnection, SharedPool};
+use crate::driver::{DiscardGuard, Driver, PoolStats, PooledConnection, SharedPool};
 use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{Executor, ExecutorExt, required_row};
 use crate::from_row::FromRow;
@@ -29,8 +29,8 @@ use crate::value::{FromValue, Params, ToParam, Value};
 /// * **Shared** ([`Database::new`]): many handles, one per module and schema, share one pool;
 ///   `close` on such a handle leaves the pool open.
 ///
-/// No `SET search_path` is ever issued on pooled connections: isolation comes from templates, which
-/// keeps it safe behind PgBouncer in transaction mode.
+/// No `SET search_path` is ever issued on pooled connections: isolation comes from templates, so
+/// schema scoping needs no session state (see the crate docs, "Behind a pooler").
 #[derive(Clone)]
 pub struct Database {
     inner: Arc<Inner>,
@@ -262,6 +262,7 @@ impl Database {
                 inner.templates.clone(),
                 inner.hooks.clone(),
                 inner.timeout,
+                inner.pool.pooler().transaction_prelude(),
             )
             .await
         })
@@ -394,7 +395,28 @@ impl Database {
         let cols: Vec<&str> = quoted.iter().map(String::as_str).collect();
         let work = bounded(self.inner.timeout, &target, async {
             let conn = self.inner.pool.acquire().await?;
-            conn.copy_in(&target, &cols, rows).await
+            let pooler = self.inner.pool.pooler();
+            if !pooler.is_transaction() {
+                return conn.copy_in(&target, &cols, rows).await;
+            }
+            // Behind a transaction pooler a COPY is more than one exchange (the column types are
+            // learned first): all of it in one transaction, so one server connection runs it.
+            // Until that transaction has ended, a dropped future closes the connection.
+            let mut guard = DiscardGuard::new(conn);
+            let begin = match pooler.transaction_prelude() {
+                Some(prelude) => format!("BEGIN; {prelude}"),
+                None => "BEGIN".to_owned(),
+            };
+            guard.conn().batch_execute(&begin).await?;
+            let copied = guard.conn().copy_in(&target, &cols, rows).await;
+            let end = if copied.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            let ended = guard.conn().batch_execute(end).await;
+            if ended.is_ok() || end == "COMMIT" {
+                drop(guard.keep());
+            }
+            let n = copied?;
+            ended?;
+            Ok(n)
         });
         observe_copy(&self.inner.hooks, self.schema(), &target, &cols, work).await
     }

@@ -56,7 +56,49 @@
 //! ```
 //!
 //! No `SET search_path` is issued on pooled connections: schema isolation comes from templates,
-//! which keeps pgdbm safe behind PgBouncer in transaction mode.
+//! so it needs no session state (see "Behind a pooler").
+//!
+//! ## Behind a pooler
+//!
+//! Tell pgdbm what sits in front of the server with `pooler`: `?pooler=transaction` in the URL,
+//! [`DatabaseConfigBuilder::pooler`], `PGDBM_POOLER` or `pooler = "transaction"` in
+//! `pgdbm.toml` ([`Pooler`]: `none`, the default, `session` or `transaction`). In transaction
+//! mode (PgBouncer `pool_mode = transaction`, PgCat, Supavisor, RDS Proxy…) consecutive
+//! transactions and autocommit statements may run on different server connections, and pgdbm
+//! keeps no state in a server session between them:
+//!
+//! * **no startup `options`** (PgBouncer refuses them): `statement_timeout`, `lock_timeout`,
+//!   `idle_in_transaction_session_timeout` and `server_settings` are `SET LOCAL` right after
+//!   `BEGIN` of every transaction pgdbm opens (same round trip). Autocommit statements are
+//!   bounded client side by `statement_timeout` (a typed `57014`; the tokio-postgres driver also
+//!   sends a CancelRequest, which PgBouncer forwards); set the server-side limit for them with
+//!   `ALTER ROLE … SET statement_timeout` and PgBouncer's `query_timeout`. A one-time warning at
+//!   pool creation and [`Database::health_check`] say so when it is missing. (In `session` mode
+//!   the settings are `SET` once per new connection.)
+//! * **statements that run on any server connection**: no named statements and no statement
+//!   cache. tokio-postgres sends each statement unnamed in one round trip with parameter types
+//!   declared from the values (text and JSON as `unknown`, inferred by the server as for a
+//!   literal; integers as `int8`, so a function overloaded only for `int4` needs `$1::int4`).
+//!   sqlx needs two exchanges per statement with parameters, so an autocommit one runs in a
+//!   `BEGIN`/`COMMIT` of its own (four round trips instead of two; an `execute` without
+//!   parameters is one simple Query). Inside a transaction nothing changes: the pooler keeps
+//!   its server connection.
+//! * **migrations**: each file runs in a transaction of its own under
+//!   `pg_advisory_xact_lock(hashtext('pgdbm_migration_' || module))`, reading the ledger again
+//!   under it (pgdbm for Python ≥ 0.4.1's protocol: both still exclude each other). A
+//!   `-- pgdbm:no-transaction` file needs a direct connection: **`direct_url`** (URL key,
+//!   [`DatabaseConfigBuilder::direct_url`], `PGDBM_DIRECT_URL`, `pgdbm.toml`), a connection
+//!   string whose unset parts are inherited ([`DatabaseConfig::direct_config`]); without one the
+//!   run fails with [`Error::Pooler`] naming the file before anything is applied.
+//! * **refused** with [`Error::Pooler`] (naming the mode and `direct_url` as the alternative):
+//!   what needs one server session across transactions — session advisory locks, `LISTEN`,
+//!   cursors outside a transaction ([`driver::refuse_behind_transaction_pooler`]).
+//!
+//! PgBouncer ≥ 1.21 can carry named prepared statements itself (`max_prepared_statements`),
+//! which would let a driver keep its statement cache; pgdbm does not rely on it (and the sqlx
+//! driver's transaction mode clears leftover named statements with `DEALLOCATE ALL`, so leave it
+//! off for the databases pgdbm's pools use). The settings still cannot travel as startup
+//! `options` with it.
 //!
 //! ## Templates
 //!
@@ -545,7 +587,7 @@ mod timeout;
 mod transaction;
 mod value;
 
-pub use config::{DatabaseConfig, DatabaseConfigBuilder, RetryPolicy, SslConfig, SslMode};
+pub use config::{DatabaseConfig, DatabaseConfigBuilder, Pooler, RetryPolicy, SslConfig, SslMode};
 pub use database::Database;
 pub use driver::{PoolStats, SharedPool};
 pub use error::{BoxError, DbError, Error, ErrorKind, MAX_SQL_IN_ERROR, Result, truncate_sql};

@@ -132,25 +132,31 @@ fn savepoint_name(n: u32) -> String {
 }
 
 impl Transaction {
-    /// Sends `BEGIN` on `conn`; the transaction expands with `templates` and records its
-    /// statements with `hooks` (monitor, spans) — given here, as nothing of a begun transaction
-    /// can be changed once its state is shared.
+    /// Sends `BEGIN` on `conn`, followed in the same round trip by `prelude` (behind a
+    /// transaction pooler: the guardrail settings as `SET LOCAL`); the transaction expands with
+    /// `templates` and records its statements with `hooks` (monitor, spans) — given here, as
+    /// nothing of a begun transaction can be changed once its state is shared.
     pub(crate) async fn begin_on(
         conn: PooledConnection,
         templates: Arc<Templates>,
         hooks: Hooks,
         timeout: Option<Duration>,
+        prelude: Option<&str>,
     ) -> Result<Self> {
         // Until `BEGIN` has answered, the connection is closed rather than pooled if this future
         // is dropped: it may be inside a transaction nobody owns.
         let mut guard = DiscardGuard::new(conn);
-        match timeout {
-            None => guard.conn().batch_execute("BEGIN").await?,
-            Some(limit) => {
-                let sql = format!("BEGIN; {}", set_local_statement_timeout(limit));
-                guard.conn().batch_execute(&sql).await?;
-            }
+        let mut begin = String::from("BEGIN");
+        if let Some(prelude) = prelude {
+            begin.push_str("; ");
+            begin.push_str(prelude);
         }
+        if let Some(limit) = timeout {
+            begin.push_str("; ");
+            begin.push_str(&set_local_statement_timeout(limit));
+        }
+        // On failure the session may be inside an aborted transaction: closed (guard).
+        guard.conn().batch_execute(&begin).await?;
         let conn = guard.keep();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -478,13 +484,7 @@ impl Transaction {
             // marked failed: its statement was cancelled).
             state.end_statement(before, result)
         });
-        observe_stream(
-            &self.scope.hooks,
-            self.schema(),
-            template,
-            params,
-            stream,
-        )
+        observe_stream(&self.scope.hooks, self.schema(), template, params, stream)
     }
 
     /// [`fetch`](Transaction::fetch) with each row mapped onto `T`
@@ -514,14 +514,7 @@ impl Transaction {
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.copy_in(&target, &cols, rows))
         });
-        observe_copy(
-            &self.scope.hooks,
-            self.schema(),
-            &target,
-            &cols,
-            work,
-        )
-        .await
+        observe_copy(&self.scope.hooks, self.schema(), &target, &cols, work).await
     }
 }
 

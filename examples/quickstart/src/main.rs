@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run -p quickstart
 //! DATABASE_URL=postgresql://user:pass@host:5432/db cargo run -p quickstart
+//! DATABASE_URL="postgresql://user@pgbouncer:6432/db?pooler=transaction" cargo run -p quickstart
 //! ```
 //!
 //! Without `DATABASE_URL` it uses the libpq variables (`PGHOST`, `PGUSER`, …) or their defaults:

@@ -4,9 +4,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::layer::{EnvSnapshot, Layer, PG_ENV_VARS, Secret, upsert_setting};
+use super::layer::{EnvSnapshot, Layer, PG_ENV_VARS, PGDBM_ENV_VARS, Secret, upsert_setting};
 use super::parse::{Origin, parse_connection_string};
-use super::{DEFAULT_USER, DatabaseConfig, RetryPolicy, SslMode};
+use super::{DEFAULT_USER, DatabaseConfig, Pooler, RetryPolicy, SslMode};
 use crate::error::Result;
 
 /// Builds a validated [`DatabaseConfig`].
@@ -66,6 +66,27 @@ impl DatabaseConfigBuilder {
         Self::default()
     }
 
+    /// The pooler in front of the server (default [`Pooler::None`]); see [`Pooler`] for what each
+    /// mode changes.
+    pub fn pooler(mut self, pooler: Pooler) -> Self {
+        self.explicit.pooler = Some(pooler);
+        self
+    }
+
+    /// A connection string for a direct connection to the server, used behind a transaction
+    /// pooler for what needs a session (see [`DatabaseConfig::direct_config`]). Settings it does
+    /// not give are inherited from this configuration.
+    pub fn direct_url(mut self, url: impl Into<String>) -> Self {
+        self.explicit.direct_url = Some(Some(Secret(url.into())));
+        self
+    }
+
+    /// No direct connection, whatever the connection string or the environment say.
+    pub fn without_direct_url(mut self) -> Self {
+        self.explicit.direct_url = Some(None);
+        self
+    }
+
     /// A connection string, parsed by [`build`](Self::build): a `postgresql://` or
     /// `postgres://` URI, or libpq `key=value` pairs (values may be single-quoted, with `\'`,
     /// `''` and `\\` escapes).
@@ -74,7 +95,7 @@ impl DatabaseConfigBuilder {
     /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `application_name`, `connect_timeout`,
     /// `options` (`-c name=value` server settings), and pgdbm's `schema`, `statement_timeout`,
     /// `idle_in_transaction_session_timeout`, `lock_timeout`, `min_connections`,
-    /// `max_connections`, `acquire_timeout`. Any other key is an error. In a URI, user, password
+    /// `max_connections`, `acquire_timeout`, `pooler`, `direct_url`. Any other key is an error. In a URI, user, password
     /// and database are percent-decoded; an empty host (`postgresql:///db`) means the default
     /// host; `?host=/var/run/postgresql` selects a Unix socket directory. Multiple hosts are not
     /// supported.
@@ -107,14 +128,15 @@ impl DatabaseConfigBuilder {
     /// ```
     pub fn env_from(mut self, lookup: impl Fn(&str) -> Option<String>) -> Self {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let read = |vars: &[(&'static str, &str)]| -> Vec<(&'static str, Secret)> {
+            vars.iter()
+                .filter_map(|&(var, _)| get(var).map(|v| (var, Secret(v))))
+                .collect()
+        };
+        let pgdbm_vars = read(PGDBM_ENV_VARS);
         self.env = Some(match get("DATABASE_URL") {
-            Some(url) => EnvSnapshot::Url(Secret(url)),
-            None => EnvSnapshot::Vars(
-                PG_ENV_VARS
-                    .iter()
-                    .filter_map(|&(var, _)| get(var).map(|v| (var, Secret(v))))
-                    .collect(),
-            ),
+            Some(url) => EnvSnapshot::Url(Secret(url), pgdbm_vars),
+            None => EnvSnapshot::Vars(read(PG_ENV_VARS).into_iter().chain(pgdbm_vars).collect()),
         });
         self
     }
@@ -295,6 +317,7 @@ impl DatabaseConfigBuilder {
         self.explicit.apply_to(&mut config, &mut database);
         config.database = database.unwrap_or_else(|| config.user.clone());
         config.validate()?;
+        config.direct = config.resolve_direct_url()?.map(Box::new);
         Ok(config)
     }
 }

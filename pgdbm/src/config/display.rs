@@ -44,6 +44,10 @@ impl fmt::Display for DatabaseConfig {
         }
         if let Some(schema) = &self.schema {
             write!(f, "{sep}schema={}", utf8_percent_encode(schema, QUERY))?;
+            sep = '&';
+        }
+        if self.pooler != super::Pooler::None {
+            write!(f, "{sep}pooler={}", self.pooler)?;
         }
         Ok(())
     }
@@ -76,6 +80,8 @@ impl fmt::Debug for DatabaseConfig {
             .field("retry", &self.retry)
             .field("ssl", &self.ssl)
             .field("statement_cache_capacity", &self.statement_cache_capacity)
+            .field("pooler", &self.pooler)
+            .field("direct", &self.direct.as_ref().map(ToString::to_string))
             .finish()
     }
 }

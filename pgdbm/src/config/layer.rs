@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::parse::{Origin, apply_param, parse_connection_string};
-use super::{DatabaseConfig, RetryPolicy, SslMode};
+use super::{DatabaseConfig, Pooler, RetryPolicy, SslMode};
 use crate::error::Result;
 
 /// Environment variables read by [`DatabaseConfigBuilder::env`] when `DATABASE_URL` is not set,
@@ -26,6 +26,13 @@ pub(super) const PG_ENV_VARS: &[(&str, &str)] = &[
     ("PGCONNECT_TIMEOUT", "connect_timeout"),
 ];
 
+/// pgdbm's own environment variables, read with either of the above, with the connection-string
+/// key each stands for.
+pub(super) const PGDBM_ENV_VARS: &[(&str, &str)] = &[
+    ("PGDBM_POOLER", "pooler"),
+    ("PGDBM_DIRECT_URL", "direct_url"),
+];
+
 /// A string that may hold a password: its `Debug` never shows it.
 #[derive(Clone)]
 pub(super) struct Secret(pub(super) String);
@@ -39,29 +46,40 @@ impl fmt::Debug for Secret {
 /// The environment as read by [`DatabaseConfigBuilder::env_from`].
 #[derive(Clone)]
 pub(super) enum EnvSnapshot {
-    /// `DATABASE_URL`.
-    Url(Secret),
-    /// The non-empty `PG*` variables.
+    /// `DATABASE_URL`, and the non-empty `PGDBM_*` variables.
+    Url(Secret, Vec<(&'static str, Secret)>),
+    /// The non-empty `PG*` and `PGDBM_*` variables.
     Vars(Vec<(&'static str, Secret)>),
 }
 
 impl EnvSnapshot {
     pub(super) fn to_layer(&self) -> Result<Layer> {
         match self {
-            EnvSnapshot::Url(url) => parse_connection_string(&url.0, Origin::DatabaseUrl),
+            EnvSnapshot::Url(url, vars) => {
+                let mut layer = parse_connection_string(&url.0, Origin::DatabaseUrl)?;
+                apply_vars(&mut layer, vars)?;
+                Ok(layer)
+            }
             EnvSnapshot::Vars(vars) => {
                 let mut layer = Layer::default();
-                for (var, value) in vars {
-                    let key = PG_ENV_VARS
-                        .iter()
-                        .find(|(v, _)| v == var)
-                        .map_or("", |&(_, key)| key);
-                    apply_param(&mut layer, key, &value.0, var, Origin::Env)?;
-                }
+                apply_vars(&mut layer, vars)?;
                 Ok(layer)
             }
         }
     }
+}
+
+/// Applies environment variables, each as the connection-string key it stands for.
+fn apply_vars(layer: &mut Layer, vars: &[(&'static str, Secret)]) -> Result<()> {
+    for (var, value) in vars {
+        let key = PG_ENV_VARS
+            .iter()
+            .chain(PGDBM_ENV_VARS)
+            .find(|(v, _)| v == var)
+            .map_or("", |&(_, key)| key);
+        apply_param(layer, key, &value.0, var, Origin::Env)?;
+    }
+    Ok(())
 }
 
 /// Values set by one source; `None` = not set by it. `Option<Option<_>>` fields can also be
@@ -92,6 +110,8 @@ pub(super) struct Layer {
     pub(super) ssl_cert_file: Option<Option<PathBuf>>,
     pub(super) ssl_key_file: Option<Option<PathBuf>>,
     pub(super) statement_cache_capacity: Option<usize>,
+    pub(super) pooler: Option<Pooler>,
+    pub(super) direct_url: Option<Option<Secret>>,
 }
 
 impl Layer {
@@ -147,6 +167,10 @@ impl Layer {
             &mut config.statement_cache_capacity,
             &self.statement_cache_capacity,
         );
+        set(&mut config.pooler, &self.pooler);
+        if let Some(direct_url) = &self.direct_url {
+            config.direct_url = direct_url.as_ref().map(|url| url.0.clone());
+        }
     }
 }
 

@@ -55,6 +55,7 @@ mod builder;
 mod display;
 mod layer;
 mod parse;
+mod pooler;
 mod retry;
 mod tls;
 mod validate;
@@ -69,6 +70,7 @@ use std::time::Duration;
 use crate::error::Result;
 
 pub use builder::DatabaseConfigBuilder;
+pub use pooler::Pooler;
 pub use retry::RetryPolicy;
 pub use tls::{SslConfig, SslMode};
 
@@ -105,6 +107,8 @@ const DEFAULT_APPLICATION_NAME: &str = "pgdbm";
 /// | connect retry | 3 attempts, 1 s, ×2, ≤ 30 s | — |
 /// | TLS | `prefer`, no files | `sslmode`, `sslrootcert`, `sslcert`, `sslkey` |
 /// | statement cache capacity | 256 | — |
+/// | pooler in front | `none` | `pooler` (`none`, `session`, `transaction`; see [`Pooler`]) |
+/// | direct connection (behind a pooler) | none | `direct_url` (a connection string; percent-encode it inside a URI) |
 ///
 /// Durations in a connection string are an integer, optionally followed by a unit: `ms`, `s`,
 /// `min`, `h` or `d` (`statement_timeout=30s`). An empty value is ignored, as libpq does (except
@@ -134,6 +138,11 @@ pub struct DatabaseConfig {
     retry: RetryPolicy,
     ssl: SslConfig,
     statement_cache_capacity: usize,
+    pooler: Pooler,
+    /// `direct_url` as given (it may hold a password), to rebuild the config from.
+    direct_url: Option<String>,
+    /// The configuration `direct_url` resolves to.
+    direct: Option<Box<DatabaseConfig>>,
 }
 
 impl DatabaseConfig {
@@ -208,6 +217,8 @@ impl DatabaseConfig {
                 ssl_cert_file: Some(self.ssl.cert_file.clone()),
                 ssl_key_file: Some(self.ssl.key_file.clone()),
                 statement_cache_capacity: Some(self.statement_cache_capacity),
+                pooler: Some(self.pooler),
+                direct_url: Some(self.direct_url.clone().map(Secret)),
             },
         }
     }
@@ -342,6 +353,9 @@ impl DatabaseConfig {
             retry: RetryPolicy::default(),
             ssl: SslConfig::default(),
             statement_cache_capacity: 256,
+            pooler: Pooler::None,
+            direct_url: None,
+            direct: None,
         }
     }
 }

@@ -33,6 +33,7 @@ mod listen;
 pub mod numeric;
 mod pool;
 mod pool_state;
+mod pooler;
 pub mod row_stream;
 
 pub use crate::row::Columns;
@@ -52,6 +53,7 @@ pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
 };
 pub use pool_state::PoolState;
+pub use pooler::{PoolerSettings, client_timeout_error, refuse_behind_transaction_pooler};
 pub use row_stream::{RowSender, STREAM_BUFFER, row_stream};
 
 /// Builds a result column description: its name and the name of its PostgreSQL type (`int4`,

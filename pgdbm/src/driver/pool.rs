@@ -14,6 +14,8 @@ use crate::error::Result;
 use crate::executor::Executor;
 use crate::value::Value;
 
+use super::PoolerSettings;
+
 /// One connection checked out of a pool. Dropping it returns it to the pool (or closes it when it
 /// was [discarded](Connection::discard)).
 ///
@@ -153,6 +155,13 @@ pub trait PoolProvider: Executor + Debug {
     /// connections (the default).
     fn notification_connector(&self) -> Result<Arc<dyn NotificationConnector>> {
         Err(no_listener(self.driver_name()))
+    }
+
+    /// The pooler in front of the server and what follows from it (see [`PoolerSettings`]):
+    /// drivers return the settings they built from their configuration with
+    /// [`PoolerSettings::new`]; the default is "no pooler".
+    fn pooler(&self) -> &PoolerSettings {
+        PoolerSettings::none()
     }
 }
 

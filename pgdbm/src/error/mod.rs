@@ -289,6 +289,20 @@ pub enum Error {
         current: String,
     },
 
+    /// Something that cannot work through the configured connection pooler (a session advisory
+    /// lock, `LISTEN`, a `-- pgdbm:no-transaction` migration behind a transaction pooler): the
+    /// message names the pooler mode, what was refused and the alternative (`direct_url`).
+    #[error("{what} cannot run through a connection pooler in {mode} mode: {alternative}")]
+    #[non_exhaustive]
+    Pooler {
+        /// The configured pooler mode.
+        mode: crate::config::Pooler,
+        /// What was refused.
+        what: String,
+        /// What to do instead.
+        alternative: String,
+    },
+
     /// The operation is not supported by this driver or in this state.
     #[error("unsupported: {0}")]
     Unsupported(String),

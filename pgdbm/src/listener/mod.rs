@@ -389,13 +389,14 @@ pub(crate) fn scoped_channel(schema: Option<&str>, channel: &str) -> Result<Stri
 
 /// The one place where a listener refuses to run through a transaction pooler (PgBouncer in
 /// transaction mode ends the session's `LISTEN` at each transaction's end, so notifications
-/// would silently stop). `DatabaseConfig` cannot say yet that a pooler is in front of the
-/// server; when it can (the pooler setting), the refusal goes here, as an [`Error::Config`]
-/// naming that setting.
+/// would silently stop): an [`Error::Pooler`](crate::Error::Pooler) naming the mode and the
+/// alternative, a listener opened with the config's `direct_url`
+/// ([`DatabaseConfig::direct_config`]).
 fn refuse_transaction_pooler(config: &DatabaseConfig) -> Result<()> {
-    // TODO(pooler setting): refuse `config`'s transaction pooler here.
-    let _ = config;
-    Ok(())
+    crate::driver::refuse_behind_transaction_pooler(
+        config.pooler(),
+        "a Listener (LISTEN/NOTIFY keeps a session listening)",
+    )
 }
 
 #[cfg(test)]

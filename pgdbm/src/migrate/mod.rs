@@ -41,6 +41,7 @@ mod report;
 mod runner;
 mod source;
 mod split;
+mod xact;
 
 pub use create::{MigrationNaming, create_migration};
 pub use ledger::{DEFAULT_LEDGER_TABLE, HistoryEntry};

@@ -114,6 +114,18 @@ impl Migrator {
         &self.db
     }
 
+    pub(super) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// This migrator (same ledger table) on another handle, e.g. the direct connection.
+    pub(super) fn on(&self, db: &Database) -> Migrator {
+        Migrator {
+            db: db.clone(),
+            ledger: self.ledger.clone(),
+        }
+    }
+
     /// Applies the pending migrations of `source` for `module`, creating the schema and the
     /// ledger if needed.
     ///
@@ -137,6 +149,14 @@ impl Migrator {
     /// The lock is released on every path; if that cannot be done (a cancelled future, a panic,
     /// a broken connection), the connection is closed rather than returned to the pool.
     ///
+    /// Behind a transaction pooler ([`Pooler::Transaction`](crate::Pooler::Transaction)) a
+    /// session lock cannot work: each file then runs in a transaction of its own that first
+    /// takes `pg_advisory_xact_lock` on the same key and reads the ledger again under it
+    /// (pgdbm for Python ≥ 0.4.1 does the same, so both still exclude each other); a module
+    /// with a pending `-- pgdbm:no-transaction` file is applied over the direct connection
+    /// (`direct_url`) as above, and without one the run fails with [`Error::Pooler`] naming the
+    /// file before anything is applied.
+    ///
     /// # Errors
     ///
     /// * [`Error::ChecksumMismatch`] when an applied file changed; nothing is applied then.
@@ -149,6 +169,10 @@ impl Migrator {
     ///   recorded.
     /// * [`Error::Config`] for an empty or too long module name; pool and server errors.
     pub async fn apply(&self, module: &str, source: &MigrationSource) -> Result<MigrationReport> {
+        check_module_name(module)?;
+        if self.db.pool().pooler().is_transaction() {
+            return self.apply_through_pooler(module, source).await;
+        }
         let started = Instant::now();
         let locked = self.lock(module).await?;
         let mut monitored = None;
@@ -166,6 +190,12 @@ impl Migrator {
     /// of pooled, which releases the lock.
     pub(super) async fn lock(&self, module: &str) -> Result<LockedConnection> {
         check_module_name(module)?;
+        // A session advisory lock taken through a transaction pooler is held by whichever server
+        // connection ran it: refused (`apply` takes the transaction-scoped lock there instead).
+        crate::driver::refuse_behind_transaction_pooler(
+            self.db.pool().pooler().mode(),
+            "the migration lock of forget/baseline/repair/apply_one (a session advisory lock)",
+        )?;
         self.db.ensure_schema().await?;
         LockedConnection::acquire(self.db.acquire().await?, module).await
     }
@@ -318,7 +348,7 @@ impl Migrator {
     }
 
     /// The applied set of `module`, read-only: empty when the ledger does not exist.
-    async fn read_applied(&self, module: &str) -> Result<Vec<(String, String)>> {
+    pub(super) async fn read_applied(&self, module: &str) -> Result<Vec<(String, String)>> {
         check_module_name(module)?;
         if !self.ledger.exists(&self.db).await? {
             return Ok(Vec::new());

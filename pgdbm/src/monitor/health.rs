@@ -230,6 +230,11 @@ impl Database {
     /// the pool is over `max_utilization` or has waiters, a session is blocked, a statement runs
     /// too long, or a diagnostic query failed. Activity covers the whole server, not only this
     /// handle's sessions. Runs on the pool directly: not recorded by a monitor.
+    ///
+    /// Behind a transaction pooler it is also degraded when the server runs autocommit
+    /// statements without a `statement_timeout` (pgdbm can set it only inside the transactions it
+    /// opens); the reason says what to configure (`ALTER ROLE … SET statement_timeout`,
+    /// PgBouncer's `query_timeout`).
     pub async fn health_check_with(&self, options: &HealthOptions) -> HealthReport {
         let start = Instant::now();
         let pool = self.pool();
@@ -252,6 +257,19 @@ impl Database {
                 Ok(Ok(b)) => blocking = b,
                 Ok(Err(e)) => errors.push(format!("finding blocking queries failed: {e}")),
                 Err(_) => errors.push("finding blocking queries timed out".into()),
+            }
+            if let Some(warning) = pool.pooler().guardrail_warning() {
+                // Behind a transaction pooler an autocommit statement runs with the server's
+                // own statement_timeout (role, database or server default): degraded when
+                // there is none.
+                let server =
+                    pool.fetch_value::<String>("SELECT current_setting('statement_timeout')", &[]);
+                match tokio::time::timeout(options.timeout, server).await {
+                    Ok(Ok(value)) if value == "0" => errors.push(warning),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => errors.push(format!("reading statement_timeout failed: {e}")),
+                    Err(_) => errors.push("reading statement_timeout timed out".into()),
+                }
             }
             let long = self.find_long_running_queries(options.long_running_threshold);
             match tokio::time::timeout(options.timeout, long).await {

@@ -25,6 +25,8 @@ pub(super) enum Origin {
     DatabaseUrl,
     /// A `PG*` variable (the variable is the error's field).
     Env,
+    /// The `direct_url` setting.
+    DirectUrl,
 }
 
 impl Origin {
@@ -33,12 +35,14 @@ impl Origin {
         match self {
             Origin::Url => "url",
             Origin::DatabaseUrl | Origin::Env => "DATABASE_URL",
+            Origin::DirectUrl => "direct_url",
         }
     }
 
     fn suffix(self) -> &'static str {
         match self {
             Origin::DatabaseUrl => " (in DATABASE_URL)",
+            Origin::DirectUrl => " (in direct_url)",
             Origin::Url | Origin::Env => "",
         }
     }

@@ -73,7 +73,9 @@ pub(in crate::config) fn apply_param(
             | "lock_timeout"
             | "min_connections"
             | "max_connections"
-            | "acquire_timeout" => Ok(()),
+            | "acquire_timeout"
+            | "pooler"
+            | "direct_url" => Ok(()),
             _ => unknown_key(key, field, origin),
         };
     }
@@ -136,6 +138,16 @@ pub(in crate::config) fn apply_param(
         "min_connections" => layer.min_connections = Some(count()?),
         "max_connections" => layer.max_connections = Some(count()?),
         "schema" => layer.schema = Some(Some(value.to_owned())),
+        "pooler" => match value.parse() {
+            Ok(pooler) => layer.pooler = Some(pooler),
+            Err(_) => {
+                return err(format!(
+                    "invalid pooler {}; expected none, session or transaction",
+                    quoted(value)
+                ));
+            }
+        },
+        "direct_url" => layer.direct_url = Some(Some(Secret(value.to_owned()))),
         "options" => {
             for (name, setting) in parse_options(value).map_err(|m| origin.error(field, m))? {
                 match dedicated_setting(&name) {

@@ -1,0 +1,5 @@
+//! The pgdbm conformance suite through a real PgBouncer in transaction mode
+//! (`pgdbm_testing::PgBouncer`, pool size 2, no ignored startup parameters): one test per check;
+//! the checks that cannot apply through a transaction pooler say why.
+
+pgdbm_conformance::pooler_tests!(pgdbm_driver_tokio_postgres::TokioPostgres);
