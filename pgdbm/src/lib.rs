@@ -460,6 +460,8 @@ mod executor;
 mod from_row;
 mod listener;
 
+#[cfg(feature = "chrono")]
+mod infinite;
 mod interval;
 pub mod migrate;
 pub mod monitor;
@@ -481,6 +483,8 @@ pub use listener::{Listener, ListenerEvent, Notification};
 
 #[doc(hidden)]
 pub use from_row::derive_support as __derive_support;
+#[cfg(feature = "chrono")]
+pub use infinite::Infinite;
 pub use interval::Interval;
 pub use migrate::module::{Module, order_modules};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};

@@ -14,19 +14,23 @@
 //! [`db_error::ServerError`], checks `copy_in` rows with [`copy::check_row_width`], and keeps its
 //! per-thread caches of hot statements in a [`front_cache::FrontCache`]. `numeric` is
 //! written and read here for every driver ([`numeric`]), so one `decimal` feature (pgdbm's)
-//! turns it on for all.
+//! turns it on for all; so are dates and times ([`datetime`], pgdbm's `chrono`).
 
+pub mod array;
 mod checkout;
 pub mod coerce;
 pub(crate) mod connect;
 pub mod copy;
+pub mod datetime;
 pub mod db_error;
 pub mod front_cache;
 mod listen;
+pub mod network;
 
 pub mod numeric;
 mod pool;
 mod pool_state;
+pub mod read;
 
 pub use crate::row::Columns;
 pub use checkout::CheckoutGate;
@@ -44,3 +48,4 @@ pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
 };
 pub use pool_state::PoolState;
+pub use read::decode_own;
