@@ -455,6 +455,7 @@ mod config;
 mod database;
 mod de;
 pub mod driver;
+mod enum_label;
 mod error;
 mod executor;
 mod from_row;
@@ -481,6 +482,9 @@ pub use executor::{Executor, ExecutorExt};
 pub use from_row::FromRow;
 pub use listener::{Listener, ListenerEvent, Notification};
 
+pub use enum_label::Enum;
+#[doc(hidden)]
+pub use enum_label::support as __enum_support;
 #[doc(hidden)]
 pub use from_row::derive_support as __derive_support;
 #[cfg(feature = "chrono")]
@@ -489,6 +493,11 @@ pub use interval::Interval;
 pub use migrate::module::{Module, order_modules};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};
 pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
+/// Derives [`Enum`](trait@Enum) (with `ToParam`, `FromValue` and `ArrayElement`) for an enum of
+/// unit variants mapped to a PostgreSQL enum's labels: each variant's name as written, or
+/// `#[pgdbm(rename_all = "snake_case")]` on the enum, `#[pgdbm(rename = "label")]` on a variant.
+/// See [the trait](trait@Enum#the-derive).
+pub use pgdbm_macros::Enum;
 /// Derives [`FromRow`](trait@FromRow) for a struct with named fields: each field reads the
 /// column of its name; `#[pgdbm(rename = "col")]`, `#[pgdbm(default)]`, `#[pgdbm(flatten)]`,
 /// `Option<T>` for NULL. See [the trait](trait@FromRow#the-derive).
@@ -515,5 +524,5 @@ pub use value::{ArrayElement, FromValue, Json, Kind, Params, ToParam, Value};
 pub mod prelude {
     pub use crate::executor::{Executor, ExecutorExt};
     pub use crate::params;
-    pub use crate::{Database, FromRow, Module, Transaction};
+    pub use crate::{Database, Enum, FromRow, Module, Transaction};
 }
