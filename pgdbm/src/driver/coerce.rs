@@ -232,10 +232,17 @@ impl CoerceError {
             }
             CoerceError::OutOfRange => format!("integer value out of range for {type_name}"),
             CoerceError::InvalidUuid => "text is not a valid uuid".to_owned(),
-            CoerceError::InvalidNetwork => format!(
-                "text is not a valid {type_name} (send a plain address such as 10.0.0.0/8 or \
-                 08:00:2b:01:02:03, or cast in SQL: $n::text::{type_name})"
-            ),
+            CoerceError::InvalidNetwork => {
+                let example = match type_name {
+                    "inet" => "192.168.0.1/24 or ::1",
+                    "cidr" => "10.0.0.0/8 (no bits right of the mask)",
+                    _ => "08:00:2b:01:02:03",
+                };
+                format!(
+                    "text is not a valid {type_name} (such as {example}; for other spellings \
+                     cast in SQL: $n::text::{type_name})"
+                )
+            }
         }
     }
 }
