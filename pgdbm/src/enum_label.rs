@@ -27,7 +27,24 @@ use crate::Value;
 /// | `"camelCase"` | `inProgress` |
 /// | `"PascalCase"` | `InProgress` |
 ///
-/// Two variants with one label, a variant with fields, or an unknown option is a compile error.
+/// Two variants with one label, a variant with fields, or an unknown option is a compile error:
+///
+/// ```compile_fail
+/// #[derive(pgdbm::Enum)]
+/// #[pgdbm(rename_all = "lowercase")]
+/// enum Clash { Open, OPEN } // both `open`
+/// ```
+///
+/// ```compile_fail
+/// #[derive(pgdbm::Enum)]
+/// enum Shape { Circle(f64) } // labels carry no data
+/// ```
+///
+/// ```compile_fail
+/// #[derive(pgdbm::Enum)]
+/// #[pgdbm(rename_all = "Title Case")] // not one of the spellings above
+/// enum Mood { Happy }
+/// ```
 ///
 /// ```no_run
 /// # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {

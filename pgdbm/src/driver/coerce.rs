@@ -55,7 +55,7 @@ pub enum PgType {
     Numeric,
     /// `interval`.
     Interval,
-    /// `inet` (bound from and read as text, see [`network`](crate::driver::network)).
+    /// `inet` (bound from and read as text, see [`network`]).
     Inet,
     /// `cidr` (as text).
     Cidr,
@@ -111,7 +111,7 @@ impl PgType {
     }
 
     /// `self`, or [`PgType::Other`] for the families pgdbm was built without: dates and times
-    /// without pgdbm's `chrono` feature ([`datetime::READABLE`](crate::driver::datetime::READABLE),
+    /// without pgdbm's `chrono` feature ([`datetime::READABLE`],
     /// the same for every driver). `numeric` is always written (by [`Numeric`]); whether it is
     /// read is [`numeric::READABLE`](crate::driver::numeric::READABLE).
     #[inline]
@@ -185,7 +185,7 @@ pub enum Coerced<'v> {
     /// For `uuid` (also parsed from text).
     Uuid(uuid::Uuid),
     /// For `date`: days since 2000-01-01, its binary format (an `i32`; see
-    /// [`datetime`](crate::driver::datetime) for the infinities).
+    /// [`datetime`] for the infinities).
     Date(i32),
     /// For `time`: microseconds since midnight (an `i64`).
     Time(i64),
@@ -200,7 +200,7 @@ pub enum Coerced<'v> {
     /// For `inet`, `cidr`, `macaddr`, `macaddr8`: text parsed into the type's binary format.
     Network(NetworkBytes),
     /// The items of an array, for an array type; the driver coerces each to the element type
-    /// (a multi-dimensional array's items are arrays: see [`array`](crate::driver::array)).
+    /// (a multi-dimensional array's items are arrays: see [`array`]).
     Array(&'v [Value]),
 }
 
@@ -217,7 +217,7 @@ pub enum CoerceError {
     /// Text bound to `uuid` that is not a UUID.
     InvalidUuid,
     /// Text bound to `inet`, `cidr`, `macaddr` or `macaddr8` that is not one (see
-    /// [`network`](crate::driver::network) for what is accepted).
+    /// [`network`] for what is accepted).
     InvalidNetwork,
 }
 
