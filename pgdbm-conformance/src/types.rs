@@ -215,3 +215,48 @@ pub async fn timestamp_kinds_explained(ctx: &Ctx) -> Result<()> {
     let _ = ctx;
     Ok(())
 }
+
+/// Whether dates and times are read and bound depends on pgdbm's `chrono` feature alone (turned
+/// on through pgdbm or through any driver), the same for every driver: with it, `date`/`time`/
+/// `timestamp`/`timestamptz` round-trip as chrono values; without it, reading one is an
+/// unsupported-type error naming the column.
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn dates_follow_pgdbm_chrono(ctx: &Ctx) -> Result<()> {
+    let db = &ctx.db;
+    let read = db
+        .fetch_one(
+            "SELECT date '2024-02-29' AS d, time '23:59:59.999999' AS t, \
+             timestamp '1999-12-31 23:59:59.5' AS ts, timestamptz '1970-01-01 00:00:00+00' AS tz",
+            &[],
+        )
+        .await;
+    if !pgdbm::driver::datetime::READABLE {
+        let err = crate::assert_err!(read, Error::UnsupportedType { .. });
+        assert!(err.to_string().contains('d'), "{err}");
+        return Ok(());
+    }
+    let row = read?;
+    let kinds: Vec<Kind> = ["d", "t", "ts", "tz"]
+        .iter()
+        .map(|c| row.value(*c).map(Value::kind))
+        .collect::<Result<_>>()?;
+    assert_eq!(
+        kinds,
+        [Kind::Date, Kind::Time, Kind::Timestamp, Kind::TimestampTz]
+    );
+    // Each value goes back into its own type unchanged.
+    for column in ["d", "t", "ts", "tz"] {
+        let value = row.value(column)?.clone();
+        let sql = format!(
+            "SELECT $1 = {column} FROM (SELECT date '2024-02-29' AS d, \
+             time '23:59:59.999999' AS t, timestamp '1999-12-31 23:59:59.5' AS ts, \
+             timestamptz '1970-01-01 00:00:00+00' AS tz) AS v"
+        );
+        let same: bool = db.fetch_value(&sql, params![value]).await?;
+        assert!(same, "{column}");
+    }
+    Ok(())
+}

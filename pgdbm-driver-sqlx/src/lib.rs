@@ -188,7 +188,8 @@
 //!
 //! ## Features
 //!
-//! * `chrono` (default): date/time values as chrono types;
+//! * `chrono` (default): date/time values as chrono types (it turns on pgdbm's `chrono`, which is
+//!   what every driver keys dates and times on: enabling it anywhere enables it for all);
 //! * `tls` (default): TLS through sqlx's rustls backend (see [above](#tls));
 //! * `decimal`: `numeric` read as `rust_decimal::Decimal` (it turns on pgdbm's `decimal`, which
 //!   is what every driver keys `numeric` on: enabling it anywhere enables it for all).

@@ -11,17 +11,18 @@ use sqlx::postgres::{PgTypeInfo, PgTypeKind};
 /// The type families pgdbm reads and writes (the core's, shared with every driver).
 pub(crate) use pgdbm::driver::PgType as Ty;
 
-/// The family of a type. Like the tokio-postgres driver, enums and `citext` are text and domains
-/// are not supported (cast them to their base type in SQL); dates and times need this crate's
-/// `chrono` feature (else they are [`Ty::Other`]); `numeric` is always written, and read with
-/// pgdbm's `decimal` feature (whichever crate turned it on).
+/// The family of a type. Like the tokio-postgres driver, enums and `citext` are text and a domain
+/// is its base type's; dates and times need pgdbm's `chrono` feature (else they are
+/// [`Ty::Other`]); `numeric` is always written, and read with pgdbm's `decimal` feature
+/// (whichever crate turned either on).
 pub(crate) fn classify(ti: &PgTypeInfo) -> Ty {
     if let Some((ty, _)) = builtin(ti) {
-        return ty.unless_missing(cfg!(feature = "chrono"));
+        return ty.unless_missing();
     }
     match ti.kind() {
         PgTypeKind::Array(_) => Ty::Array,
         PgTypeKind::Enum(_) => Ty::Text,
+        PgTypeKind::Domain(base) => classify(base),
         _ if ti.name().eq_ignore_ascii_case("citext") => Ty::Text,
         _ => Ty::Other,
     }
@@ -98,25 +99,19 @@ pub(crate) enum Reader {
 
 /// The reader for a column type, or [`Error::UnsupportedType`] (suggesting a cast).
 pub(crate) fn reader(ti: &PgTypeInfo, column: &str) -> Result<Reader> {
+    // The same rules as the tokio-postgres driver's (the core's `readable`), so that both
+    // drivers read the same columns.
     let unsupported = || Error::unsupported_type(column, type_name(ti));
-    let supported = |ty: Ty| {
-        !matches!(ty, Ty::Other)
-            && (cfg!(feature = "chrono")
-                || !matches!(ty, Ty::Date | Ty::Time | Ty::Timestamp | Ty::TimestampTz))
-            && (pgdbm::driver::numeric::READABLE || ty != Ty::Numeric)
-    };
     if let Some(elem) = element(ti) {
-        // Arrays of built-in types only, and not `time[]`/`oid[]`/`void[]`: the same set as the
-        // tokio-postgres driver, so that both drivers read the same columns.
-        let ty = builtin(elem).map_or(Ty::Other, |(ty, _)| ty);
-        return if supported(ty) && !matches!(ty, Ty::Time | Ty::Oid | Ty::Void) {
+        let ty = classify(elem);
+        return if ty.readable_element() {
             Ok(Reader::Array(ty))
         } else {
             Err(unsupported())
         };
     }
     let ty = classify(ti);
-    if supported(ty) {
+    if ty.readable() {
         Ok(Reader::Scalar(ty))
     } else {
         Err(unsupported())

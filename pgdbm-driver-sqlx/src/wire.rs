@@ -4,8 +4,10 @@
 //! sqlx binds values with the Rust-declared type; pgdbm binds to the statement's own parameter
 //! types (an `i32` into a `bigint` column, an `i64` into `integer` with a range check, text into
 //! `uuid`/`json`). Which value goes into which type is [`pgdbm::driver::coerce`]'s to say; the
-//! bytes are written and read by `postgres-protocol`'s codecs (and `postgres-types`' for chrono),
-//! the ones tokio-postgres uses; `numeric`'s is the core's (neither has one). Their errors are wrapped in this driver's messages, which never
+//! bytes of the basic scalars and the array framing are written and read by
+//! `postgres-protocol`'s codecs, the ones tokio-postgres uses; those of `numeric`, `interval`,
+//! dates and times, the network types and `money` by the core's ([`pgdbm::driver::decode_own`]),
+//! the same for every driver. Their errors are wrapped in this driver's messages, which never
 //! contain the value.
 
 use std::cell::RefCell;
@@ -14,7 +16,7 @@ use std::error::Error as StdError;
 use bytes::{BufMut as _, BytesMut};
 use fallible_iterator::FallibleIterator as _;
 use pgdbm::Value;
-use pgdbm::driver::{CoerceError, Coerced, coerce, numeric};
+use pgdbm::driver::{CoerceError, Coerced, array, coerce, decode_own};
 use postgres_protocol::IsNull;
 use postgres_protocol::types::{self as codec, ArrayDimension};
 use sqlx::postgres::PgTypeInfo;
@@ -84,23 +86,15 @@ pub(crate) fn encode_into(
             write_json(v, buf)?;
         }
         Coerced::Uuid(v) => codec::uuid_to_sql(*v.as_bytes(), buf),
-        #[cfg(feature = "chrono")]
-        Coerced::Date(v) => chrono_to_sql(&v, buf, "date out of range")?,
-        #[cfg(feature = "chrono")]
-        Coerced::Time(v) => chrono_to_sql(&v, buf, "time out of range")?,
-        #[cfg(feature = "chrono")]
-        Coerced::Timestamp(v) => chrono_to_sql(&v, buf, "timestamp out of range")?,
-        #[cfg(feature = "chrono")]
-        Coerced::TimestampTz(v) => chrono_to_sql(&v, buf, "timestamp out of range")?,
+        Coerced::Date(v) => buf.put_i32(v),
+        Coerced::Time(v) | Coerced::Timestamp(v) | Coerced::TimestampTz(v) => buf.put_i64(v),
+        Coerced::Network(v) => buf.put_slice(v.as_bytes()),
         Coerced::Numeric(n) => n.write_binary(buf),
         Coerced::Interval(v) => buf.put_slice(&v.to_be_bytes()),
         Coerced::Array(items) => match element(ti) {
             Some(elem) => encode_array(items, elem, buf)?,
             None => return Err(refused(CoerceError::Mismatch)),
         },
-        // Families `classify` does not give without this crate's features.
-        #[allow(unreachable_patterns)]
-        _ => return Err(refused(CoerceError::Mismatch)),
     }
     Ok(false)
 }
@@ -109,41 +103,24 @@ fn write_json(v: &serde_json::Value, buf: &mut BytesMut) -> Result<(), String> {
     serde_json::to_writer(buf.writer(), v).map_err(|e| format!("invalid json: {e}"))
 }
 
-/// A chrono value through `postgres-types`' codec; `range` is the message when it does not fit.
-#[cfg(feature = "chrono")]
-fn chrono_to_sql<T: postgres_types::ToSql>(
-    v: &T,
-    buf: &mut BytesMut,
-    range: &str,
-) -> Result<(), String> {
-    // The type is not looked at by the chrono codecs (each has one).
-    v.to_sql(&postgres_types::Type::UNKNOWN, buf)
-        .map(drop)
-        .map_err(|_| range.to_owned())
-}
-
-/// A one-dimensional array of elements of type `elem` (an empty one has no dimension).
+/// An array of elements of type `elem`, of any number of dimensions (see
+/// [`pgdbm::driver::array`]; an empty one has none).
 fn encode_array(items: &[Value], elem: &PgTypeInfo, buf: &mut BytesMut) -> Result<(), String> {
-    let len = i32::try_from(items.len()).map_err(|_| "array too long".to_owned())?;
-    let dimension = (len > 0).then_some(ArrayDimension {
+    let flat = array::flatten(items)?;
+    let dimensions = flat.dimensions.iter().map(|&len| ArrayDimension {
         len,
         lower_bound: 1,
     });
     let elem_ty = classify(elem);
     let elem_oid = elem.oid().map_or(0, |o| o.0);
     codec::array_to_sql(
-        dimension,
+        dimensions,
         elem_oid,
-        items,
-        |item, buf| {
-            if matches!(item, Value::Array { .. }) {
-                return Err(CodecError::from("nested arrays are not supported"));
-            }
-            match encode_into(item, elem, elem_ty, buf) {
-                Ok(true) => Ok(IsNull::Yes),
-                Ok(false) => Ok(IsNull::No),
-                Err(e) => Err(e.into()),
-            }
+        flat.elements,
+        |item, buf| match encode_into(item, elem, elem_ty, buf) {
+            Ok(true) => Ok(IsNull::Yes),
+            Ok(false) => Ok(IsNull::No),
+            Err(e) => Err(e.into()),
         },
         buf,
     )
@@ -172,27 +149,11 @@ fn why(e: CodecError) -> String {
     e.to_string()
 }
 
-/// A chrono value through `postgres-types`' codec; `range` is the message when it does not fit.
-#[cfg(feature = "chrono")]
-fn chrono_from_sql<'a, T: postgres_types::FromSql<'a>>(
-    ty: &postgres_types::Type,
-    raw: &'a [u8],
-    range: &str,
-) -> Result<T, String> {
-    T::from_sql(ty, raw).map_err(|e| {
-        let e = e.to_string();
-        if e.contains("too large") {
-            range.to_owned()
-        } else {
-            e
-        }
-    })
-}
-
 /// Reads one non-NULL value of family `ty` from its binary representation.
 pub(crate) fn decode_scalar(ty: Ty, raw: &[u8]) -> Result<Value, String> {
-    #[cfg(feature = "chrono")]
-    use postgres_types::Type;
+    if let Some(own) = decode_own(ty, raw) {
+        return own;
+    }
     Ok(match ty {
         Ty::Bool => Value::Bool(codec::bool_from_sql(raw).map_err(why)?),
         Ty::Int2 => Value::Int2(codec::int2_from_sql(raw).map_err(why)?),
@@ -213,35 +174,19 @@ pub(crate) fn decode_scalar(ty: Ty, raw: &[u8]) -> Result<Value, String> {
         Ty::Uuid => Value::Uuid(uuid::Uuid::from_bytes(
             codec::uuid_from_sql(raw).map_err(why)?,
         )),
-        #[cfg(feature = "chrono")]
-        Ty::Date => Value::Date(chrono_from_sql(&Type::DATE, raw, "date out of range")?),
-        #[cfg(feature = "chrono")]
-        Ty::Time => Value::Time(chrono_from_sql(&Type::TIME, raw, "time out of range")?),
-        #[cfg(feature = "chrono")]
-        Ty::Timestamp => Value::Timestamp(chrono_from_sql(
-            &Type::TIMESTAMP,
-            raw,
-            "timestamp out of range (infinity?)",
-        )?),
-        #[cfg(feature = "chrono")]
-        Ty::TimestampTz => Value::TimestampTz(chrono_from_sql(
-            &Type::TIMESTAMPTZ,
-            raw,
-            "timestamp out of range (infinity?)",
-        )?),
-        Ty::Numeric => numeric::decode(raw)?,
-        Ty::Interval => Value::Interval(pgdbm::Interval::from_be_bytes(raw)?),
         Ty::Void => Value::Null,
         _ => return Err("unsupported type".to_owned()),
     })
 }
 
-/// Reads a one-dimensional array whose elements are of family `ty`.
+/// Reads an array, of any number of dimensions, whose elements are of family `ty`.
 pub(crate) fn decode_array(ty: Ty, raw: &[u8]) -> Result<Value, String> {
     let array = codec::array_from_sql(raw).map_err(why)?;
-    if array.dimensions().count().map_err(why)? > 1 {
-        return Err("multi-dimensional arrays are not supported".to_owned());
-    }
+    let dimensions: Vec<i32> = array
+        .dimensions()
+        .map(|d| Ok(d.len))
+        .collect()
+        .map_err(why)?;
     let mut values = array.values();
     let mut items = Vec::with_capacity(values.size_hint().0);
     while let Some(item) = values.next().map_err(why)? {
@@ -250,10 +195,7 @@ pub(crate) fn decode_array(ty: Ty, raw: &[u8]) -> Result<Value, String> {
             Some(raw) => decode_scalar(ty, raw)?,
         });
     }
-    Ok(Value::Array {
-        element: ty.kind(),
-        items,
-    })
+    array::nest(&dimensions, items, ty.kind())
 }
 
 #[cfg(test)]
@@ -301,17 +243,25 @@ mod tests {
     }
 
     #[test]
-    fn nested_arrays_and_bad_bytes_are_refused() {
+    fn nested_arrays_roundtrip_ragged_ones_and_bad_bytes_are_refused() {
         let arr = info::<Vec<i32>>();
-        let nested = Value::Array {
-            element: Kind::Array,
-            items: vec![Value::Array {
-                element: Kind::Int4,
-                items: vec![Value::Int4(1)],
-            }],
+        let row = |items: &[i32]| Value::Array {
+            element: Kind::Int4,
+            items: items.iter().copied().map(Value::Int4).collect(),
         };
-        let err = encode(&nested, &arr, &mut Vec::new()).unwrap_err();
-        assert!(err.contains("nested arrays"), "{err}");
+        let grid = Value::Array {
+            element: Kind::Array,
+            items: vec![row(&[1, 2]), row(&[3, 4])],
+        };
+        let mut out = Vec::new();
+        assert_eq!(encode(&grid, &arr, &mut out), Ok(false));
+        assert_eq!(decode_array(Ty::Int4, &out).unwrap(), grid);
+        let ragged = Value::Array {
+            element: Kind::Array,
+            items: vec![row(&[1, 2]), row(&[3])],
+        };
+        let err = encode(&ragged, &arr, &mut Vec::new()).unwrap_err();
+        assert!(err.contains("rectangular"), "{err}");
         assert!(decode_scalar(Ty::Int4, &[0, 1]).is_err());
         assert!(decode_array(Ty::Int4, &[0, 0, 0, 1]).is_err());
     }
@@ -350,7 +300,12 @@ mod tests {
             assert_eq!(decode_scalar(classify(&ti), &out).unwrap(), v);
         }
         let infinity = i64::MAX.to_be_bytes();
-        let err = decode_scalar(Ty::Timestamp, &infinity).unwrap_err();
-        assert!(err.contains("infinity"), "{err}");
+        assert_eq!(
+            decode_scalar(Ty::Timestamp, &infinity),
+            Ok(Value::Infinity {
+                kind: Kind::Timestamp,
+                negative: false
+            })
+        );
     }
 }

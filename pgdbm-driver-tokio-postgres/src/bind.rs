@@ -3,9 +3,10 @@
 
 use std::error::Error as StdError;
 
-use bytes::BytesMut;
+use bytes::{BufMut as _, BytesMut};
 use pgdbm::Value;
-use pgdbm::driver::{CoerceError, Coerced, PgType, coerce};
+use pgdbm::driver::{CoerceError, Coerced, PgType, array, coerce};
+use postgres_protocol::types::{ArrayDimension, array_to_sql};
 use tokio_postgres::types::{IsNull, Kind, ToSql, Type, to_sql_checked};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
@@ -26,16 +27,18 @@ impl StdError for BindError {}
 #[derive(Debug)]
 pub(crate) struct Bind<'a>(pub(crate) &'a Value);
 
-/// The family of `ty` for pgdbm's binding rules ([`pgdbm::driver::coerce`]): enums and `citext`
-/// are text; dates only with this crate's `chrono` feature (NUMERIC is the core's, always).
-fn target(ty: &Type) -> PgType {
+/// The family of `ty` for pgdbm's binding and reading rules ([`pgdbm::driver::coerce`]): enums
+/// and `citext` are text, a domain is its base type's; dates and times with pgdbm's `chrono`
+/// feature (whichever crate turned it on), `numeric` always (both the core's codecs).
+pub(crate) fn family(ty: &Type) -> PgType {
     match ty.kind() {
         Kind::Array(_) => return PgType::Array,
         Kind::Enum(_) => return PgType::Text,
+        Kind::Domain(base) => return family(base),
         _ => {}
     }
     match PgType::from_oid(ty.oid()) {
-        Some((family, _)) => family.unless_missing(cfg!(feature = "chrono")),
+        Some((family, _)) => family.unless_missing(),
         None if ty.name() == "citext" => PgType::Text,
         None => PgType::Other,
     }
@@ -46,7 +49,7 @@ impl ToSql for Bind<'_> {
         let value = self.0;
         let refused =
             |e: CoerceError| -> BoxError { Box::new(BindError(e.message(value, ty.name()))) };
-        match coerce(value, target(ty)).map_err(refused)? {
+        match coerce(value, family(ty)).map_err(refused)? {
             Coerced::Null => Ok(IsNull::Yes),
             Coerced::Bool(v) => v.to_sql(ty, out),
             Coerced::Int2(v) => v.to_sql(ty, out),
@@ -67,14 +70,18 @@ impl ToSql for Bind<'_> {
             Coerced::Bytea(v) => v.to_sql(ty, out),
             Coerced::Json(v) | Coerced::Jsonb(v) => v.to_sql(ty, out),
             Coerced::Uuid(v) => v.to_sql(ty, out),
-            #[cfg(feature = "chrono")]
-            Coerced::Date(v) => v.to_sql(ty, out),
-            #[cfg(feature = "chrono")]
-            Coerced::Time(v) => v.to_sql(ty, out),
-            #[cfg(feature = "chrono")]
-            Coerced::Timestamp(v) => v.to_sql(ty, out),
-            #[cfg(feature = "chrono")]
-            Coerced::TimestampTz(v) => v.to_sql(ty, out),
+            Coerced::Date(v) => {
+                out.put_i32(v);
+                Ok(IsNull::No)
+            }
+            Coerced::Time(v) | Coerced::Timestamp(v) | Coerced::TimestampTz(v) => {
+                out.put_i64(v);
+                Ok(IsNull::No)
+            }
+            Coerced::Network(v) => {
+                out.extend_from_slice(v.as_bytes());
+                Ok(IsNull::No)
+            }
             Coerced::Interval(v) => {
                 out.extend_from_slice(&v.to_be_bytes());
                 Ok(IsNull::No)
@@ -84,12 +91,12 @@ impl ToSql for Bind<'_> {
                 Ok(IsNull::No)
             }
             Coerced::Array(items) => {
-                let binds: Vec<Bind<'_>> = items.iter().map(Bind).collect();
-                binds.to_sql(ty, out)
+                let Kind::Array(member) = ty.kind() else {
+                    return Err(refused(CoerceError::Mismatch));
+                };
+                write_array(items, member, out)?;
+                Ok(IsNull::No)
             }
-            // Families `target` does not give without this crate's features.
-            #[allow(unreachable_patterns)]
-            _ => Err(refused(CoerceError::Mismatch)),
         }
     }
 
@@ -98,6 +105,28 @@ impl ToSql for Bind<'_> {
     }
 
     to_sql_checked!();
+}
+
+/// An array (of any number of dimensions, see [`pgdbm::driver::array`]) of `member` elements,
+/// each bound as `member`.
+fn write_array(items: &[Value], member: &Type, out: &mut BytesMut) -> Result<(), BoxError> {
+    let flat = array::flatten(items).map_err(BindError)?;
+    let dimensions = flat.dimensions.iter().map(|&len| ArrayDimension {
+        len,
+        lower_bound: 1,
+    });
+    array_to_sql(
+        dimensions,
+        member.oid(),
+        flat.elements,
+        |item, buf| match Bind(item).to_sql(member, buf) {
+            Ok(IsNull::Yes) => Ok(postgres_protocol::IsNull::Yes),
+            Ok(IsNull::No) => Ok(postgres_protocol::IsNull::No),
+            Err(e) => Err(e),
+        },
+        out,
+    )
+    .map_err(|e| -> BoxError { Box::new(BindError(format!("array element: {e}"))) })
 }
 
 /// A parameter converted to a [`Value`] only when tokio-postgres encodes it (no `Vec` per query).

@@ -1,10 +1,20 @@
-//! Turning tokio-postgres rows into pgdbm [`Row`]s.
+//! Turning tokio-postgres rows into pgdbm [`Row`]s: each column read by its family
+//! ([`crate::bind::family`], the rules both drivers share), the basic scalars with
+//! tokio-postgres's codecs, the families pgdbm decodes itself with the core's
+//! ([`pgdbm::driver::decode_own`]), arrays of any element type and dimension with
+//! `postgres-protocol`'s.
 
+use std::error::Error as StdError;
 use std::sync::Arc;
 
-use pgdbm::driver::{Columns, numeric};
-use pgdbm::{Error, Kind as ValueKind, Result, Row, Value};
+use fallible_iterator::FallibleIterator as _;
+use pgdbm::driver::{Columns, PgType, array, decode_own};
+use pgdbm::{Error, Result, Row, Value};
 use tokio_postgres::types::{FromSql, Kind, Type};
+
+use crate::bind::family;
+
+type BoxError = Box<dyn StdError + Sync + Send>;
 
 /// The pgdbm column list for a prepared statement.
 pub(crate) fn columns(stmt: &tokio_postgres::Statement) -> Columns {
@@ -15,152 +25,95 @@ pub(crate) fn columns(stmt: &tokio_postgres::Statement) -> Columns {
         .into()
 }
 
-/// Reads text-like values, including enums and `citext`, as `String`.
-struct AnyText(String);
+/// A column's bytes as they came (binary format), whatever its type.
+struct Raw<'a>(&'a [u8]);
 
-impl<'a> FromSql<'a> for AnyText {
-    fn from_sql(
-        _: &Type,
-        raw: &'a [u8],
-    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(AnyText(std::str::from_utf8(raw)?.to_owned()))
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> std::result::Result<Self, BoxError> {
+        Ok(Raw(raw))
     }
-    fn accepts(ty: &Type) -> bool {
-        text_like(ty)
+    fn accepts(_: &Type) -> bool {
+        true
     }
 }
 
-/// A `numeric`, read by the core's codec (as every driver reads it).
-struct RawNumeric(Value);
+/// How a column of some type is read.
+#[derive(Debug, Clone, Copy)]
+enum Reader {
+    Scalar(PgType),
+    /// An array whose elements are of this family.
+    Array(PgType),
+}
 
-impl<'a> FromSql<'a> for RawNumeric {
-    fn from_sql(
-        _: &Type,
-        raw: &'a [u8],
-    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(RawNumeric(numeric::decode(raw)?))
-    }
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::NUMERIC
+/// The reader of a column of type `ty`, or `None` when pgdbm does not read it.
+fn reader(ty: &Type) -> Option<Reader> {
+    match ty.kind() {
+        Kind::Array(member) => {
+            let elem = family(member);
+            elem.readable_element().then_some(Reader::Array(elem))
+        }
+        _ => {
+            let ty = family(ty);
+            ty.readable().then_some(Reader::Scalar(ty))
+        }
     }
 }
 
-/// An `interval`, read by the core's codec.
-struct RawInterval(pgdbm::Interval);
-
-impl<'a> FromSql<'a> for RawInterval {
-    fn from_sql(
-        _: &Type,
-        raw: &'a [u8],
-    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(RawInterval(pgdbm::Interval::from_be_bytes(raw)?))
+/// One non-NULL value of family `ty`.
+fn scalar(ty: PgType, raw: &[u8]) -> std::result::Result<Value, BoxError> {
+    if let Some(own) = decode_own(ty, raw) {
+        return own.map_err(Into::into);
     }
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::INTERVAL
-    }
+    Ok(match ty {
+        PgType::Bool => Value::Bool(bool::from_sql(&Type::BOOL, raw)?),
+        PgType::Int2 => Value::Int2(i16::from_sql(&Type::INT2, raw)?),
+        PgType::Int4 => Value::Int4(i32::from_sql(&Type::INT4, raw)?),
+        PgType::Int8 => Value::Int8(i64::from_sql(&Type::INT8, raw)?),
+        PgType::Oid => Value::Int8(u32::from_sql(&Type::OID, raw)?.into()),
+        PgType::Float4 => Value::Float4(f32::from_sql(&Type::FLOAT4, raw)?),
+        PgType::Float8 => Value::Float8(f64::from_sql(&Type::FLOAT8, raw)?),
+        PgType::Text => Value::Text(<&str>::from_sql(&Type::TEXT, raw)?.to_owned()),
+        PgType::Bytea => Value::Bytea(<&[u8]>::from_sql(&Type::BYTEA, raw)?.to_vec()),
+        PgType::Json => Value::Json(serde_json::Value::from_sql(&Type::JSON, raw)?),
+        PgType::Jsonb => Value::Json(serde_json::Value::from_sql(&Type::JSONB, raw)?),
+        PgType::Uuid => Value::Uuid(uuid::Uuid::from_sql(&Type::UUID, raw)?),
+        PgType::Void => Value::Null,
+        _ => return Err("unsupported type".into()),
+    })
 }
 
-fn text_like(ty: &Type) -> bool {
-    matches!(
-        *ty,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
-    ) || ty.name() == "citext"
-        || matches!(ty.kind(), Kind::Enum(_))
+/// An array of elements of family `elem`, of any number of dimensions.
+fn array_of(elem: PgType, raw: &[u8]) -> std::result::Result<Value, BoxError> {
+    let array = postgres_protocol::types::array_from_sql(raw)?;
+    let dimensions: Vec<i32> = array.dimensions().map(|d| Ok(d.len)).collect()?;
+    let items: Vec<Value> = array
+        .values()
+        .map(|v| v.map_or(Ok(Value::Null), |raw| scalar(elem, raw)))
+        .collect()?;
+    Ok(array::nest(&dimensions, items, elem.kind())?)
 }
 
-fn get<'a, T: FromSql<'a>>(
-    row: &'a tokio_postgres::Row,
-    i: usize,
-    cols: &Columns,
-) -> Result<Option<T>> {
-    row.try_get::<_, Option<T>>(i).map_err(|e| {
+fn value(row: &tokio_postgres::Row, i: usize, cols: &Columns) -> Result<Value> {
+    let ty = row.columns()[i].type_();
+    let reader = reader(ty).ok_or_else(|| Error::unsupported_type(cols[i].name(), ty.name()))?;
+    let undecodable = |e: &dyn std::fmt::Display| {
         Error::decode(
             cols[i].name(),
             cols[i].type_name(),
             format!("undecodable data ({e})"),
         )
-    })
-}
-
-fn array<'a, T: FromSql<'a>>(
-    row: &'a tokio_postgres::Row,
-    i: usize,
-    cols: &Columns,
-    element: ValueKind,
-    wrap: impl Fn(T) -> Value,
-) -> Result<Value> {
-    Ok(match get::<Vec<Option<T>>>(row, i, cols)? {
-        None => Value::Null,
-        Some(items) => Value::Array {
-            element,
-            items: items
-                .into_iter()
-                .map(|v| v.map_or(Value::Null, &wrap))
-                .collect(),
-        },
-    })
-}
-
-fn scalar<'a, T: FromSql<'a>>(
-    row: &'a tokio_postgres::Row,
-    i: usize,
-    cols: &Columns,
-    wrap: impl Fn(T) -> Value,
-) -> Result<Value> {
-    Ok(get::<T>(row, i, cols)?.map_or(Value::Null, wrap))
-}
-
-fn value(row: &tokio_postgres::Row, i: usize, cols: &Columns) -> Result<Value> {
-    let ty = row.columns()[i].type_();
-    match *ty {
-        Type::BOOL => scalar(row, i, cols, Value::Bool),
-        Type::INT2 => scalar(row, i, cols, Value::Int2),
-        Type::INT4 => scalar(row, i, cols, Value::Int4),
-        Type::INT8 => scalar(row, i, cols, Value::Int8),
-        Type::OID => scalar(row, i, cols, |v: u32| Value::Int8(v.into())),
-        Type::FLOAT4 => scalar(row, i, cols, Value::Float4),
-        Type::FLOAT8 => scalar(row, i, cols, Value::Float8),
-        Type::BYTEA => scalar(row, i, cols, Value::Bytea),
-        Type::JSON | Type::JSONB => scalar(row, i, cols, Value::Json),
-        Type::UUID => scalar(row, i, cols, Value::Uuid),
-        Type::VOID => Ok(Value::Null),
-        Type::INTERVAL => scalar(row, i, cols, |v: RawInterval| Value::Interval(v.0)),
-        Type::INTERVAL_ARRAY => array(row, i, cols, ValueKind::Interval, |v: RawInterval| {
-            Value::Interval(v.0)
-        }),
-        #[cfg(feature = "chrono")]
-        Type::DATE => scalar(row, i, cols, Value::Date),
-        #[cfg(feature = "chrono")]
-        Type::TIME => scalar(row, i, cols, Value::Time),
-        #[cfg(feature = "chrono")]
-        Type::TIMESTAMP => scalar(row, i, cols, Value::Timestamp),
-        #[cfg(feature = "chrono")]
-        Type::TIMESTAMPTZ => scalar(row, i, cols, Value::TimestampTz),
-        Type::NUMERIC if numeric::READABLE => scalar(row, i, cols, |n: RawNumeric| n.0),
-        Type::BOOL_ARRAY => array(row, i, cols, ValueKind::Bool, Value::Bool),
-        Type::INT2_ARRAY => array(row, i, cols, ValueKind::Int2, Value::Int2),
-        Type::INT4_ARRAY => array(row, i, cols, ValueKind::Int4, Value::Int4),
-        Type::INT8_ARRAY => array(row, i, cols, ValueKind::Int8, Value::Int8),
-        Type::FLOAT4_ARRAY => array(row, i, cols, ValueKind::Float4, Value::Float4),
-        Type::FLOAT8_ARRAY => array(row, i, cols, ValueKind::Float8, Value::Float8),
-        Type::BYTEA_ARRAY => array(row, i, cols, ValueKind::Bytea, Value::Bytea),
-        Type::JSON_ARRAY | Type::JSONB_ARRAY => array(row, i, cols, ValueKind::Json, Value::Json),
-        Type::UUID_ARRAY => array(row, i, cols, ValueKind::Uuid, Value::Uuid),
-        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BPCHAR_ARRAY | Type::NAME_ARRAY => {
-            array(row, i, cols, ValueKind::Text, |t: AnyText| Value::Text(t.0))
-        }
-        #[cfg(feature = "chrono")]
-        Type::DATE_ARRAY => array(row, i, cols, ValueKind::Date, Value::Date),
-        #[cfg(feature = "chrono")]
-        Type::TIMESTAMP_ARRAY => array(row, i, cols, ValueKind::Timestamp, Value::Timestamp),
-        #[cfg(feature = "chrono")]
-        Type::TIMESTAMPTZ_ARRAY => array(row, i, cols, ValueKind::TimestampTz, Value::TimestampTz),
-        Type::NUMERIC_ARRAY if numeric::READABLE => {
-            array(row, i, cols, ValueKind::Numeric, |n: RawNumeric| n.0)
-        }
-        _ if text_like(ty) => scalar(row, i, cols, |t: AnyText| Value::Text(t.0)),
-        _ => Err(Error::unsupported_type(cols[i].name(), ty.name())),
+    };
+    let Some(Raw(raw)) = row
+        .try_get::<_, Option<Raw<'_>>>(i)
+        .map_err(|e| undecodable(&e))?
+    else {
+        return Ok(Value::Null);
+    };
+    match reader {
+        Reader::Scalar(ty) => scalar(ty, raw),
+        Reader::Array(elem) => array_of(elem, raw),
     }
+    .map_err(|e| undecodable(&e))
 }
 
 /// Converts one row.

@@ -1,8 +1,9 @@
 //! Compile-time helpers for pgdbm. Use them through `pgdbm` (`pgdbm::embed_migrations!`,
-//! `#[derive(pgdbm::FromRow)]`) and `pgdbm-testing` (`#[pgdbm_testing::test]`), not directly.
+//! `#[derive(pgdbm::FromRow)]`, `#[derive(pgdbm::Enum)]`) and `pgdbm-testing` (`#[pgdbm_testing::test]`), not directly.
 
 use std::path::{Path, PathBuf};
 
+mod enum_derive;
 mod from_row;
 
 use proc_macro::{Delimiter, Literal, TokenStream, TokenTree};
@@ -66,6 +67,16 @@ pub fn embed_migrations(input: TokenStream) -> TokenStream {
 pub fn derive_from_row(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     from_row::derive(input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Derives `pgdbm::Enum` (and `ToParam`, `FromValue`, `ArrayElement`) for an enum of unit
+/// variants; documented on the `pgdbm::Enum` trait. The expansion names `::pgdbm`.
+#[proc_macro_derive(Enum, attributes(pgdbm))]
+pub fn derive_enum(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    enum_derive::derive(input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

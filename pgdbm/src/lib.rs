@@ -150,22 +150,27 @@
 //! | `smallint`, `integer`, `bigint`, `oid` | `i16`, `i32`, `i64` (any width into any integer column, range checked) | |
 //! | `real`, `double precision` | `f32`, `f64` | |
 //! | `numeric` | bind: `rust_decimal::Decimal`, integers, `f32`/`f64` (as their shortest round-trip decimal: `0.1` is stored as `0.1`); read: `Decimal` | reading and `Decimal`: `decimal` on pgdbm or any driver (one switch for all drivers) |
-//! | `text`, `varchar`, `char(n)`, `name`, `citext`, enums | `String`, `&str` | |
+//! | `text`, `varchar`, `char(n)`, `name`, `citext` | `String`, `&str` | |
+//! | enums | a Rust enum with `#[derive(pgdbm::Enum)]` (labels: the variant names as written, or `rename_all`/`rename`; see [`Enum`](trait@Enum)); `String`, `&str` | |
+//! | domains | as their base type (the domain's checks are the server's) | |
 //! | `bytea` | `Vec<u8>`, `&[u8]` | |
 //! | `json`, `jsonb` | `serde_json::Value`, [`Json<T>`]; text binds as is | |
 //! | `uuid` | `uuid::Uuid`; text binds parsed | |
-//! | `date`, `time` | `chrono::NaiveDate`, `chrono::NaiveTime` | `chrono` (default) |
+//! | `date`, `time` | `chrono::NaiveDate`, `chrono::NaiveTime` | `chrono` (default) on pgdbm or any driver (one switch for all drivers) |
 //! | `timestamp` | `chrono::NaiveDateTime` (a `DateTime<Utc>` is refused, naming the type to use) | `chrono` |
 //! | `timestamptz` | `chrono::DateTime<Utc>` (a `NaiveDateTime` is refused, naming the type to use) | `chrono` |
+//! | `'infinity'`, `'-infinity'` (`date`, `timestamp`, `timestamptz`) | [`Infinite<T>`] (`Infinite<NaiveDate>`…); read into a plain chrono type, an [`Error::Decode`] naming the column and `Infinite` | `chrono` |
 //! | `interval` | [`Interval`]; `std::time::Duration`, `chrono::TimeDelta` where exact (see [`Interval`]) | `TimeDelta`: `chrono` |
-//! | one-dimensional arrays of the above | `Vec<T>`, `&[T]`, `[T; N]`, `Vec<Option<T>>` (NULL elements), `&[&str]`, `Vec<&str>` | |
+//! | `inet`, `cidr`, `macaddr`, `macaddr8` | `String`, `&str`: read as the server prints them, bound parsed (see [`driver::network`] for the spellings taken) | |
+//! | `money` | `i64` (any integer to bind): the amount in the currency's smallest unit (cents when `lc_monetary`'s currency has two fractional digits), exactly; its text depends on `lc_monetary`, so it is not read as text — cast in SQL (`col::numeric`, `col::text`) for that | |
+//! | arrays of the above | `Vec<T>`, `&[T]`, `[T; N]`, `Vec<Option<T>>` (NULL elements), `&[&str]`, `Vec<&str>`, `Vec<MyEnum>` | |
+//! | multi-dimensional arrays | `Vec<Vec<T>>` (and deeper, `&[[T; N]]`…): every sub-array of one length, as PostgreSQL requires (a ragged one is an [`Error::Encode`]); lower bounds other than 1 are not kept | |
 //! | any type, `NULL` | `Option<T>` (`None` is `NULL`), [`Value::Null`] | |
 //!
 //! Integers bind to any integer column with a range check: an `i32` works against a `BIGINT`
 //! column, an out-of-range `i64` is an [`Error::Encode`] naming the parameter, never a silent
-//! wrap. A column type pgdbm cannot decode (e.g. `point`, multi-dimensional arrays) is an
-//! [`Error::UnsupportedType`] or [`Error::Decode`] naming the column, that suggests a cast
-//! (`col::text`).
+//! wrap. A column type pgdbm cannot decode (e.g. `point`) is an [`Error::UnsupportedType`] or
+//! [`Error::Decode`] naming the column, that suggests a cast (`col::text`).
 //!
 //! ## Mapping rows onto types
 //!
@@ -570,11 +575,14 @@ mod config;
 mod database;
 mod de;
 pub mod driver;
+mod enum_label;
 mod error;
 mod executor;
 mod from_row;
 mod listener;
 
+#[cfg(feature = "chrono")]
+mod infinite;
 mod interval;
 pub mod migrate;
 pub mod monitor;
@@ -595,12 +603,22 @@ pub use executor::{Executor, ExecutorExt, RowStream};
 pub use from_row::FromRow;
 pub use listener::{Listener, ListenerEvent, Notification};
 
+pub use enum_label::Enum;
+#[doc(hidden)]
+pub use enum_label::support as __enum_support;
 #[doc(hidden)]
 pub use from_row::derive_support as __derive_support;
+#[cfg(feature = "chrono")]
+pub use infinite::Infinite;
 pub use interval::Interval;
 pub use migrate::module::{Module, order_modules};
 pub use migrate::{MigrationReport, MigrationSource, Migrator};
 pub use monitor::{HealthReport, HealthStatus, Monitor, MonitorOptions, Monitored};
+/// Derives [`Enum`](trait@Enum) (with `ToParam`, `FromValue` and `ArrayElement`) for an enum of
+/// unit variants mapped to a PostgreSQL enum's labels: each variant's name as written, or
+/// `#[pgdbm(rename_all = "snake_case")]` on the enum, `#[pgdbm(rename = "label")]` on a variant.
+/// See [the trait](trait@Enum#the-derive).
+pub use pgdbm_macros::Enum;
 /// Derives [`FromRow`](trait@FromRow) for a struct with named fields: each field reads the
 /// column of its name; `#[pgdbm(rename = "col")]`, `#[pgdbm(default)]`, `#[pgdbm(flatten)]`,
 /// `Option<T>` for NULL. See [the trait](trait@FromRow#the-derive).
@@ -627,5 +645,5 @@ pub use value::{ArrayElement, FromValue, Json, Kind, Params, ToParam, Value};
 pub mod prelude {
     pub use crate::executor::{Executor, ExecutorExt};
     pub use crate::params;
-    pub use crate::{Database, FromRow, Module, Transaction};
+    pub use crate::{Database, Enum, FromRow, Module, Transaction};
 }

@@ -89,6 +89,9 @@ impl Secrets {
                     self.add_text(&format!("{} mons", v.months));
                 }
             }
+            // A special value of the type, like a boolean: nothing of the caller's.
+            #[cfg(feature = "chrono")]
+            Value::Infinity { .. } => {}
             Value::Array { items, .. } => {
                 for item in items {
                     self.add_value(item);

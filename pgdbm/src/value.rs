@@ -125,7 +125,18 @@ pub enum Value {
     Numeric(rust_decimal::Decimal),
     /// `interval`
     Interval(crate::Interval),
-    /// A one-dimensional array; `items` may contain [`Value::Null`].
+    /// `'infinity'` (or, `negative`, `'-infinity'`) of a `date`, `timestamp` or `timestamptz`
+    /// (`kind` says which): a point no chrono type holds. Read and bound as
+    /// [`Infinite<T>`](crate::Infinite).
+    #[cfg(feature = "chrono")]
+    Infinity {
+        /// [`Kind::Date`], [`Kind::Timestamp`] or [`Kind::TimestampTz`].
+        kind: Kind,
+        /// `true` for `'-infinity'`.
+        negative: bool,
+    },
+    /// An array; `items` may contain [`Value::Null`]. A multi-dimensional array is an array of
+    /// arrays (`element` [`Kind::Array`]), each of the same length.
     Array {
         /// The element type (may be [`Kind::Unknown`] for an empty array built without a type).
         element: Kind,
@@ -160,6 +171,8 @@ impl Value {
             #[cfg(feature = "decimal")]
             Value::Numeric(_) => Kind::Numeric,
             Value::Interval(_) => Kind::Interval,
+            #[cfg(feature = "chrono")]
+            Value::Infinity { kind, .. } => *kind,
             Value::Array { .. } => Kind::Array,
         }
     }
@@ -174,7 +187,22 @@ impl Value {
     pub fn type_description(&self) -> String {
         match self {
             Value::Null => "NULL".to_owned(),
+            Value::Array {
+                element: Kind::Array,
+                items,
+            } => match items.first() {
+                Some(inner @ Value::Array { .. }) => format!("{}[]", inner.type_description()),
+                _ => "array[]".to_owned(),
+            },
             Value::Array { element, .. } => format!("{}[]", element.sql_name()),
+            #[cfg(feature = "chrono")]
+            Value::Infinity { kind, negative } => {
+                format!(
+                    "{} '{}infinity'",
+                    kind.sql_name(),
+                    if *negative { "-" } else { "" }
+                )
+            }
             other => other.kind().sql_name().to_owned(),
         }
     }
@@ -216,6 +244,10 @@ impl Value {
             #[cfg(feature = "decimal")]
             Value::Numeric(v) => J::String(v.to_string()),
             Value::Interval(v) => serde_json::to_value(v).unwrap_or(J::Null),
+            #[cfg(feature = "chrono")]
+            Value::Infinity { negative, .. } => {
+                J::String(if *negative { "-infinity" } else { "infinity" }.to_owned())
+            }
             Value::Array { items, .. } => J::Array(items.iter().map(Value::to_json).collect()),
         }
     }
@@ -351,7 +383,49 @@ macro_rules! scalar {
     };
 }
 
-/// `timestamp` and `timestamptz`: reading one as the other's Rust type says which type to use.
+/// What reading `'infinity'` into the chrono type `name` says: which type holds it.
+#[cfg(feature = "chrono")]
+pub(crate) fn infinity_hint(value: &Value, name: &str) -> Option<String> {
+    match value {
+        Value::Infinity { .. } => Some(format!(
+            "{}, which {name} cannot hold: read it as pgdbm::Infinite<{name}> \
+             (or as text: col::text)",
+            value.type_description()
+        )),
+        _ => None,
+    }
+}
+
+/// `date`: `'infinity'` read as `NaiveDate` names [`Infinite`](crate::Infinite).
+#[cfg(feature = "chrono")]
+macro_rules! dated {
+    ($t:ty, $variant:ident, $name:literal) => {
+        impl ToParam for $t {
+            fn to_param(&self) -> Cow<'_, Value> {
+                Cow::Owned(Value::$variant(*self))
+            }
+        }
+        impl ArrayElement for $t {
+            const KIND: Kind = Kind::$variant;
+        }
+        impl FromValue for $t {
+            fn type_name() -> String {
+                $name.to_owned()
+            }
+            fn from_value(value: &Value) -> Result<Self, String> {
+                match value {
+                    Value::$variant(v) => Ok(*v),
+                    other => {
+                        Err(infinity_hint(other, $name).unwrap_or_else(|| other.type_description()))
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// `timestamp` and `timestamptz`: reading one as the other's Rust type says which type to use;
+/// reading `'infinity'` names [`Infinite`](crate::Infinite).
 #[cfg(feature = "chrono")]
 macro_rules! zoned {
     ($t:ty, $variant:ident, $name:literal, $other:ident, $hint:literal) => {
@@ -371,7 +445,9 @@ macro_rules! zoned {
                 match value {
                     Value::$variant(v) => Ok(*v),
                     Value::$other(_) => Err($hint.to_owned()),
-                    other => Err(other.type_description()),
+                    other => {
+                        Err(infinity_hint(other, $name).unwrap_or_else(|| other.type_description()))
+                    }
                 }
             }
         }
@@ -384,7 +460,7 @@ scalar!(Vec<u8>, Bytea, Bytea, "Vec<u8>");
 scalar!(serde_json::Value, Json, Json, "serde_json::Value");
 scalar!(uuid::Uuid, Uuid, Uuid, "Uuid");
 #[cfg(feature = "chrono")]
-scalar!(chrono::NaiveDate, Date, Date, "NaiveDate");
+dated!(chrono::NaiveDate, Date, "NaiveDate");
 #[cfg(feature = "chrono")]
 scalar!(chrono::NaiveTime, Time, Time, "NaiveTime");
 #[cfg(feature = "chrono")]
@@ -526,6 +602,20 @@ impl<T: ArrayElement> ArrayElement for Option<T> {
     const KIND: Kind = T::KIND;
 }
 
+/// Arrays of arrays: `Vec<Vec<i64>>`, `&[[i32; 2]]`… bind as multi-dimensional arrays (each
+/// sub-array of the same length; see [`driver::array`](crate::driver::array)).
+impl<T: ArrayElement> ArrayElement for [T] {
+    const KIND: Kind = Kind::Array;
+}
+
+impl<T: ArrayElement> ArrayElement for Vec<T> {
+    const KIND: Kind = Kind::Array;
+}
+
+impl<T: ArrayElement, const N: usize> ArrayElement for [T; N] {
+    const KIND: Kind = Kind::Array;
+}
+
 impl<T: FromValue> FromValue for Vec<T> {
     fn type_name() -> String {
         format!("Vec<{}>", T::type_name())
@@ -645,6 +735,19 @@ mod tests {
         assert_eq!(
             Vec::<Option<i32>>::from_value(&with_null.to_param()),
             Ok(with_null)
+        );
+    }
+
+    #[test]
+    fn arrays_of_arrays_nest() {
+        let grid = vec![vec![1i64, 2], vec![3, 4]];
+        let value = grid.to_param().into_owned();
+        assert_eq!(value.type_description(), "bigint[][]");
+        assert_eq!(Vec::<Vec<i64>>::from_value(&value), Ok(grid));
+        let fixed: &[[i32; 2]] = &[[1, 2]];
+        assert_eq!(
+            fixed.to_param().into_owned().type_description(),
+            "integer[][]"
         );
     }
 

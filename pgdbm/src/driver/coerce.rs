@@ -9,6 +9,9 @@
 //! as [`PgType::Other`], so the value is refused with the same message as any other mismatch.
 //! `numeric` is written by the core for every driver ([`crate::driver::numeric`]).
 
+#[cfg(feature = "chrono")]
+use crate::driver::datetime;
+use crate::driver::network::{self, NetworkBytes};
 use crate::driver::numeric::Numeric;
 use crate::{Kind, Value};
 
@@ -52,6 +55,16 @@ pub enum PgType {
     Numeric,
     /// `interval`.
     Interval,
+    /// `inet` (bound from and read as text, see [`network`]).
+    Inet,
+    /// `cidr` (as text).
+    Cidr,
+    /// `macaddr` (as text).
+    MacAddr,
+    /// `macaddr8` (as text).
+    MacAddr8,
+    /// `money`: its `i64` in the currency's smallest unit (bound from integers, read as `Int8`).
+    Money,
     /// `void` (a function returning nothing: read as `NULL`).
     Void,
     /// Any one-dimensional array type (the driver encodes the elements).
@@ -86,19 +99,27 @@ impl PgType {
             1186 => (PgType::Interval, "interval"),
             1700 => (PgType::Numeric, "numeric"),
             2278 => (PgType::Void, "void"),
+            650 => (PgType::Cidr, "cidr"),
+            774 => (PgType::MacAddr8, "macaddr8"),
+            790 => (PgType::Money, "money"),
+            829 => (PgType::MacAddr, "macaddr"),
+            869 => (PgType::Inet, "inet"),
             2950 => (PgType::Uuid, "uuid"),
             3802 => (PgType::Jsonb, "jsonb"),
             _ => return None,
         })
     }
 
-    /// `self`, or [`PgType::Other`] for the families the driver cannot write: dates and times
-    /// without `chrono` (the driver's own feature). `numeric` is always written (by
-    /// [`Numeric`]); whether it is read is [`numeric::READABLE`](crate::driver::numeric::READABLE).
+    /// `self`, or [`PgType::Other`] for the families pgdbm was built without: dates and times
+    /// without pgdbm's `chrono` feature ([`datetime::READABLE`],
+    /// the same for every driver). `numeric` is always written (by [`Numeric`]); whether it is
+    /// read is [`numeric::READABLE`](crate::driver::numeric::READABLE).
     #[inline]
-    pub const fn unless_missing(self, chrono: bool) -> PgType {
+    pub const fn unless_missing(self) -> PgType {
         match self {
-            PgType::Date | PgType::Time | PgType::Timestamp | PgType::TimestampTz if !chrono => {
+            PgType::Date | PgType::Time | PgType::Timestamp | PgType::TimestampTz
+                if !crate::driver::datetime::READABLE =>
+            {
                 PgType::Other
             }
             other => other,
@@ -114,7 +135,10 @@ impl PgType {
             PgType::Int8 | PgType::Oid => Kind::Int8,
             PgType::Float4 => Kind::Float4,
             PgType::Float8 => Kind::Float8,
-            PgType::Text => Kind::Text,
+            PgType::Text | PgType::Inet | PgType::Cidr | PgType::MacAddr | PgType::MacAddr8 => {
+                Kind::Text
+            }
+            PgType::Money => Kind::Int8,
             PgType::Bytea => Kind::Bytea,
             PgType::Json | PgType::Jsonb => Kind::Json,
             PgType::Uuid => Kind::Uuid,
@@ -160,23 +184,23 @@ pub enum Coerced<'v> {
     Jsonb(&'v serde_json::Value),
     /// For `uuid` (also parsed from text).
     Uuid(uuid::Uuid),
-    /// For `date`.
-    #[cfg(feature = "chrono")]
-    Date(chrono::NaiveDate),
-    /// For `time`.
-    #[cfg(feature = "chrono")]
-    Time(chrono::NaiveTime),
-    /// For `timestamp`.
-    #[cfg(feature = "chrono")]
-    Timestamp(chrono::NaiveDateTime),
-    /// For `timestamptz`.
-    #[cfg(feature = "chrono")]
-    TimestampTz(chrono::DateTime<chrono::Utc>),
+    /// For `date`: days since 2000-01-01, its binary format (an `i32`; see
+    /// [`datetime`] for the infinities).
+    Date(i32),
+    /// For `time`: microseconds since midnight (an `i64`).
+    Time(i64),
+    /// For `timestamp`: microseconds since 2000-01-01 00:00:00 (an `i64`).
+    Timestamp(i64),
+    /// For `timestamptz`: microseconds since 2000-01-01 00:00:00 UTC (an `i64`).
+    TimestampTz(i64),
     /// For `numeric`: a `Decimal`, an integer or a float ([`Numeric::write_binary`] writes it).
     Numeric(Numeric),
     /// For `interval` (its binary format: [`Interval::to_be_bytes`](crate::Interval::to_be_bytes)).
     Interval(crate::Interval),
-    /// The items of an array, for an array type; the driver coerces each to the element type.
+    /// For `inet`, `cidr`, `macaddr`, `macaddr8`: text parsed into the type's binary format.
+    Network(NetworkBytes),
+    /// The items of an array, for an array type; the driver coerces each to the element type
+    /// (a multi-dimensional array's items are arrays: see [`array`]).
     Array(&'v [Value]),
 }
 
@@ -192,6 +216,9 @@ pub enum CoerceError {
     OutOfRange,
     /// Text bound to `uuid` that is not a UUID.
     InvalidUuid,
+    /// Text bound to `inet`, `cidr`, `macaddr` or `macaddr8` that is not one (see
+    /// [`network`] for what is accepted).
+    InvalidNetwork,
 }
 
 impl CoerceError {
@@ -205,6 +232,17 @@ impl CoerceError {
             }
             CoerceError::OutOfRange => format!("integer value out of range for {type_name}"),
             CoerceError::InvalidUuid => "text is not a valid uuid".to_owned(),
+            CoerceError::InvalidNetwork => {
+                let example = match type_name {
+                    "inet" => "192.168.0.1/24 or ::1",
+                    "cidr" => "10.0.0.0/8 (no bits right of the mask)",
+                    _ => "08:00:2b:01:02:03",
+                };
+                format!(
+                    "text is not a valid {type_name} (such as {example}; for other spellings \
+                     cast in SQL: $n::text::{type_name})"
+                )
+            }
         }
     }
 }
@@ -232,11 +270,12 @@ pub fn mismatch(value: &Value, type_name: &str) -> String {
 /// | value | goes into |
 /// |---|---|
 /// | `NULL` | any type |
-/// | an integer | `int2`, `int4`, `oid` (range checked), `int8`, `numeric` |
+/// | an integer | `int2`, `int4`, `oid` (range checked), `int8`, `numeric`, `money` (in the currency's smallest unit) |
 /// | `Bool` | `bool` |
 /// | `Float4` | `float4`, `float8`, `numeric` |
 /// | `Float8` | `float8`, `numeric` (as its shortest round-trip decimal, see [`Numeric::float`]) |
-/// | `Text` | text types, `json`, `jsonb` (sent as is), `uuid` (parsed) |
+/// | `Text` | text types and enums, `json`, `jsonb` (sent as is), `uuid`, `inet`, `cidr`, `macaddr`, `macaddr8` (parsed) |
+/// | `Infinity` | its own date/time type |
 /// | `Json` | `json`, `jsonb` |
 /// | `Bytea`, `Uuid`, dates and times, `Numeric`, `Interval` | their own type |
 /// | `Array` | an array type |
@@ -257,6 +296,9 @@ pub fn coerce(value: &Value, target: PgType) -> Result<Coerced<'_>, CoerceError>
         (Value::Float8(v), PgType::Float8) => Coerced::Float8(*v),
         (Value::Text(s), PgType::Text | PgType::Json) => Coerced::Text(s),
         (Value::Text(s), PgType::Jsonb) => Coerced::JsonbText(s),
+        (Value::Text(s), PgType::Inet | PgType::Cidr | PgType::MacAddr | PgType::MacAddr8) => {
+            Coerced::Network(network::encode(target, s).ok_or(CoerceError::InvalidNetwork)?)
+        }
         (Value::Text(s), PgType::Uuid) => {
             Coerced::Uuid(uuid::Uuid::parse_str(s).map_err(|_| CoerceError::InvalidUuid)?)
         }
@@ -265,13 +307,21 @@ pub fn coerce(value: &Value, target: PgType) -> Result<Coerced<'_>, CoerceError>
         (Value::Json(v), PgType::Jsonb) => Coerced::Jsonb(v),
         (Value::Uuid(v), PgType::Uuid) => Coerced::Uuid(*v),
         #[cfg(feature = "chrono")]
-        (Value::Date(v), PgType::Date) => Coerced::Date(*v),
+        (Value::Date(v), PgType::Date) => Coerced::Date(datetime::date_days(*v)),
         #[cfg(feature = "chrono")]
-        (Value::Time(v), PgType::Time) => Coerced::Time(*v),
+        (Value::Time(v), PgType::Time) => Coerced::Time(datetime::time_micros(*v)),
         #[cfg(feature = "chrono")]
-        (Value::Timestamp(v), PgType::Timestamp) => Coerced::Timestamp(*v),
+        (Value::Timestamp(v), PgType::Timestamp) => {
+            Coerced::Timestamp(datetime::timestamp_micros(*v))
+        }
         #[cfg(feature = "chrono")]
-        (Value::TimestampTz(v), PgType::TimestampTz) => Coerced::TimestampTz(*v),
+        (Value::TimestampTz(v), PgType::TimestampTz) => {
+            Coerced::TimestampTz(datetime::timestamp_micros(v.naive_utc()))
+        }
+        #[cfg(feature = "chrono")]
+        (Value::Infinity { kind, negative }, _) if *kind == target.kind() => {
+            infinity(target, *negative)
+        }
         #[cfg(feature = "decimal")]
         (Value::Numeric(v), PgType::Numeric) => Coerced::Numeric(Numeric::decimal(*v)),
         (Value::Float4(v), PgType::Numeric) => Coerced::Numeric(Numeric::float32(*v)),
@@ -282,6 +332,24 @@ pub fn coerce(value: &Value, target: PgType) -> Result<Coerced<'_>, CoerceError>
     })
 }
 
+/// `'infinity'` (or `'-infinity'`) of the date/time family `target`.
+#[cfg(feature = "chrono")]
+fn infinity(target: PgType, negative: bool) -> Coerced<'static> {
+    let (date, timestamp) = if negative {
+        (
+            datetime::DATE_NEG_INFINITY,
+            datetime::TIMESTAMP_NEG_INFINITY,
+        )
+    } else {
+        (datetime::DATE_INFINITY, datetime::TIMESTAMP_INFINITY)
+    };
+    match target {
+        PgType::Date => Coerced::Date(date),
+        PgType::TimestampTz => Coerced::TimestampTz(timestamp),
+        _ => Coerced::Timestamp(timestamp),
+    }
+}
+
 /// An integer into `target`, range checked.
 #[inline]
 fn integer(v: i64, target: PgType) -> Result<Coerced<'static>, CoerceError> {
@@ -289,7 +357,7 @@ fn integer(v: i64, target: PgType) -> Result<Coerced<'static>, CoerceError> {
     Ok(match target {
         PgType::Int2 => Coerced::Int2(i16::try_from(v).map_err(range)?),
         PgType::Int4 => Coerced::Int4(i32::try_from(v).map_err(range)?),
-        PgType::Int8 => Coerced::Int8(v),
+        PgType::Int8 | PgType::Money => Coerced::Int8(v),
         PgType::Oid => Coerced::Oid(u32::try_from(v).map_err(range)?),
         PgType::Numeric => Coerced::Numeric(Numeric::int(v)),
         _ => return Err(CoerceError::IntegerMismatch),
@@ -353,8 +421,11 @@ mod tests {
     fn builtins_by_oid() {
         assert_eq!(PgType::from_oid(23), Some((PgType::Int4, "int4")));
         assert_eq!(PgType::from_oid(1007), None);
-        assert_eq!(PgType::Numeric.unless_missing(false), PgType::Numeric);
-        assert_eq!(PgType::Date.unless_missing(false), PgType::Other);
+        assert_eq!(PgType::Numeric.unless_missing(), PgType::Numeric);
+        assert_eq!(
+            PgType::Date.unless_missing() == PgType::Date,
+            crate::driver::datetime::READABLE
+        );
         assert_eq!(
             coerce(&Value::Float8(0.1), PgType::Numeric),
             Ok(Coerced::Numeric(Numeric::float(0.1)))

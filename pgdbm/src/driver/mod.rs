@@ -14,7 +14,7 @@
 //! [`db_error::ServerError`], checks `copy_in` rows with [`copy::check_row_width`], and keeps its
 //! per-thread caches of hot statements in a [`front_cache::FrontCache`]. `numeric` is
 //! written and read here for every driver ([`numeric`]), so one `decimal` feature (pgdbm's)
-//! turns it on for all.
+//! turns it on for all; so are dates and times ([`datetime`], pgdbm's `chrono`).
 //!
 //! When a statement's future is dropped while the server runs it, the driver follows
 //! [`cancel`]'s policy: [`recover_in_background`] for a pool's own statement (cancel, wait until
@@ -22,18 +22,22 @@
 //! connection. Streams of rows ([`Executor::fetch`](crate::Executor::fetch)) are written as one
 //! async block with [`row_stream()`].
 
+pub mod array;
 pub mod cancel;
 mod checkout;
 pub mod coerce;
 pub(crate) mod connect;
 pub mod copy;
+pub mod datetime;
 pub mod db_error;
 pub mod front_cache;
 mod listen;
+pub mod network;
 pub mod numeric;
 mod pool;
 mod pool_state;
 mod pooler;
+pub mod read;
 pub mod row_stream;
 
 pub use crate::row::Columns;
@@ -71,3 +75,4 @@ pub fn new_column(name: impl Into<String>, type_name: impl Into<String>) -> crat
 pub fn new_row(columns: Columns, values: Vec<crate::Value>) -> crate::Row {
     crate::Row::new(columns, values)
 }
+pub use read::decode_own;
