@@ -478,13 +478,7 @@ impl Transaction {
             // marked failed: its statement was cancelled).
             state.end_statement(before, result)
         });
-        observe_stream(
-            &self.scope.hooks,
-            self.schema(),
-            template,
-            params,
-            stream,
-        )
+        observe_stream(&self.scope.hooks, self.schema(), template, params, stream)
     }
 
     /// [`fetch`](Transaction::fetch) with each row mapped onto `T`
@@ -514,14 +508,7 @@ impl Transaction {
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.copy_in(&target, &cols, rows))
         });
-        observe_copy(
-            &self.scope.hooks,
-            self.schema(),
-            &target,
-            &cols,
-            work,
-        )
-        .await
+        observe_copy(&self.scope.hooks, self.schema(), &target, &cols, work).await
     }
 }
 

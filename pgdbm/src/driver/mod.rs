@@ -32,6 +32,7 @@ pub mod front_cache;
 mod listen;
 pub mod numeric;
 mod pool;
+mod pool_registry;
 mod pool_state;
 pub mod row_stream;
 
