@@ -136,6 +136,7 @@ impl SqlxPool {
                 .map_or_else(|| opts.get_host().to_owned(), |s| s.display().to_string()),
             port: opts.get_port(),
             database: opts.get_database().unwrap_or_default().to_owned(),
+            user: opts.get_username().to_owned(),
         });
         if pool.is_closed() {
             state.close();

@@ -25,6 +25,58 @@ pub async fn load_sql_fixture(db: &(impl Executor + ?Sized), path: impl AsRef<Pa
     db.batch_execute(&sql).await
 }
 
+/// Loads every fixture of the directory `dir` in file-name order (name them `01_users.json`,
+/// `02_orders.sql`, … to order parents before children): `*.sql` files as
+/// [`load_sql_fixture`], `*.json` files as [`load_json_fixture`]; other files and hidden files
+/// are skipped. Returns the names of the files loaded.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the directory cannot be read; otherwise the first failing fixture's error
+/// (naming its file), after which the later files are not loaded.
+pub async fn load_fixtures(db: &Database, dir: impl AsRef<Path>) -> Result<Vec<String>> {
+    let dir = dir.as_ref();
+    let entries = std::fs::read_dir(dir).map_err(|source| {
+        Error::io(
+            format!("cannot read fixture directory {}", dir.display()),
+            source,
+        )
+    })?;
+    let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| {
+            Error::io(
+                format!("cannot read fixture directory {}", dir.display()),
+                source,
+            )
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let wanted = !name.starts_with('.')
+            && path.is_file()
+            && matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("sql" | "json")
+            );
+        if wanted {
+            files.push((name, path));
+        }
+    }
+    files.sort();
+    let mut loaded = Vec::with_capacity(files.len());
+    for (name, path) in files {
+        if path.extension().is_some_and(|e| e == "sql") {
+            load_sql_fixture(db, &path).await.map_err(|e| {
+                Error::test_setup(format!("fixture {}", path.display()), e.to_string())
+            })?;
+        } else {
+            load_json_fixture(db, &path).await?;
+        }
+        loaded.push(name);
+    }
+    Ok(loaded)
+}
+
 /// Loads the JSON fixture at `path`; see [`load_json`].
 ///
 /// # Errors

@@ -33,6 +33,28 @@ pub async fn count_rows(db: &(impl Executor + ?Sized), table: &str) -> Result<i6
     db.fetch_value::<i64>(&sql, &[]).await
 }
 
+/// The number of rows of `table` matching `condition` (a SQL boolean expression, which may use
+/// `$1`, `$2`, … bound to `params`): `count_rows_where(&db, "users", "active AND age > $1",
+/// params![30])`. The condition is SQL written by the test, never a value: values go in
+/// `params`.
+///
+/// # Errors
+///
+/// [`Error::Identifier`](pgdbm::Error::Identifier) for a bad table name; the server's error (an
+/// invalid condition, a missing table).
+pub async fn count_rows_where(
+    db: &(impl Executor + ?Sized),
+    table: &str,
+    condition: &str,
+    params: pgdbm::Params<'_>,
+) -> Result<i64> {
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE {condition}",
+        table_ref(table)?
+    );
+    db.fetch_value::<i64>(&sql, params).await
+}
+
 /// `true` when `table` exists (a table, view, materialized view or foreign table) in the
 /// handle's schema, or in `schema` when written `schema.table`.
 ///

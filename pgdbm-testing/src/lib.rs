@@ -170,10 +170,10 @@ mod tls_servers;
 pub use certs::{CLIENT_CERT_USER, TestCerts};
 pub use database::{CloneStrategy, TestDatabase, TestDatabaseBuilder, drop_templates};
 pub use dedicated::{DedicatedServer, DedicatedServerBuilder};
-pub use fixtures::{load_json, load_json_fixture, load_sql_fixture};
+pub use fixtures::{load_fixtures, load_json, load_json_fixture, load_sql_fixture};
 pub use helpers::{
-    RollbackOnly, TableDiff, TableSnapshot, assert_table_unchanged, count_rows, rollback_after,
-    snapshot_table, table_diff, table_exists, truncate,
+    RollbackOnly, TableDiff, TableSnapshot, assert_table_unchanged, count_rows, count_rows_where,
+    rollback_after, snapshot_table, table_diff, table_exists, truncate,
 };
 pub use pgbouncer::{PGBOUNCER_POOL_SIZE, PgBouncer};
 pub use schema::{SHARED_DATABASE, TestSchema};

@@ -7,8 +7,8 @@ use pgdbm::{Database, MigrationSource};
 use pgdbm_driver_tokio_postgres::TokioPostgres;
 use pgdbm_testing::{
     RollbackOnly, TestDatabase, TestSchema, TestServer, assert_table_unchanged, count_rows,
-    load_json_fixture, load_sql_fixture, rollback_after, snapshot_table, table_diff, table_exists,
-    truncate,
+    count_rows_where, load_fixtures, load_json_fixture, load_sql_fixture, rollback_after,
+    snapshot_table, table_diff, table_exists, truncate,
 };
 
 type Tdb = TestDatabase<TokioPostgres>;
@@ -453,4 +453,64 @@ async fn throwaway_server_starts_and_serves() {
     // The same server for the whole process.
     let again = TestServer::start_throwaway().await.expect("again");
     assert!(std::ptr::eq(server, again));
+}
+
+#[tokio::test]
+async fn a_fixture_directory_loads_in_name_order() {
+    let db = shop().await;
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // The JSON rows reference customers the SQL file creates: name order puts it first.
+    std::fs::copy(src.join("shop.sql"), dir.path().join("01_shop.sql")).expect("copy");
+    std::fs::copy(src.join("shop.json"), dir.path().join("02_shop.json")).expect("copy");
+    std::fs::write(dir.path().join("README.txt"), "not a fixture").expect("write");
+    std::fs::write(dir.path().join(".hidden.sql"), "SELECT broken").expect("write");
+    let loaded = load_fixtures(&db, dir.path()).await.expect("fixtures");
+    assert_eq!(loaded, ["01_shop.sql", "02_shop.json"]);
+    assert_eq!(count_rows(&db, "customers").await.expect("count"), 5);
+
+    // A failing file is named, and the files after it are not loaded.
+    std::fs::write(
+        dir.path().join("03_bad.sql"),
+        "INSERT INTO {{tables.nope}} VALUES (1)",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("04_more.sql"),
+        "DELETE FROM {{tables.orders}}",
+    )
+    .expect("write");
+    truncate(&db, &["orders", "customers"])
+        .await
+        .expect("truncate");
+    let err = load_fixtures(&db, dir.path()).await.expect_err("03 fails");
+    assert!(err.to_string().contains("03_bad.sql"), "{err}");
+    assert_eq!(count_rows(&db, "orders").await.expect("count"), 3);
+
+    let missing = load_fixtures(&db, dir.path().join("absent"))
+        .await
+        .expect_err("no dir");
+    assert!(matches!(missing, pgdbm::Error::Io { .. }), "{missing:?}");
+}
+
+#[tokio::test]
+async fn rows_are_counted_with_a_condition() {
+    let db = shop().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    load_sql_fixture(&db, dir.join("shop.sql"))
+        .await
+        .expect("sql");
+    let n = count_rows_where(&db, "customers", "name = $1", pgdbm::params!["bob"])
+        .await
+        .expect("count");
+    assert_eq!(n, 1);
+    let none = count_rows_where(&db, "customers", "name LIKE $1", pgdbm::params!["z%"])
+        .await
+        .expect("count");
+    assert_eq!(none, 0);
+    let bad = count_rows_where(&db, "customers;", "true", &[]).await;
+    assert!(
+        matches!(bad, Err(pgdbm::Error::Identifier { .. })),
+        "{bad:?}"
+    );
 }

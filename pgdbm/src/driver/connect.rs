@@ -28,6 +28,8 @@ pub struct ConnectTarget {
     pub port: u16,
     /// Database name.
     pub database: String,
+    /// Role (user name); it never appears in errors.
+    pub user: String,
 }
 
 impl ConnectTarget {
@@ -37,6 +39,7 @@ impl ConnectTarget {
             host: config.host().to_owned(),
             port: config.port(),
             database: config.database().to_owned(),
+            user: config.user().to_owned(),
         }
     }
 

@@ -35,6 +35,7 @@ mod listen;
 pub mod network;
 pub mod numeric;
 mod pool;
+mod pool_registry;
 mod pool_state;
 mod pooler;
 pub mod read;

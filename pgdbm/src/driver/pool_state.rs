@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use super::pool_registry::Registration;
 use super::{CheckoutGate, ConnectTarget, LastConnectError};
 use crate::error::{BoxError, Error, Result};
 
@@ -19,6 +20,7 @@ use crate::error::{BoxError, Error, Result};
 ///     host: "db.internal".into(),
 ///     port: 5432,
 ///     database: "app".into(),
+///     user: "app".into(),
 /// });
 /// state.connect_failed(&"connection refused");
 /// let err = state.pool_timeout(std::time::Duration::from_secs(2));
@@ -35,14 +37,20 @@ pub struct PoolState {
     gate: CheckoutGate,
     last_connect_error: LastConnectError,
     target: ConnectTarget,
+    /// Counts this pool among the process's open pools (a `warn` for a second one to the same
+    /// database and role).
+    _registration: Registration,
 }
 
 impl PoolState {
-    /// An open pool's state for `target`.
+    /// An open pool's state for `target`. Logs a `warn` when this process already has a pool
+    /// open to the same server, database and role: usually a mistake (share one pool among
+    /// modules instead), as pgdbm for Python warns too.
     pub fn new(target: ConnectTarget) -> Self {
         PoolState {
             gate: CheckoutGate::new(),
             last_connect_error: LastConnectError::default(),
+            _registration: Registration::open(&target),
             target,
         }
     }
