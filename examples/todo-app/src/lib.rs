@@ -36,7 +36,7 @@ pub use error::ApiError;
 pub use extract::{JsonBody, ListQuery, TodoId, parse_json};
 pub use routes::router;
 pub use serve::{run, serve, shutdown_signal};
-pub use settings::Settings;
+pub use settings::{ACQUIRE_TIMEOUT, Settings};
 
 use todo::Todos;
 

@@ -21,10 +21,7 @@ use crate::{AppState, Settings, router};
 pub async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(database = %settings.database, "connecting");
     let db = Database::connect::<TokioPostgres>(&settings.database).await?;
-    let report = db.migrate(&TodoModule).await?;
-    for applied in &report.applied {
-        tracing::info!(file = %applied.file, "migration applied");
-    }
+    db.migrate(&TodoModule).await?; // logs each file it applies
     let monitor = MonitorOptions::default().slow_query_threshold(settings.slow_query_threshold);
     let state = AppState::new(db.clone(), monitor);
 

@@ -20,10 +20,15 @@ pub struct Settings {
     pub slow_query_threshold: Duration,
 }
 
+/// How long a request waits for a connection before it answers 503 (pgdbm's default, 30 s,
+/// would hold requests that long while the database is down).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Settings {
     /// Reads `HOST`, `PORT`, `SLOW_QUERY_MS` and the database from `DATABASE_URL`, else the
     /// libpq variables (`PGHOST`, `PGUSER`, …) and their defaults (`localhost:5432`, the OS
-    /// user), with database `postgres` when neither `DATABASE_URL` nor `PGDATABASE` names one.
+    /// user), with database `postgres` when neither `DATABASE_URL` nor `PGDATABASE` names one,
+    /// and an acquire timeout of [`ACQUIRE_TIMEOUT`].
     ///
     /// # Errors
     ///
@@ -40,6 +45,7 @@ impl Settings {
         let database = builder
             .schema(todo::SCHEMA)
             .application_name("todo-app")
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .build()
             .map_err(|e| format!("database settings: {e}"))?;
         Ok(Settings {
