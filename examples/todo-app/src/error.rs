@@ -44,7 +44,10 @@ impl ApiError {
 
     /// 503: the database cannot be reached now.
     pub fn unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database is unavailable",
+        )
     }
 
     /// The response status.

@@ -40,8 +40,14 @@ fn has_json_content_type(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Parses a JSON document into `T`: 400 for malformed JSON (with its position), 422 naming the
@@ -141,9 +147,15 @@ mod tests {
     fn json_content_types() {
         let mut headers = HeaderMap::new();
         assert!(!has_json_content_type(&headers));
-        headers.insert(CONTENT_TYPE, "Application/JSON; charset=utf-8".parse().unwrap());
+        headers.insert(
+            CONTENT_TYPE,
+            "Application/JSON; charset=utf-8".parse().unwrap(),
+        );
         assert!(has_json_content_type(&headers));
-        headers.insert(CONTENT_TYPE, "application/merge-patch+json".parse().unwrap());
+        headers.insert(
+            CONTENT_TYPE,
+            "application/merge-patch+json".parse().unwrap(),
+        );
         assert!(has_json_content_type(&headers));
         headers.insert(CONTENT_TYPE, "text/plain".parse().unwrap());
         assert!(!has_json_content_type(&headers));

@@ -1,12 +1,12 @@
 //! A todo REST service on axum and pgdbm.
 //!
-//! One module, [`todo`], owns schema `todo`: its table, trigger function and index come from
+//! One module, [`todo`](mod@todo), owns schema `todo`: its table, trigger function and index come from
 //! migrations embedded in the crate and applied at start-up. Requests run on a monitored handle
 //! (slow statements are logged), errors become JSON bodies with fitting statuses
 //! ([`ApiError`]), `/health/ready` reports the pool, and shutdown drains requests before the
 //! pool closes.
 //!
-//! The binary is a thin [`main`](../todo_app/index.html) over [`Settings::from_env`] and
+//! The binary (`src/main.rs`) is a thin layer over [`Settings::from_env`] and
 //! [`run`]; tests build the same [`router`] on a database of their own:
 //!
 //! ```no_run

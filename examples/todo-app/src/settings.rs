@@ -38,8 +38,7 @@ impl Settings {
         let port = parse_var("PORT", "3000")?;
         let slow_ms: u64 = parse_var("SLOW_QUERY_MS", "200")?;
         let mut builder = DatabaseConfig::builder().env();
-        if std::env::var_os("DATABASE_URL").is_none() && std::env::var_os("PGDATABASE").is_none()
-        {
+        if std::env::var_os("DATABASE_URL").is_none() && std::env::var_os("PGDATABASE").is_none() {
             builder = builder.database("postgres");
         }
         let database = builder

@@ -19,7 +19,11 @@ const MISSING: &str = "/todos/00000000-0000-4000-8000-000000000000";
 
 async fn create_returns_201_with_the_todo(db: &Database) {
     let app = app(db);
-    let todo = create(&app, r#"{"title": "  Learn pgdbm ", "description": "the todo app"}"#).await;
+    let todo = create(
+        &app,
+        r#"{"title": "  Learn pgdbm ", "description": "the todo app"}"#,
+    )
+    .await;
     assert_eq!(todo["title"], "Learn pgdbm", "titles are trimmed");
     assert_eq!(todo["description"], "the todo app");
     assert_eq!(todo["completed"], false);
@@ -31,11 +35,20 @@ async fn create_returns_201_with_the_todo(db: &Database) {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.json, todo);
 
-    let reply = send(&app, "POST", "/todos", Some(r#"{"title": "no description"}"#)).await;
+    let reply = send(
+        &app,
+        "POST",
+        "/todos",
+        Some(r#"{"title": "no description"}"#),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CREATED);
     assert_eq!(reply.json["description"], Value::Null);
     let location = reply.headers[header::LOCATION].to_str().unwrap();
-    assert_eq!(location, format!("/todos/{}", reply.json["id"].as_str().unwrap()));
+    assert_eq!(
+        location,
+        format!("/todos/{}", reply.json["id"].as_str().unwrap())
+    );
 }
 
 async fn create_rejects_bad_bodies(db: &Database) {
@@ -46,7 +59,11 @@ async fn create_rejects_bad_bodies(db: &Database) {
         (r#"{"title": ""}"#, 422, "`title` must not be empty"),
         (r#"{"title": "   "}"#, 422, "`title` must not be empty"),
         (r#"{"title": 42}"#, 422, "`title` has the wrong type"),
-        (r#"{"title": "a", "s": "s3cr3t"}"#, 422, "`s` is not a field of this body"),
+        (
+            r#"{"title": "a", "s": "s3cr3t"}"#,
+            422,
+            "`s` is not a field of this body",
+        ),
         (r#"["s3cr3t"]"#, 422, "the body must be a JSON object"),
         (r#"{"title": "a""#, 400, "malformed JSON"),
         ("not json", 400, "malformed JSON"),
@@ -54,7 +71,11 @@ async fn create_rejects_bad_bodies(db: &Database) {
     ] {
         let reply = send(&app, "POST", "/todos", Some(body)).await;
         assert_eq!(reply.status.as_u16(), status, "{body}: {:?}", reply.json);
-        assert!(reply.error().starts_with(message), "{body}: {}", reply.error());
+        assert!(
+            reply.error().starts_with(message),
+            "{body}: {}",
+            reply.error()
+        );
         assert!(!reply.error().contains("s3cr3t"), "{}", reply.error());
     }
     let long = format!(r#"{{"title": "{}"}}"#, "x".repeat(201));
@@ -66,10 +87,15 @@ async fn create_rejects_bad_bodies(db: &Database) {
         .header(header::CONTENT_TYPE, "text/plain")
         .body(axum::body::Body::from(r#"{"title": "a"}"#))
         .unwrap();
-    let reply = tower::ServiceExt::oneshot(app.clone(), request).await.unwrap();
+    let reply = tower::ServiceExt::oneshot(app.clone(), request)
+        .await
+        .unwrap();
     assert_eq!(reply.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
-    let count: i64 = db.fetch_value("SELECT count(*) FROM {{tables.todos}}", &[]).await.unwrap();
+    let count: i64 = db
+        .fetch_value("SELECT count(*) FROM {{tables.todos}}", &[])
+        .await
+        .unwrap();
     assert_eq!(count, 0, "no rejected body was stored");
 }
 
@@ -89,13 +115,22 @@ async fn list_filters_pages_and_caps(db: &Database) {
     }
     let two = send(&app, "GET", "/todos", None).await.json["todos"][1].clone();
     let id = two["id"].as_str().unwrap();
-    let reply = send(&app, "PATCH", &format!("/todos/{id}"), Some(r#"{"completed": true}"#)).await;
+    let reply = send(
+        &app,
+        "PATCH",
+        &format!("/todos/{id}"),
+        Some(r#"{"completed": true}"#),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
 
     let all = send(&app, "GET", "/todos", None).await;
     assert_eq!(all.status, StatusCode::OK);
     assert_eq!(titles(&all.json), ["three", "two", "one"], "newest first");
-    assert_eq!((all.json["limit"].as_u64(), all.json["offset"].as_u64()), (Some(20), Some(0)));
+    assert_eq!(
+        (all.json["limit"].as_u64(), all.json["offset"].as_u64()),
+        (Some(20), Some(0))
+    );
     let done = send(&app, "GET", "/todos?completed=true", None).await;
     assert_eq!(titles(&done.json), ["two"]);
     let open = send(&app, "GET", "/todos?completed=false", None).await;
@@ -146,7 +181,11 @@ async fn get_patch_delete_answer_404_and_400(db: &Database) {
 
 async fn patch_changes_only_what_is_sent(db: &Database) {
     let app = app(db);
-    let todo = create(&app, r#"{"title": "write tests", "description": "all routes"}"#).await;
+    let todo = create(
+        &app,
+        r#"{"title": "write tests", "description": "all routes"}"#,
+    )
+    .await;
     let uri = format!("/todos/{}", todo["id"].as_str().unwrap());
 
     let done = send(&app, "PATCH", &uri, Some(r#"{"completed": true}"#)).await;
@@ -155,8 +194,14 @@ async fn patch_changes_only_what_is_sent(db: &Database) {
     assert_eq!(done.json["title"], "write tests");
     assert_eq!(done.json["description"], "all routes");
     assert_eq!(done.json["created_at"], todo["created_at"]);
-    let (before, after) = (timestamp(&todo["updated_at"]), timestamp(&done.json["updated_at"]));
-    assert!(after > before, "the trigger moved updated_at: {before} -> {after}");
+    let (before, after) = (
+        timestamp(&todo["updated_at"]),
+        timestamp(&done.json["updated_at"]),
+    );
+    assert!(
+        after > before,
+        "the trigger moved updated_at: {before} -> {after}"
+    );
 
     let renamed = send(&app, "PATCH", &uri, Some(r#"{"title": " tests written "}"#)).await;
     assert_eq!(renamed.json["title"], "tests written");
@@ -183,7 +228,10 @@ async fn patch_changes_only_what_is_sent(db: &Database) {
         reply.error();
     }
     let unchanged = send(&app, "GET", &uri, None).await;
-    assert_eq!(unchanged.json, cleared.json, "rejected changes wrote nothing");
+    assert_eq!(
+        unchanged.json, cleared.json,
+        "rejected changes wrote nothing"
+    );
 }
 
 fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
@@ -197,8 +245,14 @@ async fn delete_answers_204_then_404(db: &Database) {
     let reply = send(&app, "DELETE", &uri, None).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
     assert_eq!(reply.json, Value::Null);
-    assert_eq!(send(&app, "GET", &uri, None).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(send(&app, "DELETE", &uri, None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&app, "GET", &uri, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, "DELETE", &uri, None).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn health_reports_liveness_and_readiness(db: &Database) {
@@ -213,7 +267,10 @@ async fn health_reports_liveness_and_readiness(db: &Database) {
     assert!(ready.json["pool"]["max_size"].as_u64().unwrap() > 0);
     assert!(ready.json["pool"]["size"].as_u64().unwrap() >= 1);
     assert!(ready.json["round_trip_ms"].as_f64().is_some());
-    assert_eq!(ready.json["queries"]["total"], 1, "the insert, through the monitored handle");
+    assert_eq!(
+        ready.json["queries"]["total"], 1,
+        "the insert, through the monitored handle"
+    );
 }
 
 async fn statements_are_monitored(db: &Database) {
@@ -224,12 +281,19 @@ async fn statements_are_monitored(db: &Database) {
     );
     let app = router(state.clone());
     create(&app, r#"{"title": "watched"}"#).await;
-    assert_eq!(send(&app, "GET", "/todos", None).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, "GET", "/todos", None).await.status,
+        StatusCode::OK
+    );
     let monitor = state.database().monitor().expect("a monitored handle");
     let metrics = monitor.metrics();
     assert_eq!(metrics.total_queries, 2);
     assert_eq!(metrics.slow_queries, 2);
-    assert!(monitor.slow_queries()[0].sql.contains("INSERT INTO {{tables.todos}}"));
+    assert!(
+        monitor.slow_queries()[0]
+            .sql
+            .contains("INSERT INTO {{tables.todos}}")
+    );
 }
 
 /// Each scenario once per driver, on a database of its own cloned from the migrated template.

@@ -25,7 +25,11 @@ async fn wait_until_ready(app: &Router, limit: Duration) {
         if ready.status == StatusCode::OK {
             return;
         }
-        assert!(start.elapsed() < limit, "not ready after {limit:?}: {:?}", ready.json);
+        assert!(
+            start.elapsed() < limit,
+            "not ready after {limit:?}: {:?}",
+            ready.json
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -47,13 +51,25 @@ async fn stopped_server_answers_503<D: Driver>(server: &DedicatedServer) {
     let app = app(&db);
     let todo = create(&app, r#"{"title": "before the outage"}"#).await;
     let uri = format!("/todos/{}", todo["id"].as_str().unwrap());
-    assert_eq!(send(&app, "GET", "/health/ready", None).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, "GET", "/health/ready", None).await.status,
+        StatusCode::OK
+    );
 
     server.stop().await.unwrap();
     let ready = send(&app, "GET", "/health/ready", None).await;
-    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", ready.json);
+    assert_eq!(
+        ready.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{:?}",
+        ready.json
+    );
     assert_eq!(ready.json["status"], "unavailable");
-    assert!(ready.json["pool"]["max_size"].as_u64().is_some(), "{:?}", ready.json);
+    assert!(
+        ready.json["pool"]["max_size"].as_u64().is_some(),
+        "{:?}",
+        ready.json
+    );
     assert!(ready.json["round_trip_ms"].is_null());
     for (method, uri, body) in [
         ("GET", "/todos", None),
@@ -63,11 +79,19 @@ async fn stopped_server_answers_503<D: Driver>(server: &DedicatedServer) {
         ("DELETE", uri.as_str(), None),
     ] {
         let reply = send(&app, method, uri, body).await;
-        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{method} {uri}");
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {uri}"
+        );
         assert_eq!(reply.error(), "the database is unavailable");
     }
     let live = send(&app, "GET", "/health", None).await;
-    assert_eq!(live.status, StatusCode::OK, "liveness does not depend on the database");
+    assert_eq!(
+        live.status,
+        StatusCode::OK,
+        "liveness does not depend on the database"
+    );
 
     server.start().await.unwrap();
     wait_until_ready(&app, Duration::from_secs(20)).await;

@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn titles_are_trimmed_and_checked() {
         assert_eq!(Title::parse("  buy milk ").unwrap().as_str(), "buy milk");
-        assert_eq!(Title::parse(" \t ").unwrap_err().to_string(), "`title` must not be empty");
+        assert_eq!(
+            Title::parse(" \t ").unwrap_err().to_string(),
+            "`title` must not be empty"
+        );
         assert!(Title::parse(&"x".repeat(MAX_TITLE_CHARS)).is_ok());
         assert!(Title::parse(&"x".repeat(MAX_TITLE_CHARS + 1)).is_err());
     }

@@ -57,9 +57,8 @@ pub async fn send(app: &Router, method: &str, uri: &str, body: Option<&str>) -> 
     let json = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!("{method} {uri}: body is not JSON ({e}): {bytes:?}")
-        })
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{method} {uri}: body is not JSON ({e}): {bytes:?}"))
     };
     Reply {
         status,
