@@ -1,0 +1,74 @@
+//! A todo REST service on axum and pgdbm.
+//!
+//! One module, [`todo`](mod@todo), owns schema `todo`: its table, trigger function and index come from
+//! migrations embedded in the crate and applied at start-up. Requests run on a monitored handle
+//! (slow statements are logged), errors become JSON bodies with fitting statuses
+//! ([`ApiError`]), `/health/ready` reports the pool, and shutdown drains requests before the
+//! pool closes.
+//!
+//! The binary (`src/main.rs`) is a thin layer over [`Settings::from_env`] and
+//! [`run`]; tests build the same [`router`] on a database of their own:
+//!
+//! ```no_run
+//! # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
+//! use pgdbm::monitor::MonitorOptions;
+//! use todo_app::{AppState, router, todo::TodoModule};
+//!
+//! db.migrate(&TodoModule).await?; // db is scoped to schema "todo"
+//! let app = router(AppState::new(db, MonitorOptions::default()));
+//! # let _ = app;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod extract;
+mod routes;
+mod serve;
+mod settings;
+pub mod todo;
+
+use std::time::Duration;
+
+use pgdbm::Database;
+use pgdbm::monitor::MonitorOptions;
+
+pub use error::ApiError;
+pub use extract::{JsonBody, ListQuery, TodoId, parse_json};
+pub use routes::router;
+pub use serve::{run, serve, shutdown_signal};
+pub use settings::{ACQUIRE_TIMEOUT, Settings};
+
+use todo::Todos;
+
+/// What the handlers share: the module's queries on a monitored handle.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    db: Database,
+    todos: Todos,
+    ready_timeout: Duration,
+}
+
+impl AppState {
+    /// The state on `db` (scoped to the schema the todo module was migrated into), through a
+    /// monitored handle on the same pool that records every statement and logs those slower
+    /// than `monitor`'s threshold at `warn`.
+    pub fn new(db: Database, monitor: MonitorOptions) -> Self {
+        let db = db.monitored(monitor);
+        AppState {
+            todos: Todos::new(db.clone()),
+            db,
+            ready_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// The same state with another bound on the readiness round trip (default 2 s).
+    pub fn with_ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// The monitored handle the requests run on.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+}
