@@ -183,3 +183,46 @@ async fn a_failed_batch_leaves_its_events_pending(db: TestDatabase) {
     assert_eq!(handles.consumer().process_batch().await.unwrap().len(), 1);
     assert_eq!(outbox::pending(&handles.orders).await.unwrap(), 0);
 }
+
+#[pgdbm_testing::test(modules = [UsersModule = "users", InventoryModule = "inventory", OrdersModule = "orders", NotificationsModule = "notifications"])]
+async fn a_cancelled_batch_leaves_its_events_pending(db: TestDatabase) {
+    let handles = Handles::new(&db).unwrap();
+    let event_id = handles
+        .orders
+        .transaction(|tx| async move {
+            let event = OrderPlaced {
+                order_id: Uuid::from_u128(1),
+                user_id: Uuid::from_u128(1),
+                total_cents: 1,
+            };
+            outbox::publish(&tx, "order.placed", &event).await
+        })
+        .await
+        .unwrap();
+    // Another session holds the notifications table: the batch claims the event, then waits.
+    let blocker = db.begin().await.unwrap();
+    blocker
+        .batch_execute("LOCK TABLE notifications.notifications IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let consumer = handles.consumer();
+    let cut = tokio::time::timeout(Duration::from_millis(500), consumer.process_batch()).await;
+    assert!(
+        cut.is_err(),
+        "the batch should have been waiting for the lock"
+    );
+    blocker.rollback().await.unwrap();
+
+    // The dropped batch rolled back: its claim is released and the event is handled once, now.
+    let handled = std::sync::Mutex::new(Vec::new());
+    let done = within(Duration::from_secs(20), || async {
+        let batch = consumer.process_batch().await.unwrap();
+        let mut handled = handled.lock().unwrap();
+        handled.extend(batch);
+        !handled.is_empty()
+    })
+    .await;
+    assert!(done.is_some(), "the event stayed claimed");
+    assert_eq!(*handled.lock().unwrap(), [event_id]);
+    assert_eq!(outbox::pending(&handles.orders).await.unwrap(), 0);
+}
