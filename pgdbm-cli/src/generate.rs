@@ -219,6 +219,10 @@ pub(crate) fn module(
             relative(ws, &crate_dir).display()
         );
     }
+    ctx.say(
+        "  add migrations with: pgdbm migrate create NAME (with migrations_path pointing there); \
+         build.rs makes the next cargo build embed them",
+    );
     ctx.say(format!(
         "  test it with: cd {} && cargo test (needs a PostgreSQL server; see pgdbm-testing)",
         root.display()
@@ -333,18 +337,13 @@ fn test_rs(ident: &str, ty: &str) -> String {
 //! the server is found: PGDBM_TEST_URL, DATABASE_URL, the local default, or one it starts).
 
 use pgdbm::Module;
-use pgdbm_driver_tokio_postgres::TokioPostgres;
 use pgdbm_testing::TestDatabase;
 use {ident}::{{{ty}, add_item, count_items}};
 
-#[tokio::test]
-async fn migrates_and_works() -> pgdbm::Result<()> {{
-    // A database of its own with the module migrated into schema "{ident}", dropped at the end.
-    let db = TestDatabase::<TokioPostgres>::builder()
-        .module(&{ty})
-        .schema("{ident}")
-        .build()
-        .await?;
+// A database of its own, cloned from a template with the module migrated into schema
+// "{ident}", dropped when the test ends (also when it fails).
+#[pgdbm_testing::test(module = {ty}, schema = "{ident}")]
+async fn migrates_and_works(db: TestDatabase) -> pgdbm::Result<()> {{
     // Applying again changes nothing.
     assert!(db.migrate(&{ty}).await?.applied.is_empty());
     assert!(!{ty}.migrations().is_empty());

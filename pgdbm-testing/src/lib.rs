@@ -278,6 +278,9 @@ macro_rules! delegate_executor {
             ) -> pgdbm::RowStream<'a> {
                 pgdbm::Executor::fetch(&**self, sql, params)
             }
+            fn schema(&self) -> Option<&str> {
+                pgdbm::Executor::schema(&**self)
+            }
         }
     )*};
 }

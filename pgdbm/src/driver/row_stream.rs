@@ -42,12 +42,12 @@ impl RowSender {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use futures_util::TryStreamExt;
-/// use pgdbm::driver::row_stream;
-/// use pgdbm::{Column, Row, Value};
-/// let columns: std::sync::Arc<[Column]> = vec![Column::new("n", "int4")].into();
+/// use pgdbm::driver::{Columns, new_column, new_row, row_stream};
+/// use pgdbm::{Row, Value};
+/// let columns: Columns = vec![new_column("n", "int4")].into();
 /// let stream = row_stream(move |tx| async move {
 ///     for n in 0..100 {
-///         tx.send(Row::new(columns.clone(), vec![Value::Int4(n)])).await;
+///         tx.send(new_row(columns.clone(), vec![Value::Int4(n)])).await;
 ///     }
 ///     Ok(())
 /// });
