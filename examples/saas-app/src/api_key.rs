@@ -60,7 +60,10 @@ pub fn key_id_of(key: &str) -> Option<&str> {
     let (id, secret) = rest.split_once('_')?;
     let well_formed = id.len() == KEY_ID_BYTES * 2
         && secret.len() == SECRET_BYTES * 2
-        && id.bytes().chain(secret.bytes()).all(|b| b.is_ascii_hexdigit());
+        && id
+            .bytes()
+            .chain(secret.bytes())
+            .all(|b| b.is_ascii_hexdigit());
     well_formed.then_some(id)
 }
 

@@ -17,7 +17,10 @@ fn presented_key(parts: &Parts) -> Result<&str, ApiError> {
         parts
             .headers
             .get(name)
-            .map(|v| v.to_str().map_err(|_| ApiError::unauthorized("malformed API key")))
+            .map(|v| {
+                v.to_str()
+                    .map_err(|_| ApiError::unauthorized("malformed API key"))
+            })
             .transpose()
     };
     if let Some(value) = header(AUTHORIZATION.as_str())? {

@@ -81,7 +81,14 @@ impl<V: Clone> TenantCache<V> {
 
     /// Stores `value` for a verified key of tenant `tenant_id` unless the cache was invalidated
     /// since `seen`; returns whether it was stored.
-    pub fn insert(&self, seen: Generation, key_id: &str, key: &str, tenant_id: Uuid, value: V) -> bool {
+    pub fn insert(
+        &self,
+        seen: Generation,
+        key_id: &str,
+        key: &str,
+        tenant_id: Uuid,
+        value: V,
+    ) -> bool {
         let mut inner = self.lock();
         if inner.generation != seen.0 {
             return false;

@@ -8,6 +8,8 @@ use pgdbm::prelude::*;
 use pgdbm::quote_identifier;
 use serde::{Deserialize, Serialize};
 
+use tokio::sync::oneshot;
+
 use crate::api_key::{ApiKey, KeyHasher};
 use crate::registry::{Registry, TenantRecord};
 use crate::tenant::{TenantModule, schema_name, validate_slug};
@@ -23,6 +25,9 @@ pub struct SignUp {
     #[serde(default = "default_plan")]
     pub plan: String,
 }
+
+/// Where the provisioning task sends its result; closed when the request was dropped.
+type Reply = oneshot::Sender<Result<TenantRecord, SignupError>>;
 
 fn default_plan() -> String {
     "free".to_owned()
@@ -52,6 +57,9 @@ pub enum SignupError {
     /// The key could not be hashed.
     #[error("hashing the key: {0}")]
     Hashing(String),
+    /// The request was dropped before the tenant was activated; everything was undone.
+    #[error("the sign-up was abandoned by its client")]
+    Abandoned,
     /// The provisioning task panicked; the reaper removes what it left.
     #[error("sign-up task failed: {0}")]
     Task(String),
@@ -67,7 +75,9 @@ pub enum SignupError {
 /// row, the others [`SignupError::SlugTaken`] at once, without touching the schema. Everything
 /// after the row runs on a task of its own, so a request dropped half way (the client went
 /// away) does not stop it half way: the task either finishes or undoes what it made (schema and
-/// row, in one transaction). A crash of the process leaves a `provisioning` row, which
+/// row, in one transaction). It also undoes it when nobody waits for the answer any more at
+/// the moment of activation, since nobody would ever learn the key; a retry of the sign-up then
+/// succeeds. A crash of the process leaves a `provisioning` row, which
 /// [`reap_abandoned_signups`] removes with its schema.
 ///
 /// # Errors
@@ -79,13 +89,40 @@ pub async fn sign_up(
     req: SignUp,
 ) -> Result<SignedUp, SignupError> {
     validate_slug(&req.slug).map_err(SignupError::Invalid)?;
-    let name = req.name.trim();
-    if name.is_empty() {
+    if req.name.trim().is_empty() {
         return Err(SignupError::Invalid("name must not be empty".into()));
     }
     // The slow part (Argon2) comes before any write, so it holds no row and no lock.
     let key = ApiKey::generate();
     let key_hash = hasher.hash(&key).await.map_err(SignupError::Hashing)?;
+    let (reply, answer) = oneshot::channel();
+    let registry = registry.clone();
+    let key_id = key.key_id().to_owned();
+    // From the registry row on, the work runs on a task of its own: a dropped request cannot
+    // stop it between two of its steps.
+    tokio::spawn(async move {
+        let result = register(&registry, req, &key_id, &key_hash, &reply).await;
+        // Err: the request was dropped; what the task made has been undone.
+        let _ = reply.send(result);
+    });
+    let tenant = answer
+        .await
+        .map_err(|_| SignupError::Task("the provisioning task ended without an answer".into()))??;
+    Ok(SignedUp {
+        tenant,
+        api_key: key.expose().to_owned(),
+    })
+}
+
+/// Inserts the registry row, then provisions the tenant.
+async fn register(
+    registry: &Registry,
+    req: SignUp,
+    key_id: &str,
+    key_hash: &str,
+    reply: &Reply,
+) -> Result<TenantRecord, SignupError> {
+    let name = req.name.trim();
     let tenant = match registry
         .insert_provisioning(&req.slug, name, &req.plan)
         .await
@@ -96,53 +133,44 @@ pub async fn sign_up(
         }
         other => other?,
     };
-    let task = tokio::spawn(provision(
-        registry.clone(),
-        tenant,
-        key.key_id().to_owned(),
-        key_hash,
-    ));
-    let tenant = task
-        .await
-        .map_err(|e| SignupError::Task(e.to_string()))??;
-    Ok(SignedUp {
-        tenant,
-        api_key: key.expose().to_owned(),
-    })
+    provision(registry, tenant, key_id, key_hash, reply).await
 }
 
 /// Everything after the registry row; undoes it all on failure.
 async fn provision(
-    registry: Registry,
+    registry: &Registry,
     tenant: TenantRecord,
-    key_id: String,
-    key_hash: String,
+    key_id: &str,
+    key_hash: &str,
+    reply: &Reply,
 ) -> Result<TenantRecord, SignupError> {
     let schema = schema_name(&tenant.slug);
     // A plain CREATE SCHEMA: a schema that exists is not ours to migrate into, nor to drop.
     let create = format!("CREATE SCHEMA {}", quote_identifier(&schema));
     let result = match registry.db().batch_execute(&create).await {
-        Ok(()) => activate(&registry, &tenant, &schema, &key_id, &key_hash).await,
+        Ok(()) => activate(registry, &tenant, &schema, key_id, key_hash, reply).await,
         Err(e) if e.code() == Some("42P06") => {
-            undo(&registry, &tenant, None).await;
+            undo(registry, &tenant, None).await;
             return Err(SignupError::SchemaExists(schema));
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     if result.is_err() {
-        undo(&registry, &tenant, Some(&schema)).await;
+        undo(registry, &tenant, Some(&schema)).await;
     }
-    Ok(result?)
+    result
 }
 
-/// Migrates the tenant's schema, then stores its key and activates it in one transaction.
+/// Migrates the tenant's schema, then stores its key and activates it in one transaction,
+/// committed only while the request still waits for the answer.
 async fn activate(
     registry: &Registry,
     tenant: &TenantRecord,
     schema: &str,
     key_id: &str,
     key_hash: &str,
-) -> pgdbm::Result<TenantRecord> {
+    reply: &Reply,
+) -> Result<TenantRecord, SignupError> {
     let db = Database::new(registry.db().pool().clone(), Some(schema))?;
     db.migrate(&TenantModule::for_schema(schema)).await?;
     let id = tenant.id;
@@ -154,13 +182,18 @@ async fn activate(
                 params![key_id, id, key_hash],
             )
             .await?;
-            tx.fetch_one_as(
-                "UPDATE {{tables.tenants}} AS t SET status = 'active', status_changed_at = now()
-                 WHERE t.id = $1 AND t.status = 'provisioning'
-                 RETURNING t.id, t.slug, t.name, t.plan, t.status, t.created_at",
-                params![id],
-            )
-            .await
+            let activated = tx
+                .fetch_one_as(
+                    "UPDATE {{tables.tenants}} AS t SET status = 'active', status_changed_at = now()
+                     WHERE t.id = $1 AND t.status = 'provisioning'
+                     RETURNING t.id, t.slug, t.name, t.plan, t.status, t.created_at",
+                    params![id],
+                )
+                .await?;
+            if reply.is_closed() {
+                return Err(SignupError::Abandoned);
+            }
+            Ok(activated)
         })
         .await
 }
@@ -214,10 +247,16 @@ pub async fn delete_tenant(registry: &Registry, slug: &str) -> pgdbm::Result<Opt
                 return Ok(None);
             };
             let schema = schema_name(&tenant.slug);
-            tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_identifier(&schema)))
-                .await?;
-            tx.execute("DELETE FROM {{tables.tenants}} WHERE id = $1", params![tenant.id])
-                .await?;
+            tx.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                quote_identifier(&schema)
+            ))
+            .await?;
+            tx.execute(
+                "DELETE FROM {{tables.tenants}} WHERE id = $1",
+                params![tenant.id],
+            )
+            .await?;
             Ok(Some(tenant))
         })
         .await

@@ -62,7 +62,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("tenant {slug}: {err}");
     }
 
-    let admin_key = std::env::var("ADMIN_API_KEY").ok().filter(|k| !k.is_empty());
+    let admin_key = std::env::var("ADMIN_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
     if admin_key.is_none() {
         println!("ADMIN_API_KEY is not set: the /admin routes are off");
     }

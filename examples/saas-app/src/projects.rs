@@ -27,7 +27,12 @@ pub struct Project {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, description, status, created_at, updated_at";
+/// The columns of a [`Project`].
+macro_rules! columns {
+    () => {
+        "id, name, description, status, created_at, updated_at"
+    };
+}
 
 /// A new project.
 #[derive(Debug, Clone, Deserialize)]
@@ -110,11 +115,12 @@ pub async fn create(
                     format!("plan {} allows {max} projects", tenant.plan()),
                 ));
             }
-            let sql = format!(
-                "INSERT INTO {{{{tables.projects}}}} (name, description) VALUES ($1, $2) RETURNING {COLUMNS}"
+            const SQL: &str = concat!(
+                "INSERT INTO {{tables.projects}} (name, description) VALUES ($1, $2) RETURNING ",
+                columns!()
             );
             Ok(projects
-                .fetch_one_as(&sql, params![new.name.trim(), new.description.as_deref()])
+                .fetch_one_as(SQL, params![new.name.trim(), new.description.as_deref()])
                 .await?)
         })
         .await
@@ -126,13 +132,12 @@ pub async fn create(
 ///
 /// Database errors.
 pub async fn list(tenant: &Tenant, limit: i64, offset: i64) -> pgdbm::Result<Vec<Project>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM {{{{tables.projects}}}} ORDER BY created_at, id LIMIT $1 OFFSET $2"
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM {{tables.projects}} ORDER BY created_at, id LIMIT $1 OFFSET $2"
     );
-    tenant
-        .db()
-        .fetch_all_as(&sql, params![limit, offset])
-        .await
+    tenant.db().fetch_all_as(SQL, params![limit, offset]).await
 }
 
 /// The tenant's project `id`, or `None`.
@@ -141,8 +146,12 @@ pub async fn list(tenant: &Tenant, limit: i64, offset: i64) -> pgdbm::Result<Vec
 ///
 /// Database errors.
 pub async fn get(tenant: &Tenant, id: Uuid) -> pgdbm::Result<Option<Project>> {
-    let sql = format!("SELECT {COLUMNS} FROM {{{{tables.projects}}}} WHERE id = $1");
-    tenant.db().fetch_optional_as(&sql, params![id]).await
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM {{tables.projects}} WHERE id = $1"
+    );
+    tenant.db().fetch_optional_as(SQL, params![id]).await
 }
 
 /// Applies `patch` to the tenant's project `id`; `None` when it has no such project.
@@ -159,19 +168,25 @@ pub async fn update(
         check_name(name)?;
     }
     check_status(patch.status.as_deref())?;
-    let sql = format!(
-        "UPDATE {{{{tables.projects}}}} SET
+    const SQL: &str = concat!(
+        "UPDATE {{tables.projects}} SET
              name = COALESCE($2, name),
              description = COALESCE($3, description),
              status = COALESCE($4, status)
-         WHERE id = $1 RETURNING {COLUMNS}"
+         WHERE id = $1 RETURNING ",
+        columns!()
     );
     let name = patch.name.as_deref().map(str::trim);
     Ok(tenant
         .db()
         .fetch_optional_as(
-            &sql,
-            params![id, name, patch.description.as_deref(), patch.status.as_deref()],
+            SQL,
+            params![
+                id,
+                name,
+                patch.description.as_deref(),
+                patch.status.as_deref()
+            ],
         )
         .await?)
 }

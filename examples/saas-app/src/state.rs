@@ -123,7 +123,10 @@ impl AppState {
                 ));
             }
             TenantStatus::Provisioning => {
-                return Err(ApiError::forbidden("provisioning", "tenant is being set up"));
+                return Err(ApiError::forbidden(
+                    "provisioning",
+                    "tenant is being set up",
+                ));
             }
         }
         let pool = self.registry().db().pool().clone();

@@ -76,7 +76,9 @@ pub(super) async fn suspend(
     Path(slug): Path<String>,
 ) -> Result<Json<TenantRecord>, ApiError> {
     let changed = state.suspend(&slug).await?;
-    changed.map(Json).ok_or_else(|| no_such_tenant(&slug, "active"))
+    changed
+        .map(Json)
+        .ok_or_else(|| no_such_tenant(&slug, "active"))
 }
 
 pub(super) async fn resume(

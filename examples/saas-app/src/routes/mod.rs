@@ -41,7 +41,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/tenants", get(admin::tenants))
         .route("/admin/tenants/{slug}/suspend", post(admin::suspend))
         .route("/admin/tenants/{slug}/resume", post(admin::resume))
-        .route("/admin/tenants/{slug}", axum::routing::delete(admin::delete))
+        .route(
+            "/admin/tenants/{slug}",
+            axum::routing::delete(admin::delete),
+        )
         .with_state(state)
 }
 

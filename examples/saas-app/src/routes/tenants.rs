@@ -18,7 +18,7 @@ impl From<SignupError> for ApiError {
                 ApiError::conflict(err.to_string())
             }
             SignupError::Database(e) => e.into(),
-            SignupError::Hashing(_) | SignupError::Task(_) => {
+            SignupError::Hashing(_) | SignupError::Task(_) | SignupError::Abandoned => {
                 tracing::error!(error = %err, "sign-up failed");
                 ApiError::internal()
             }
