@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use pgdbm::driver::{ConnectTarget, PoolState, connect_with_retry, row_stream};
+use pgdbm::driver::{ConnectTarget, PoolState, bounded_by_client, connect_with_retry, row_stream};
 use pgdbm::driver::{
     Driver, NotificationConnector, PoolProvider, PooledConnection, PoolerSettings,
 };
@@ -196,12 +196,7 @@ impl SqlxPool {
             let result = pooled::run(busy.conn(), &self.types, sql, params, false, op).await;
             busy.finish(result)
         };
-        match self.pooler.client_statement_timeout() {
-            None => work.await,
-            Some(bound) => tokio::time::timeout(bound, work)
-                .await
-                .unwrap_or_else(|_| Err(pgdbm::driver::client_timeout_error(sql, bound))),
-        }
+        bounded_by_client(self.pooler.client_statement_timeout(), sql, work).await
     }
 }
 
@@ -246,12 +241,7 @@ impl Executor for SqlxPool {
             let result = conn::batch_execute(busy.conn(), sql).await;
             busy.finish(result)
         };
-        match self.pooler.client_statement_timeout() {
-            None => work.await,
-            Some(bound) => tokio::time::timeout(bound, work)
-                .await
-                .unwrap_or_else(|_| Err(pgdbm::driver::client_timeout_error(sql, bound))),
-        }
+        bounded_by_client(self.pooler.client_statement_timeout(), sql, work).await
     }
     fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
         let sql = sql.to_owned();

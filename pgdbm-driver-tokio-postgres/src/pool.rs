@@ -13,7 +13,7 @@ use pgdbm::driver::{Abandoned, ConnectTarget, PoolState, connect_with_retry};
 use pgdbm::driver::{
     Connection, Driver, NotificationConnector, PoolProvider, PooledConnection, PoolerSettings,
 };
-use pgdbm::driver::{recover_in_background, row_stream};
+use pgdbm::driver::{bounded_by_client, recover_in_background, row_stream};
 use pgdbm::{DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row, Value};
 use tokio_postgres::Client;
 
@@ -292,9 +292,10 @@ impl Executor for TokioPostgresPool {
             let out = lent.conn().execute_direct(sql, params).await;
             lent.finish(out)
         };
+        // The common case (no transaction pooler) awaits `work` directly: no extra future layer.
         match self.pooler.client_statement_timeout() {
             None => work.await,
-            Some(bound) => client_bounded(bound, sql, work).await,
+            bound => bounded_by_client(bound, sql, work).await,
         }
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
@@ -303,9 +304,10 @@ impl Executor for TokioPostgresPool {
             let out = lent.conn().fetch_all_direct(sql, params).await;
             lent.finish(out)
         };
+        // The common case (no transaction pooler) awaits `work` directly: no extra future layer.
         match self.pooler.client_statement_timeout() {
             None => work.await,
-            Some(bound) => client_bounded(bound, sql, work).await,
+            bound => bounded_by_client(bound, sql, work).await,
         }
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
@@ -314,9 +316,10 @@ impl Executor for TokioPostgresPool {
             let out = lent.conn().fetch_optional_direct(sql, params).await;
             lent.finish(out)
         };
+        // The common case (no transaction pooler) awaits `work` directly: no extra future layer.
         match self.pooler.client_statement_timeout() {
             None => work.await,
-            Some(bound) => client_bounded(bound, sql, work).await,
+            bound => bounded_by_client(bound, sql, work).await,
         }
     }
     async fn batch_execute(&self, sql: &str) -> Result<()> {
@@ -325,9 +328,10 @@ impl Executor for TokioPostgresPool {
             let out = lent.conn().batch_execute_direct(sql).await;
             lent.finish(out)
         };
+        // The common case (no transaction pooler) awaits `work` directly: no extra future layer.
         match self.pooler.client_statement_timeout() {
             None => work.await,
-            Some(bound) => client_bounded(bound, sql, work).await,
+            bound => bounded_by_client(bound, sql, work).await,
         }
     }
     fn fetch<'a>(&'a self, sql: &str, params: Params<'a>) -> BoxStream<'a, Result<Row>> {
@@ -404,18 +408,4 @@ impl PoolProvider for TokioPostgresPool {
     fn notification_connector(&self) -> Result<Arc<dyn NotificationConnector>> {
         Ok(self.listen.clone())
     }
-}
-
-/// Behind a transaction pooler an autocommit statement is bounded client side by the configured
-/// `statement_timeout` (the server setting cannot be carried): on expiry `work` is dropped, which
-/// cancels the statement (a CancelRequest, forwarded by the pooler) and recovers or closes its
-/// connection, and a typed `57014` comes back.
-async fn client_bounded<T>(
-    bound: Duration,
-    sql: &str,
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    tokio::time::timeout(bound, work)
-        .await
-        .unwrap_or_else(|_| Err(pgdbm::driver::client_timeout_error(sql, bound)))
 }

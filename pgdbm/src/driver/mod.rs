@@ -58,7 +58,9 @@ pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
 };
 pub use pool_state::PoolState;
-pub use pooler::{PoolerSettings, client_timeout_error, refuse_behind_transaction_pooler};
+pub use pooler::{
+    PoolerSettings, bounded_by_client, client_timeout_error, refuse_behind_transaction_pooler,
+};
 pub use row_stream::{RowSender, STREAM_BUFFER, row_stream};
 
 /// Builds a result column description: its name and the name of its PostgreSQL type (`int4`,

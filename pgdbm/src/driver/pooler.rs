@@ -217,6 +217,27 @@ pub fn refuse_behind_transaction_pooler(pooler: Pooler, what: &str) -> Result<()
     Ok(())
 }
 
+/// Runs `work` (an autocommit statement behind a transaction pooler) bounded client side by
+/// `bound` ([`PoolerSettings::client_statement_timeout`]; `None`: unbounded). On expiry `work`
+/// is dropped — the driver's usual handling of an abandoned statement follows — and the error is
+/// [`client_timeout_error`].
+///
+/// # Errors
+///
+/// `work`'s error, or the timeout's `57014`.
+pub async fn bounded_by_client<T>(
+    bound: Option<Duration>,
+    sql: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match bound {
+        None => work.await,
+        Some(bound) => tokio::time::timeout(bound, work)
+            .await
+            .unwrap_or_else(|_| Err(client_timeout_error(sql, bound))),
+    }
+}
+
 /// The error of an autocommit statement abandoned by the client-side bound: `57014` (query
 /// canceled), as the server's own `statement_timeout` would report it.
 pub fn client_timeout_error(sql: &str, bound: Duration) -> Error {
