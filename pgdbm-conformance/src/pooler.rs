@@ -102,6 +102,20 @@ pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
              statements; recovery after a cancel waits on a server connection the pooler may \
              have moved)"
         }
+        "domains_and_their_arrays"
+        | "enum_parameters_and_columns"
+        | "infinite_dates_and_timestamps"
+        | "interval_values"
+        | "money_as_minor_units"
+        | "multi_dimensional_arrays"
+        | "network_types_as_text"
+        | "numeric_parameters"
+        | "timestamp_kinds_explained" => {
+            "OPEN: behind a transaction pooler tokio-postgres declares parameter types from the \
+             values (unnamed one-round-trip statements); the newer types (interval, enums, \
+             domains, infinity, network, money, numeric from floats, nested arrays) are not yet \
+             declared on that path"
+        }
         "second_pool_to_same_database_and_role_warns" => {
             "it logs in as a role of its own, which the test PgBouncer's auth_file does not list \
              (the registry is the same with or without a pooler)"

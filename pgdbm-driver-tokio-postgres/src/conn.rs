@@ -183,7 +183,22 @@ impl PgConn {
         let token = self.cancel.clone();
         let tls = self.tls.clone();
         let target = Arc::clone(&self.target);
-        async move { target.cancel(&token, tls).await }
+        let through_pooler = self.unnamed;
+        async move {
+            if through_pooler {
+                // Behind a transaction pooler a cancel request can arrive after the pooler moved
+                // the client to another server connection (hitting an unrelated statement), and
+                // PgBouncer 1.18 aborts (`disconnect_client(): bad client state`) when one meets
+                // a client being closed: none is sent; the connection is closed instead.
+                let _ = (token, tls, target);
+                return Err(Error::query(
+                    "cancel request",
+                    "not sent behind a transaction pooler; the connection is closed instead",
+                    None,
+                ));
+            }
+            target.cancel(&token, tls).await
+        }
     }
 
     /// Marks a statement as running (see [`in_flight!`]).
