@@ -2,14 +2,12 @@
 //! recording files as applied without running them (baseline), re-recording changed checksums
 //! (repair); and the newest rows of the history.
 
-use std::collections::HashMap;
-
 use crate::error::{Error, Result};
 use crate::executor::Executor;
 
 use super::ledger::HistoryEntry;
 use super::report::{AppliedMigration, RepairedMigration};
-use super::runner::{Migrator, check_checksums, check_has_statement, check_module_name};
+use super::runner::{Migrator, check_has_statement, check_module_name};
 use super::source::MigrationSource;
 
 fn not_in_source(module: &str, file: &str) -> Error {
@@ -87,14 +85,7 @@ impl Migrator {
             return Err(not_in_source(module, file));
         };
         locked!(self, module, |conn| async {
-            self.ledger.ensure(conn).await?;
-            let applied: HashMap<String, String> = self
-                .ledger
-                .applied(conn, module)
-                .await?
-                .into_iter()
-                .collect();
-            check_checksums(module, source, &applied)?;
+            let applied = self.checked_applied_locked(conn, module, source).await?;
             if applied.contains_key(file) {
                 return Ok(None);
             }
@@ -190,14 +181,7 @@ impl Migrator {
             }
         };
         locked!(self, module, |conn| async {
-            self.ledger.ensure(conn).await?;
-            let applied: HashMap<String, String> = self
-                .ledger
-                .applied(conn, module)
-                .await?
-                .into_iter()
-                .collect();
-            check_checksums(module, source, &applied)?;
+            let applied = self.checked_applied_locked(conn, module, source).await?;
             conn.batch_execute("BEGIN").await?;
             let result = async {
                 let mut recorded = Vec::new();

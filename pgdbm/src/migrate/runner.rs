@@ -219,14 +219,7 @@ impl Migrator {
         module: &str,
         source: &MigrationSource,
     ) -> Result<MigrationReport> {
-        self.ledger.ensure(conn).await?;
-        let applied: HashMap<String, String> = self
-            .ledger
-            .applied(conn, module)
-            .await?
-            .into_iter()
-            .collect();
-        check_checksums(module, source, &applied)?;
+        let applied = self.checked_applied_locked(conn, module, source).await?;
         for m in source.migrations() {
             if !applied.contains_key(m.name()) {
                 check_has_statement(module, m)?;
@@ -356,6 +349,38 @@ impl Migrator {
         self.ledger.applied(&self.db, module).await
     }
 
+    /// `module`'s applied files (file name → checksum), read-only, after checking that none of
+    /// them changed in `source`.
+    pub(super) async fn checked_applied(
+        &self,
+        module: &str,
+        source: &MigrationSource,
+    ) -> Result<HashMap<String, String>> {
+        let applied: HashMap<String, String> =
+            self.read_applied(module).await?.into_iter().collect();
+        check_checksums(module, source, &applied)?;
+        Ok(applied)
+    }
+
+    /// As [`checked_applied`](Self::checked_applied), on the connection holding the migration
+    /// lock, creating the ledger first if it does not exist.
+    pub(super) async fn checked_applied_locked(
+        &self,
+        conn: &dyn Executor,
+        module: &str,
+        source: &MigrationSource,
+    ) -> Result<HashMap<String, String>> {
+        self.ledger.ensure(conn).await?;
+        let applied: HashMap<String, String> = self
+            .ledger
+            .applied(conn, module)
+            .await?
+            .into_iter()
+            .collect();
+        check_checksums(module, source, &applied)?;
+        Ok(applied)
+    }
+
     /// The state of every file of `source` for `module` (applied, pending, changed), then the
     /// ledger rows whose file is no longer in the source. Read-only.
     ///
@@ -412,9 +437,7 @@ impl Migrator {
         module: &str,
         source: &MigrationSource,
     ) -> Result<Vec<PlannedMigration>> {
-        let applied: HashMap<String, String> =
-            self.read_applied(module).await?.into_iter().collect();
-        check_checksums(module, source, &applied)?;
+        let applied = self.checked_applied(module, source).await?;
         source
             .migrations()
             .iter()
@@ -443,9 +466,7 @@ impl Migrator {
     ///
     /// [`Error::ChecksumMismatch`] for the first changed file; pool and server errors.
     pub async fn verify(&self, module: &str, source: &MigrationSource) -> Result<usize> {
-        let applied: HashMap<String, String> =
-            self.read_applied(module).await?.into_iter().collect();
-        check_checksums(module, source, &applied)?;
+        let applied = self.checked_applied(module, source).await?;
         Ok(source
             .migrations()
             .iter()

@@ -9,7 +9,6 @@
 //! pending is applied entirely over the direct connection (`direct_url`), under the session
 //! lock, as without a pooler; without a `direct_url` the run fails before anything is applied.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::database::Database;
@@ -20,7 +19,7 @@ use crate::monitor::Monitored;
 use crate::params;
 
 use super::report::{AppliedMigration, MigrationReport};
-use super::runner::{Migrator, check_checksums, migration_error};
+use super::runner::{Migrator, migration_error};
 use super::source::{Migration, MigrationSource};
 
 /// pgdbm for Python's transaction-level lock, the same key as the session lock.
@@ -37,9 +36,7 @@ impl Migrator {
         let started = Instant::now();
         // Read-only first: a changed file, or a no-transaction file without a direct
         // connection, fails before anything is created or applied.
-        let applied: HashMap<String, String> =
-            self.read_applied(module).await?.into_iter().collect();
-        check_checksums(module, source, &applied)?;
+        let applied = self.checked_applied(module, source).await?;
         if let Some(m) = source
             .migrations()
             .iter()
