@@ -213,12 +213,20 @@ impl PgConn {
         }
     }
 
-    pub(crate) async fn execute_unnamed(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        let stream = self
-            .client()
+    /// Sends `sql` with `params` as one unnamed exchange; its rows stream back.
+    async fn start_unnamed(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<tokio_postgres::RowStream> {
+        self.client()
             .query_typed_raw(sql, typed(params))
             .await
-            .map_err(|e| Self::unnamed_failed(sql, params, e))?;
+            .map_err(|e| Self::unnamed_failed(sql, params, e))
+    }
+
+    pub(crate) async fn execute_unnamed(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        let stream = self.start_unnamed(sql, params).await?;
         pin_mut!(stream);
         let mut first = true;
         while let Some(row) = stream
@@ -239,11 +247,7 @@ impl PgConn {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Vec<Row>> {
-        let stream = self
-            .client()
-            .query_typed_raw(sql, typed(params))
-            .await
-            .map_err(|e| Self::unnamed_failed(sql, params, e))?;
+        let stream = self.start_unnamed(sql, params).await?;
         let rows: Vec<tokio_postgres::Row> = stream
             .try_collect()
             .await
@@ -261,11 +265,7 @@ impl PgConn {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Option<Row>> {
-        let stream = self
-            .client()
-            .query_typed_raw(sql, typed(params))
-            .await
-            .map_err(|e| Self::unnamed_failed(sql, params, e))?;
+        let stream = self.start_unnamed(sql, params).await?;
         pin_mut!(stream);
         let first = stream
             .try_next()
