@@ -41,7 +41,6 @@ pub(crate) fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOption
     let options: Vec<(String, String)> = config
         .startup_options()
         .into_iter()
-        .filter(|(k, _)| k != "application_name")
         .map(|(k, v)| (k, pgdbm::driver::escape_option(&v)))
         .collect();
     if !options.is_empty() {

@@ -37,7 +37,6 @@ pub(crate) fn pg_config(config: &DatabaseConfig) -> Result<tokio_postgres::Confi
     let options: Vec<String> = config
         .startup_options()
         .into_iter()
-        .filter(|(k, _)| k != "application_name")
         .map(|(k, v)| format!("-c {}={}", k, escape_option(&v)))
         .collect();
     if !options.is_empty() {
