@@ -31,6 +31,7 @@ use pgdbm::driver::PoolProvider;
 use pgdbm::monitor::{MonitorOptions, Monitored};
 use pgdbm::prelude::*;
 use pgdbm::{DatabaseConfig, Params, Row};
+use pgdbm_bench_support::env_number;
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -40,18 +41,6 @@ const ACCOUNTS: i32 = 1_000_000;
 const SQL: &str = "SELECT abalance FROM {{tables.pgbench_accounts}} WHERE aid = $1";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-fn env_number(name: &str, default: u64) -> Result<u64, BoxError> {
-    match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|&n| n >= 1)
-            .ok_or_else(|| format!("{name}={v:?}: expected a whole number >= 1").into()),
-    }
-}
 
 fn main() {
     if let Err(e) = run() {

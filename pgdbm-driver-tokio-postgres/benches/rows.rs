@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use pgdbm::driver::PoolProvider;
 use pgdbm::prelude::*;
 use pgdbm::{DatabaseConfig, SslMode};
+use pgdbm_bench_support::env_number;
 use pgdbm_driver_tokio_postgres::TokioPostgresPool;
 use tokio_postgres::NoTls;
 
@@ -68,18 +69,6 @@ impl Method {
             Method::Derive => "derive",
             Method::Serde => "serde",
         }
-    }
-}
-
-fn env_number(name: &str, default: u64) -> Result<u64, BoxError> {
-    match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|&n| n >= 1)
-            .ok_or_else(|| format!("{name}={v:?}: expected a whole number >= 1").into()),
     }
 }
 
