@@ -316,16 +316,8 @@ impl DatabaseConfig {
     /// All settings to send in the startup packet: the three timeouts (in ms, `0` when off),
     /// `application_name`, then `server_settings`.
     pub fn startup_settings(&self) -> Vec<(String, String)> {
-        let ms = |d: Option<Duration>| d.map_or(0, |d| d.as_millis()).to_string();
-        let mut v = vec![
-            ("statement_timeout".to_owned(), ms(self.statement_timeout)),
-            (
-                "idle_in_transaction_session_timeout".to_owned(),
-                ms(self.idle_in_transaction_session_timeout),
-            ),
-            ("lock_timeout".to_owned(), ms(self.lock_timeout)),
-            ("application_name".to_owned(), self.application_name.clone()),
-        ];
+        let mut v = pooler::guardrail_timeouts(self);
+        v.push(("application_name".to_owned(), self.application_name.clone()));
         v.extend(self.server_settings.iter().cloned());
         v
     }

@@ -77,17 +77,22 @@ impl FromStr for Pooler {
     }
 }
 
-/// The guardrail settings and `server_settings`, as `(name, value)` pairs.
-fn guardrails(config: &DatabaseConfig) -> Vec<(String, String)> {
+/// The three guardrail timeouts (in ms, `0` when off), as `(name, value)` pairs.
+pub(super) fn guardrail_timeouts(config: &DatabaseConfig) -> Vec<(String, String)> {
     let ms = |d: Option<Duration>| d.map_or(0, |d| d.as_millis()).to_string();
-    let mut v = vec![
+    vec![
         ("statement_timeout".to_owned(), ms(config.statement_timeout)),
         (
             "idle_in_transaction_session_timeout".to_owned(),
             ms(config.idle_in_transaction_session_timeout),
         ),
         ("lock_timeout".to_owned(), ms(config.lock_timeout)),
-    ];
+    ]
+}
+
+/// The guardrail timeouts, then `server_settings`.
+fn guardrails(config: &DatabaseConfig) -> Vec<(String, String)> {
+    let mut v = guardrail_timeouts(config);
     v.extend(config.server_settings.iter().cloned());
     v
 }
