@@ -116,6 +116,12 @@ pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
              domains, infinity, network, money, numeric from floats, nested arrays) are not yet \
              declared on that path"
         }
+        "enum_unknown_label_is_a_decode_error" => {
+            "OPEN: a result column of a type tokio-postgres does not know by OID (an enum, its \
+             array) makes it look the type up with named statements in two exchanges, which a \
+             transaction pooler may run on two server connections (`prepared statement \"sN\" \
+             does not exist`)"
+        }
         "second_pool_to_same_database_and_role_warns" => {
             "it logs in as a role of its own, which the test PgBouncer's auth_file does not list \
              (the registry is the same with or without a pooler)"
