@@ -64,9 +64,30 @@ pub struct Capabilities {
     /// back to a savepoint and go on. Without it the driver closes such a connection (which
     /// ends its transaction).
     pub keeps_connection_after_cancel: bool,
+    /// Checks this driver does not pass through a transaction pooler yet, each with the reason
+    /// (on top of what no driver can do there, [`pooler_exclusion`](crate::pooler_exclusion)):
+    /// declared, printed when the check is passed over, never skipped silently.
+    pub pooler_gaps: &'static [(&'static str, &'static str)],
 }
 
 impl Capabilities {
+    /// Declares the checks this driver does not pass through a transaction pooler yet (see
+    /// [`Capabilities::pooler_gaps`]).
+    pub fn with_pooler_gaps(mut self, gaps: &'static [(&'static str, &'static str)]) -> Self {
+        self.pooler_gaps = gaps;
+        self
+    }
+
+    /// Why `check` does not run through a transaction pooler for this driver, if it does not.
+    pub fn pooler_gap(&self, check: &str) -> Option<&'static str> {
+        crate::pooler_exclusion(check).or_else(|| {
+            self.pooler_gaps
+                .iter()
+                .find(|(name, _)| *name == check)
+                .map(|(_, reason)| *reason)
+        })
+    }
+
     /// The driver closes a checked-out connection whose statement was abandoned instead of
     /// cancelling the statement on it (see [`Capabilities::keeps_connection_after_cancel`]).
     pub fn closes_cancelled_connections(mut self) -> Self {
@@ -80,6 +101,7 @@ impl Default for Capabilities {
         Capabilities {
             named_statement_cache: true,
             keeps_connection_after_cancel: true,
+            pooler_gaps: &[],
         }
     }
 }

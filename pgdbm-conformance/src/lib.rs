@@ -81,6 +81,8 @@ mod per_call_timeouts;
 mod pool;
 mod pool_registry;
 mod pooler;
+mod pooler_gaps;
+mod pooler_lookups;
 mod queries;
 mod redaction;
 mod rows;
@@ -113,6 +115,8 @@ pub use pgdbm_testing::TlsTestServers;
 pub use pool::*;
 pub use pool_registry::*;
 pub use pooler::*;
+pub use pooler_gaps::*;
+pub use pooler_lookups::*;
 pub use queries::*;
 pub use redaction::*;
 pub use rows::*;
@@ -173,11 +177,12 @@ macro_rules! pooler_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                if let Some(reason) = $crate::pooler_exclusion(stringify!($check)) {
+                let caps: $crate::Capabilities = $caps;
+                if let Some(reason) = caps.pooler_gap(stringify!($check)) {
                     eprintln!("{}: does not apply through a transaction pooler: {reason}", stringify!($check));
                     return;
                 }
-                let ctx = $crate::Ctx::through_pgbouncer::<$driver>(stringify!($check), $caps)
+                let ctx = $crate::Ctx::through_pgbouncer::<$driver>(stringify!($check), caps)
                     .await
                     .expect("conformance: cannot reach the test server through PgBouncer");
                 if let Err(e) = $crate::$check(&ctx).await {

@@ -1,8 +1,7 @@
 //! pgdbm behind a real PgBouncer in transaction mode (`pgdbm_testing::PgBouncer`: pool size 2,
 //! `ignore_startup_parameters` empty): the checks that only mean something through a pooler
 //! (named `pooler_*`; each routes its own pools through the test binary's PgBouncer, whatever
-//! context it is given), and the list of suite checks that cannot apply through one
-//! ([`pooler_exclusion`]).
+//! context it is given). What does not run through a pooler is listed in `pooler_gaps.rs`.
 
 use std::time::Duration;
 
@@ -11,128 +10,9 @@ use pgdbm::{Database, Error, Pooler, Result, Row};
 
 use crate::Ctx;
 
-/// Why check `name` does not apply when the whole suite runs through a transaction pooler
-/// ([`pooler_tests!`](crate::pooler_tests)), or `None` when it runs there too.
-pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
-    const SERVER_SESSION: &str = "it looks at the server session of the client's own connection \
-        (pg_backend_pid, pg_stat_activity, pg_terminate_backend); behind a transaction pooler a \
-        client has no server session of its own";
-    const LISTENER: &str = "a Listener needs a server session of its own and is refused \
-        behind a transaction pooler (listener_refuses_a_transaction_pooler checks the refusal)";
-    Some(match name {
-        n if n.starts_with("pooler_") => "it routes its own pools through PgBouncer",
-        "statement_cache_prepares_once" => {
-            "there is no statement cache behind a transaction pooler, by design \
-             (pooler_statements_are_unnamed checks that none is prepared)"
-        }
-        "server_settings_applied"
-        | "server_setting_values_arrive_verbatim"
-        | "server_setting_cannot_add_settings" => {
-            "server settings are session settings: behind a transaction pooler they are SET \
-             LOCAL in the transactions pgdbm opens (pooler_transactions_carry_the_guardrails), \
-             not set for autocommit statements"
-        }
-        "lock_timeout_is_typed" => {
-            "it expects lock_timeout on an autocommit statement, which a transaction pooler \
-             cannot carry (transactions pgdbm opens have it: \
-             pooler_transactions_carry_the_guardrails)"
-        }
-        "integer_binding" => {
-            "integers are declared int8 behind a transaction pooler (no server round trip to \
-             learn the parameter types), so an out-of-range value is the server's 22003 instead \
-             of the client's Encode error"
-        }
-        "bad_parameters" => {
-            "parameter types are declared by the client behind a transaction pooler, so a \
-             count mismatch is found by the server (pooler_parameter_count_is_typed checks the \
-             error)"
-        }
-        // OPEN: with sqlx through PgBouncer a discarded connection is not reported closed
-        // within the check's 2 s (created 3, closed 0, size 3); not understood yet.
-        "pool_counters_add_up" => {
-            "OPEN, not a design limit: through PgBouncer the sqlx pool does not report a \
-             discarded connection closed within the check's bound; to be investigated"
-        }
-        "health_check_fresh_pool" => {
-            "it expects a healthy report, which behind a transaction pooler needs a server-side \
-             statement_timeout for autocommit statements; the test server has none, so the \
-             report is degraded by design (pooler_health_check_names_the_missing_guardrail)"
-        }
-        "statement_timeout_cancels"
-        | "terminated_connections_replaced"
-        | "max_lifetime_honoured"
-        | "acquire_timeout_names_connect_error" => SERVER_SESSION,
-        "blocking_queries_found" | "cancelled_statement_is_not_reused_busy" => {
-            "it needs three server connections at once (a lock holder, a waiter and an \
-             observer); PgBouncer's pool has two"
-        }
-        "migrate_lock_wait_bounded_and_cancellable"
-        | "migrate_lock_waiter_holds_no_snapshot"
-        | "migrate_concurrent_runs_with_concurrent_index" => {
-            "it checks the session-lock protocol of migrations without a pooler; behind a \
-             transaction pooler each file takes pg_advisory_xact_lock in its own transaction \
-             (pooler_migrators_race checks it)"
-        }
-        n if n.starts_with("listener_") && n != "listener_refuses_a_transaction_pooler" => LISTENER,
-        "notify_in_transaction_is_delivered_on_commit"
-        | "notify_payload_is_never_recorded"
-        | "cancelled_listener_recv_loses_nothing" => LISTENER,
-        "migrate_apply_one_in_order"
-        | "migrate_baseline_forget_repair"
-        | "migrate_file_without_statement_is_refused"
-        | "migrate_ledger_changes_take_the_lock"
-        | "migrate_recent_history"
-        | "cancelled_ledger_changes_leak_nothing" => {
-            "OPEN: forget/baseline/repair/apply_one take the session migration lock, which is \
-             refused behind a transaction pooler (Error::Pooler); they do not yet run over \
-             direct_url by themselves as apply does"
-        }
-        "cancel_never_hits_a_later_statement"
-        | "dropped_statement_is_cancelled_on_the_server"
-        | "cut_script_leaves_no_transaction"
-        | "with_timeout_gives_a_typed_error"
-        | "cancelled_bounded_calls_leak_nothing"
-        | "cancelled_statement_in_transaction_aborts_it"
-        | "fetch_streams_rows_in_order"
-        | "dropped_stream_cancels_the_rest"
-        | "cancelled_streams_leak_nothing"
-        | "streams_are_monitored" => {
-            "OPEN: the cancellation of abandoned statements, per-call timeouts and row streams \
-             are not yet integrated with the transaction-pooler mode (streams use named \
-             statements; recovery after a cancel waits on a server connection the pooler may \
-             have moved)"
-        }
-        "domains_and_their_arrays"
-        | "enum_parameters_and_columns"
-        | "infinite_dates_and_timestamps"
-        | "interval_values"
-        | "money_as_minor_units"
-        | "multi_dimensional_arrays"
-        | "network_types_as_text"
-        | "numeric_parameters"
-        | "timestamp_kinds_explained" => {
-            "OPEN: behind a transaction pooler tokio-postgres declares parameter types from the \
-             values (unnamed one-round-trip statements); the newer types (interval, enums, \
-             domains, infinity, network, money, numeric from floats, nested arrays) are not yet \
-             declared on that path"
-        }
-        "enum_unknown_label_is_a_decode_error" => {
-            "OPEN: a result column of a type tokio-postgres does not know by OID (an enum, its \
-             array) makes it look the type up with named statements in two exchanges, which a \
-             transaction pooler may run on two server connections (`prepared statement \"sN\" \
-             does not exist`)"
-        }
-        "second_pool_to_same_database_and_role_warns" => {
-            "it logs in as a role of its own, which the test PgBouncer's auth_file does not list \
-             (the registry is the same with or without a pooler)"
-        }
-        _ => return None,
-    })
-}
-
 /// A database handle through PgBouncer on the check's schema, with `change` applied to the
 /// configuration.
-async fn pooled(
+pub(crate) async fn pooled(
     ctx: &Ctx,
     change: impl FnOnce(pgdbm::DatabaseConfigBuilder) -> pgdbm::DatabaseConfigBuilder,
 ) -> Result<Database> {

@@ -19,9 +19,10 @@ use sqlx::{Column as _, Executor as _, Statement as _};
 use crate::bind::{Bound, bind, run_error};
 use crate::decode::{Shape, columns, decode, decode_rows, decode_with, shape};
 use crate::error::map;
-use crate::pooled::{self, Op, Out, transaction_control};
+use crate::pooled::{self, Op, Out};
 use crate::statements::StatementTypes;
 use crate::wire;
+use pgdbm::driver::transaction_control;
 
 pub(crate) async fn execute(
     conn: &mut PgConnection,

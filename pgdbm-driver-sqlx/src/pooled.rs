@@ -54,29 +54,6 @@ pub(crate) enum Op {
     FetchOptional,
 }
 
-/// Whether `sql` (a batch run with `batch_execute`) leaves its session inside a transaction
-/// (`Some(true)`), outside one (`Some(false)`), or does not begin or end one (`None`).
-pub(crate) fn transaction_control(sql: &str) -> Option<bool> {
-    let mut state = None;
-    for statement in sql.split(';') {
-        let mut words = statement
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.starts_with("--"))
-            .flat_map(str::split_whitespace);
-        let first = words.next().map(str::to_ascii_uppercase);
-        match first.as_deref() {
-            Some("BEGIN" | "START") => state = Some(true),
-            Some("COMMIT" | "END" | "ABORT") => state = Some(false),
-            Some("ROLLBACK") if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("TO")) => {
-                state = Some(false)
-            }
-            _ => {}
-        }
-    }
-    state
-}
-
 /// Runs `op` for `sql` behind a transaction pooler on `conn`; `in_transaction` when the session
 /// is inside a transaction (its server connection is held).
 pub(crate) async fn run(
@@ -223,34 +200,5 @@ impl Out {
             Out::Rows(rows) => rows.into_iter().next(),
             Out::Count(_) => None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transaction_control_follows_the_last_statement() {
-        assert_eq!(transaction_control("BEGIN"), Some(true));
-        assert_eq!(
-            transaction_control("BEGIN; SET LOCAL statement_timeout = '1'"),
-            Some(true)
-        );
-        assert_eq!(transaction_control("commit"), Some(false));
-        assert_eq!(transaction_control("ROLLBACK"), Some(false));
-        assert_eq!(
-            transaction_control("ROLLBACK TO SAVEPOINT s; RELEASE SAVEPOINT s"),
-            None
-        );
-        assert_eq!(
-            transaction_control("BEGIN; INSERT INTO t VALUES (1); COMMIT"),
-            Some(false)
-        );
-        assert_eq!(
-            transaction_control("-- note\nstart transaction"),
-            Some(true)
-        );
-        assert_eq!(transaction_control("SELECT 1"), None);
     }
 }

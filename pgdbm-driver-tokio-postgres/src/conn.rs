@@ -19,6 +19,7 @@ use crate::bind::{Bind, BindParam};
 use crate::cancel::CancelTarget;
 use crate::decode;
 use crate::error::map;
+use crate::lookups::TypeLookups;
 use crate::settings::Tls;
 
 /// Awaits `$work` (a statement on the checked-out connection `$conn`) as a [`Running`]
@@ -101,8 +102,11 @@ pub(crate) struct ConnState {
     /// so the pool must not hand the connection to anyone else. A later statement that finishes
     /// clears it: the server answers in order, so the dropped one is over by then.
     busy: AtomicBool,
-    /// Behind a transaction pooler: no named statement ever (see `unnamed.rs`).
+    /// Behind a transaction pooler: no named statement of pgdbm's (see `unnamed.rs`).
     pub(crate) unnamed: bool,
+    /// Behind a transaction pooler: which statements ran, the client's lookup statements, and
+    /// whether a transaction is open (see `lookups.rs`).
+    lookups: Option<Box<TypeLookups>>,
 }
 
 impl std::ops::Deref for PgConn {
@@ -149,11 +153,17 @@ impl PgConn {
             broken: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             unnamed,
+            lookups: unnamed.then(|| Box::new(TypeLookups::new())),
         }))
     }
 
     pub(crate) fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Behind a transaction pooler, what the connection knows of its statements and session.
+    pub(crate) fn lookups(&self) -> Option<&TypeLookups> {
+        self.lookups.as_deref()
     }
 
     /// `true` when the pool must not reuse this connection: discarded, closed, or a statement
@@ -266,6 +276,12 @@ impl PgConn {
         params: Params<'_>,
         tx: &RowSender,
     ) -> std::result::Result<(), Stop> {
+        if self.unnamed {
+            return self
+                .run_unnamed(sql, params, crate::unnamed::Op::Stream(tx))
+                .await
+                .map(drop);
+        }
         let prepared = self.prepare(sql).await.map_err(Stop::Ended)?;
         Self::check_count(&prepared, sql, params).map_err(Stop::Ended)?;
         let binds = params.iter().map(|p| BindParam(*p));
@@ -332,10 +348,13 @@ impl PgConn {
     /// Unboxed bodies of the `Executor` methods, for the pool's fast path. Callers mark the
     /// connection busy while they run ([`in_flight!`], or the pool's `Lent`).
     pub(crate) async fn batch_execute_direct(&self, sql: &str) -> Result<()> {
-        self.client
-            .batch_execute(sql)
-            .await
-            .map_err(|e| map(e, sql))
+        let result = self.client.batch_execute(sql).await;
+        if let Some(lookups) = self.lookups() {
+            // A failed `BEGIN; SET LOCAL …` still opened its transaction, a failed `COMMIT`
+            // still ended it.
+            lookups.follow(sql);
+        }
+        result.map_err(|e| map(e, sql))
     }
 
     pub(crate) async fn execute_direct(&self, sql: &str, params: Params<'_>) -> Result<u64> {
@@ -413,17 +432,44 @@ impl PgConn {
         columns: &[&str],
         rows: &[Vec<Value>],
     ) -> Result<u64> {
-        let CopyStatements { probe, copy } = CopyStatements::new(table, columns);
-        let types: Vec<Type> = if self.unnamed {
-            self.probe_types_unnamed(&probe).await?
-        } else {
-            let stmt = self
-                .client
-                .prepare(&probe)
-                .await
-                .map_err(|e| map(e, &probe))?;
-            stmt.columns().iter().map(|c| c.type_().clone()).collect()
+        let Some(lookups) = self.lookups() else {
+            return self.copy_in_here(table, columns, rows).await;
         };
+        // Behind a transaction pooler the probe and the COPY are named statements (and the
+        // probe may look types up): guarded, so they stay on one server connection.
+        let sql = format!("COPY {table}");
+        let work = async {
+            self.copy_in_here(table, columns, rows)
+                .await
+                .map_err(Stop::Ended)
+        };
+        match self.guarded(lookups, &sql, &[], work).await {
+            Ok(n) => Ok(n),
+            Err(Stop::Ended(e) | Stop::Cut(e)) => Err(e),
+        }
+    }
+
+    /// Binary COPY of `rows` on this connection's session.
+    async fn copy_in_here(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64> {
+        let CopyStatements { probe, copy } = CopyStatements::new(table, columns);
+        let probe_stmt = self
+            .client
+            .prepare(&probe)
+            .await
+            .map_err(|e| map(e, &probe))?;
+        let types: Vec<Type> = probe_stmt
+            .columns()
+            .iter()
+            .map(|c| c.type_().clone())
+            .collect();
+        // Closed now (an evicted statement is closed when its last clone drops), not later on
+        // whatever server connection a pooler gives.
+        drop(probe_stmt);
         let sink = self
             .client
             .copy_in(&copy)

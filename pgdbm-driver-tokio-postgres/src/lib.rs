@@ -100,6 +100,7 @@ mod decode;
 mod error;
 mod host;
 mod listen;
+mod lookups;
 mod manager;
 mod pool;
 mod settings;

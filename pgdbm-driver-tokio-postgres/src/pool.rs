@@ -19,7 +19,6 @@ use tokio_postgres::Client;
 
 use crate::cancel::CancelTarget;
 use crate::conn::{PgConn, Stop, in_flight};
-use crate::error::map;
 use crate::listen::ListenConnector;
 use crate::manager::{Manager, Shared};
 use crate::settings::{pg_config, plain_fallback, reaper_rate, tls};
@@ -125,11 +124,7 @@ impl Abandoned for Recovering {
     }
 
     async fn run(&mut self, sql: &'static str) -> Result<()> {
-        self.0
-            .client()
-            .batch_execute(sql)
-            .await
-            .map_err(|e| map(e, sql))
+        self.0.batch_execute_direct(sql).await
     }
 
     fn release(self, clean: bool) {

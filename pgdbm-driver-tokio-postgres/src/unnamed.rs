@@ -16,24 +16,26 @@
 //!
 //! The result columns come from the rows the statement returns.
 //!
-//! A result column whose type tokio-postgres does not know by OID (an enum, a domain, `citext`,
-//! a composite) makes tokio-postgres look the type up with statements of its own, which are
-//! named; behind a transaction pooler such a connection is closed after the statement, so that
-//! its named lookup statements are never used on another server connection.
+//! A result column whose type tokio-postgres does not know by OID (an enum, `citext`, a
+//! composite) makes tokio-postgres look the type up with named statements of its own: the first
+//! run of each statement text on a connection is guarded so that the lookup is safe
+//! (`lookups.rs`).
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
+use std::future::Future;
 
 use bytes::BytesMut;
 use futures_util::{TryStreamExt, pin_mut};
-use pgdbm::driver::Columns;
+use pgdbm::driver::{Columns, RowSender};
 use pgdbm::{Error, Kind, Params, Result, Row, Value};
 use tokio_postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
 
 use crate::bind::Bind;
-use crate::conn::PgConn;
+use crate::conn::{PgConn, Stop};
 use crate::decode;
 use crate::error::map;
+use crate::lookups::{TypeLookups, epilogue};
 
 /// One parameter with the type declared for it (see the module docs).
 #[derive(Debug)]
@@ -172,11 +174,6 @@ fn typed<'p>(params: Params<'p>) -> Vec<(Typed<'p>, Type)> {
         .collect()
 }
 
-/// `true` for a type tokio-postgres had to look up (see the module docs).
-fn looked_up(ty: &Type) -> bool {
-    Type::from_oid(ty.oid()).is_none()
-}
-
 /// The pgdbm column list of a returned row.
 fn columns_of(row: &tokio_postgres::Row) -> Columns {
     row.columns()
@@ -186,12 +183,39 @@ fn columns_of(row: &tokio_postgres::Row) -> Columns {
         .into()
 }
 
+/// What an unnamed statement runs for.
+pub(crate) enum Op<'a> {
+    Execute,
+    FetchAll,
+    FetchOptional,
+    /// Its rows sent to the stream's reader as they arrive.
+    Stream(&'a RowSender),
+}
+
+/// What it gave.
+pub(crate) enum Out {
+    Count(u64),
+    Rows(Vec<Row>),
+    Row(Option<Row>),
+    Streamed,
+}
+
+impl Out {
+    fn mismatch(sql: &str) -> Error {
+        Error::query(
+            sql,
+            "pgdbm: the driver returned another kind of result",
+            None,
+        )
+    }
+}
+
 impl PgConn {
     /// The error of an unnamed statement, the parameters' values hidden in its text.
-    fn unnamed_failed(sql: &str, params: Params<'_>, err: tokio_postgres::Error) -> Error {
-        // The server counts the parameters at Bind (`08P01`, a protocol violation): the same
-        // typed error as when the count is checked against a prepared statement.
+    fn unnamed_failed(&self, sql: &str, params: Params<'_>, err: tokio_postgres::Error) -> Error {
         if let Some(db) = err.as_db_error() {
+            // The server counts the parameters at Bind (`08P01`, a protocol violation): the same
+            // typed error as when the count is checked against a prepared statement.
             if db.code().code() == "08P01" {
                 if let Some(expected) = db
                     .message()
@@ -202,15 +226,13 @@ impl PgConn {
                     return Error::parameter_count(expected, params.len(), sql);
                 }
             }
+            // A type lookup outside a guarded statement (see `lookups.rs`): the client's lookup
+            // statements are unusable on this connection from now on.
+            if db.code().code() == "26000" && db.message().starts_with("prepared statement \"") {
+                self.mark_broken();
+            }
         }
         map(err, sql).redact_params(params)
-    }
-
-    /// Closes the connection after the statement when a returned column's type was looked up.
-    fn check_lookups(&self, row: &tokio_postgres::Row) {
-        if row.columns().iter().any(|c| looked_up(c.type_())) {
-            self.mark_broken();
-        }
     }
 
     /// Sends `sql` with `params` as one unnamed exchange; its rows stream back.
@@ -222,24 +244,149 @@ impl PgConn {
         self.client()
             .query_typed_raw(sql, typed(params))
             .await
-            .map_err(|e| Self::unnamed_failed(sql, params, e))
+            .map_err(|e| self.unnamed_failed(sql, params, e))
+    }
+
+    /// Reads the rows of a started statement for `op`.
+    async fn consume(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        stream: tokio_postgres::RowStream,
+        op: Op<'_>,
+    ) -> std::result::Result<Out, Stop> {
+        pin_mut!(stream);
+        let ended = |e| Stop::Ended(self.unnamed_failed(sql, params, e));
+        match op {
+            Op::Execute => {
+                while stream.try_next().await.map_err(ended)?.is_some() {}
+                Ok(Out::Count(stream.rows_affected().unwrap_or(0)))
+            }
+            Op::FetchAll => {
+                let mut rows = Vec::new();
+                while let Some(row) = stream.try_next().await.map_err(ended)? {
+                    rows.push(row);
+                }
+                let Some(first) = rows.first() else {
+                    return Ok(Out::Rows(Vec::new()));
+                };
+                let columns = columns_of(first);
+                rows.iter()
+                    .map(|r| decode::row(r, &columns))
+                    .collect::<Result<_>>()
+                    .map(Out::Rows)
+                    .map_err(Stop::Ended)
+            }
+            Op::FetchOptional => {
+                let first = stream.try_next().await.map_err(ended)?;
+                // Drain the rest so the statement's own errors (raised after the first row)
+                // surface. (A finished stream must not be polled again.)
+                if first.is_some() {
+                    while stream.try_next().await.map_err(ended)?.is_some() {}
+                }
+                first
+                    .map(|r| decode::row(&r, &columns_of(&r)))
+                    .transpose()
+                    .map(Out::Row)
+                    .map_err(Stop::Ended)
+            }
+            Op::Stream(tx) => {
+                let mut columns = None;
+                while let Some(row) = stream.try_next().await.map_err(ended)? {
+                    let columns = columns.get_or_insert_with(|| columns_of(&row));
+                    match decode::row(&row, columns) {
+                        Ok(row) => tx.send(row).await,
+                        // The statement may still be sending rows: abandoned.
+                        Err(e) => return Err(Stop::Cut(e)),
+                    }
+                }
+                Ok(Out::Streamed)
+            }
+        }
+    }
+
+    /// Runs `sql` as one unnamed exchange, guarded the first time this connection runs it
+    /// (see `lookups.rs`).
+    pub(crate) async fn run_unnamed(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        op: Op<'_>,
+    ) -> std::result::Result<Out, Stop> {
+        let lookups = match self.lookups() {
+            Some(lookups) if lookups.must_guard(sql) => lookups,
+            _ => {
+                let stream = self.start_unnamed(sql, params).await.map_err(Stop::Ended)?;
+                return self.consume(sql, params, stream, op).await;
+            }
+        };
+        let out = self
+            .guarded(lookups, sql, params, async {
+                let stream = self.start_unnamed(sql, params).await.map_err(Stop::Ended)?;
+                self.consume(sql, params, stream, op).await
+            })
+            .await;
+        if out.is_ok() {
+            lookups.ran(sql);
+        }
+        out
+    }
+
+    /// Runs `work` (statements on this connection whose type lookups, or named statements, must
+    /// stay on one server connection) guarded: inside the caller's transaction or one of its
+    /// own, the client's lookup statements prepared again before and every named statement
+    /// dropped after (see `lookups.rs`). `sql` and `params` name a failed `COMMIT`.
+    pub(crate) async fn guarded<T>(
+        &self,
+        lookups: &TypeLookups,
+        sql: &str,
+        params: Params<'_>,
+        work: impl Future<Output = std::result::Result<T, Stop>>,
+    ) -> std::result::Result<T, Stop> {
+        let own = !lookups.in_transaction();
+        if let Err(e) = self.client().batch_execute(&lookups.prologue(own)).await {
+            // A `BEGIN` of its own may have opened: the connection is not reused.
+            self.mark_broken();
+            return Err(Stop::Ended(map(e, sql)));
+        }
+        let out = work.await;
+        match &out {
+            // Abandoned halfway: the caller does not reuse the connection.
+            Err(Stop::Cut(_)) => return out,
+            // The caller's transaction is aborted: the lookup statements the client prepared
+            // cannot be listed, so the connection is not reused after it.
+            Err(Stop::Ended(_)) if !own => {
+                self.mark_broken();
+                return out;
+            }
+            _ => {}
+        }
+        match self
+            .client()
+            .simple_query(&epilogue(own, out.is_ok()))
+            .await
+        {
+            Ok(messages) => {
+                lookups.keep(&messages);
+                out
+            }
+            Err(e) => {
+                self.mark_broken();
+                match out {
+                    // The `COMMIT` failed (a deferred constraint, say): nothing was committed.
+                    Ok(_) => Err(Stop::Ended(self.unnamed_failed(sql, params, e))),
+                    Err(stop) => Err(stop),
+                }
+            }
+        }
     }
 
     pub(crate) async fn execute_unnamed(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        let stream = self.start_unnamed(sql, params).await?;
-        pin_mut!(stream);
-        let mut first = true;
-        while let Some(row) = stream
-            .try_next()
-            .await
-            .map_err(|e| Self::unnamed_failed(sql, params, e))?
-        {
-            if first {
-                self.check_lookups(&row);
-                first = false;
-            }
+        match self.run_unnamed(sql, params, Op::Execute).await {
+            Ok(Out::Count(n)) => Ok(n),
+            Ok(_) => Err(Out::mismatch(sql)),
+            Err(Stop::Ended(e) | Stop::Cut(e)) => Err(e),
         }
-        Ok(stream.rows_affected().unwrap_or(0))
     }
 
     pub(crate) async fn fetch_all_unnamed(
@@ -247,17 +394,11 @@ impl PgConn {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Vec<Row>> {
-        let stream = self.start_unnamed(sql, params).await?;
-        let rows: Vec<tokio_postgres::Row> = stream
-            .try_collect()
-            .await
-            .map_err(|e| Self::unnamed_failed(sql, params, e))?;
-        let Some(first) = rows.first() else {
-            return Ok(Vec::new());
-        };
-        self.check_lookups(first);
-        let columns = columns_of(first);
-        rows.iter().map(|r| decode::row(r, &columns)).collect()
+        match self.run_unnamed(sql, params, Op::FetchAll).await {
+            Ok(Out::Rows(rows)) => Ok(rows),
+            Ok(_) => Err(Out::mismatch(sql)),
+            Err(Stop::Ended(e) | Stop::Cut(e)) => Err(e),
+        }
     }
 
     pub(crate) async fn fetch_optional_unnamed(
@@ -265,43 +406,11 @@ impl PgConn {
         sql: &str,
         params: Params<'_>,
     ) -> Result<Option<Row>> {
-        let stream = self.start_unnamed(sql, params).await?;
-        pin_mut!(stream);
-        let first = stream
-            .try_next()
-            .await
-            .map_err(|e| Self::unnamed_failed(sql, params, e))?;
-        // Drain the rest so the statement's own errors (raised after the first row) surface.
-        if first.is_some() {
-            while stream
-                .try_next()
-                .await
-                .map_err(|e| Self::unnamed_failed(sql, params, e))?
-                .is_some()
-            {}
+        match self.run_unnamed(sql, params, Op::FetchOptional).await {
+            Ok(Out::Row(row)) => Ok(row),
+            Ok(_) => Err(Out::mismatch(sql)),
+            Err(Stop::Ended(e) | Stop::Cut(e)) => Err(e),
         }
-        let Some(first) = first else {
-            return Ok(None);
-        };
-        self.check_lookups(&first);
-        decode::row(&first, &columns_of(&first)).map(Some)
-    }
-
-    /// The column types of `probe` (`SELECT cols FROM table LIMIT 0`) without a named statement:
-    /// one row of NULLs carrying them.
-    pub(crate) async fn probe_types_unnamed(&self, probe: &str) -> Result<Vec<Type>> {
-        let sql =
-            format!("SELECT probe.* FROM (SELECT 1) AS one LEFT JOIN ({probe}) AS probe ON true");
-        let rows = self
-            .client()
-            .query_typed(&sql, &[])
-            .await
-            .map_err(|e| map(e, probe))?;
-        let row = rows
-            .first()
-            .ok_or_else(|| Error::query(probe, "the COPY probe returned no row", None))?;
-        self.check_lookups(row);
-        Ok(row.columns().iter().map(|c| c.type_().clone()).collect())
     }
 }
 

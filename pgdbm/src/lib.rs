@@ -70,8 +70,10 @@
 //! * **no startup `options`** (PgBouncer refuses them): `statement_timeout`, `lock_timeout`,
 //!   `idle_in_transaction_session_timeout` and `server_settings` are `SET LOCAL` right after
 //!   `BEGIN` of every transaction pgdbm opens (same round trip). Autocommit statements are
-//!   bounded client side by `statement_timeout` (a typed `57014`; the tokio-postgres driver also
-//!   sends a CancelRequest, which PgBouncer forwards); set the server-side limit for them with
+//!   bounded client side by `statement_timeout` (a typed `57014`; the connection is closed, as
+//!   for any abandoned statement behind a transaction pooler: no CancelRequest is sent, since
+//!   one that arrives late may hit another client's statement, so the server statement runs on
+//!   until it ends or hits a server-side limit); set the server-side limit for them with
 //!   `ALTER ROLE … SET statement_timeout` and PgBouncer's `query_timeout`. A one-time warning at
 //!   pool creation and [`Database::health_check`] say so when it is missing. (In `session` mode
 //!   the settings are `SET` once per new connection.)
@@ -83,6 +85,14 @@
 //!   `BEGIN`/`COMMIT` of its own (four round trips instead of two; an `execute` without
 //!   parameters is one simple Query). Inside a transaction nothing changes: the pooler keeps
 //!   its server connection.
+//! * **looked-up types**: a result column of a type tokio-postgres does not know by OID (an
+//!   enum, `citext`, their arrays) makes it look the type up with named statements of its own.
+//!   So the first run of each statement text on a connection is guarded: inside the caller's
+//!   transaction or a `BEGIN`/`COMMIT` of its own, with the client's lookup statements prepared
+//!   again before and every named statement dropped after (two more round trips, once per
+//!   statement text and connection; later runs are one round trip). A statement whose result
+//!   gains a type the connection has never seen after a schema change fails once with `26000`,
+//!   and its connection is closed.
 //! * **migrations**: each file runs in a transaction of its own under
 //!   `pg_advisory_xact_lock(hashtext('pgdbm_migration_' || module))`, reading the ledger again
 //!   under it (pgdbm for Python ≥ 0.4.1's protocol: both still exclude each other). A

@@ -60,6 +60,7 @@ pub use pool::{
 pub use pool_state::PoolState;
 pub use pooler::{
     PoolerSettings, bounded_by_client, client_timeout_error, refuse_behind_transaction_pooler,
+    transaction_control,
 };
 pub use row_stream::{RowSender, STREAM_BUFFER, row_stream};
 

@@ -253,6 +253,34 @@ pub fn client_timeout_error(sql: &str, bound: Duration) -> Error {
     .with_sql(sql)
 }
 
+/// Whether `sql` (a batch a driver runs with `batch_execute`) leaves its session inside a
+/// transaction (`Some(true)`), outside one (`Some(false)`), or does not begin or end one
+/// (`None`), read from the leading keyword of each statement (`BEGIN`/`START`, `COMMIT`/`END`/
+/// `ABORT`, `ROLLBACK` but not `ROLLBACK TO`).
+///
+/// Behind a transaction pooler a driver keeps this per connection: inside a transaction the
+/// pooler holds the server connection, outside it each exchange may reach another one.
+pub fn transaction_control(sql: &str) -> Option<bool> {
+    let mut state = None;
+    for statement in sql.split(';') {
+        let mut words = statement
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with("--"))
+            .flat_map(str::split_whitespace);
+        let first = words.next().map(str::to_ascii_uppercase);
+        match first.as_deref() {
+            Some("BEGIN" | "START") => state = Some(true),
+            Some("COMMIT" | "END" | "ABORT") => state = Some(false),
+            Some("ROLLBACK") if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("TO")) => {
+                state = Some(false)
+            }
+            _ => {}
+        }
+    }
+    state
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +318,29 @@ mod tests {
         assert!(none.transaction_prelude().is_none());
         assert!(none.client_statement_timeout().is_none());
         assert!(none.guardrail_warning().is_none());
+    }
+
+    #[test]
+    fn transaction_control_follows_the_last_statement() {
+        assert_eq!(transaction_control("BEGIN"), Some(true));
+        assert_eq!(
+            transaction_control("BEGIN; SET LOCAL statement_timeout = '1'"),
+            Some(true)
+        );
+        assert_eq!(transaction_control("commit"), Some(false));
+        assert_eq!(transaction_control("ROLLBACK"), Some(false));
+        assert_eq!(
+            transaction_control("ROLLBACK TO SAVEPOINT s; RELEASE SAVEPOINT s"),
+            None
+        );
+        assert_eq!(
+            transaction_control("BEGIN; INSERT INTO t VALUES (1); COMMIT"),
+            Some(false)
+        );
+        assert_eq!(
+            transaction_control("-- note\nstart transaction"),
+            Some(true)
+        );
+        assert_eq!(transaction_control("SELECT 1"), None);
     }
 }
