@@ -375,9 +375,11 @@ pub async fn tracing_spans(ctx: &Ctx) -> Result<()> {
     assert_eq!(spans.len(), 3, "{:?}", captured.spans);
     let first = spans[0];
     assert_eq!(
-        first.get("db.system").map(String::as_str),
+        first.get("db.system.name").map(String::as_str),
         Some("postgresql")
     );
+    assert_eq!(first.get("otel.kind").map(String::as_str), Some("client"));
+    assert_eq!(first.get("otel.name").map(String::as_str), Some("SELECT"));
     assert_eq!(
         first.get("db.operation.name").map(String::as_str),
         Some("SELECT")
@@ -391,9 +393,18 @@ pub async fn tracing_spans(ctx: &Ctx) -> Result<()> {
     assert!(text.starts_with("SELECT 1 /* xxx"), "{text}");
     assert_eq!(text.chars().count(), pgdbm::MAX_SQL_IN_ERROR + 1, "{text}");
     assert!(text.ends_with('…'));
+    // A server error: its SQLSTATE (42601, syntax error) as `error.type` and status code.
     assert_eq!(
         spans[1].get("error.type").map(String::as_str),
-        Some("database")
+        Some("42601")
+    );
+    assert_eq!(
+        spans[1].get("db.response.status_code").map(String::as_str),
+        Some("42601")
+    );
+    assert_eq!(
+        spans[1].get("otel.status_code").map(String::as_str),
+        Some("error")
     );
     let warn = captured
         .events
