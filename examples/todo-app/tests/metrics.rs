@@ -4,8 +4,8 @@
 
 mod common;
 
-use axum::http::StatusCode;
 use axum::Router;
+use axum::http::StatusCode;
 use pgdbm::Database;
 use todo_app::todo::TodoModule;
 use tower::ServiceExt;
@@ -26,7 +26,11 @@ async fn scrape(app: &Router) -> (StatusCode, String, String) {
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
         .await
         .expect("a readable body");
-    (status, content_type, String::from_utf8(bytes.to_vec()).expect("utf-8"))
+    (
+        status,
+        content_type,
+        String::from_utf8(bytes.to_vec()).expect("utf-8"),
+    )
 }
 
 /// The value of the sample `name{…}` whose labels include every one of `labels`.
@@ -65,7 +69,8 @@ async fn metrics_are_exported(db: &Database) {
         "db_client_connection_wait_time",
     ] {
         assert!(
-            body.lines().any(|l| l.starts_with(&format!("# TYPE {name} "))),
+            body.lines()
+                .any(|l| l.starts_with(&format!("# TYPE {name} "))),
             "{name} missing from:\n{body}"
         );
     }
@@ -82,7 +87,12 @@ async fn metrics_are_exported(db: &Database) {
     );
     assert_eq!(inserts, Some(3.0), "{body}");
     assert!(
-        sample(&body, "db_client_operation_duration_bucket", &[&namespace, "le=\"+Inf\""]).is_some(),
+        sample(
+            &body,
+            "db_client_operation_duration_bucket",
+            &[&namespace, "le=\"+Inf\""]
+        )
+        .is_some(),
         "{body}"
     );
     // The pool: open connections by state (sqlx counts one still being opened, or handed back
@@ -107,7 +117,10 @@ async fn metrics_are_exported(db: &Database) {
         sample(&body, "db_client_connection_pending_requests", &[&pool]),
         Some(0.0)
     );
-    assert_eq!(sample(&body, "db_client_connection_timeouts", &[&pool]), Some(0.0));
+    assert_eq!(
+        sample(&body, "db_client_connection_timeouts", &[&pool]),
+        Some(0.0)
+    );
     let waits = sample(&body, "db_client_connection_wait_time_count", &[&pool]).expect("waits");
     assert!(waits >= 3.0, "a checkout per statement at least: {body}");
 }
