@@ -1,4 +1,4 @@
-//! OpenTelemetry's database client metrics through the [`metrics`](::metrics) facade (feature
+//! OpenTelemetry's database client metrics through the `metrics` facade (feature
 //! `metrics`, off by default): whatever recorder the application installs
 //! (`metrics-exporter-prometheus`, an OpenTelemetry bridge…) receives them; without one they
 //! cost the facade's no-op calls.
