@@ -191,22 +191,73 @@ pub async fn monitor_aggregates_and_coverage(ctx: &Ctx) -> Result<()> {
             )
             .await?;
         assert_eq!(n, 1);
-        let ops: Vec<(Operation, Option<u64>)> = monitor
+        // Transaction control is recorded too, without savepoint names: one aggregate each.
+        let ops: Vec<(Operation, Option<u64>, String)> = monitor
             .history()
             .iter()
-            .map(|r| (r.operation, r.rows))
+            .map(|r| (r.operation, r.rows, r.sql.to_string()))
             .collect();
+        let control = |sql: &str| (Operation::TransactionControl, None, sql.to_owned());
         assert_eq!(
             ops,
             vec![
-                (Operation::Execute, Some(1)),
-                (Operation::FetchAll, Some(2)),
-                (Operation::Execute, Some(1)),
-                (Operation::Execute, Some(1)),
-                (Operation::Copy, Some(1)),
+                control("BEGIN"),
+                (Operation::Execute, Some(1), insert.to_owned()),
+                control("SAVEPOINT"),
+                (
+                    Operation::FetchAll,
+                    Some(2),
+                    "SELECT * FROM {{tables.t}}".to_owned()
+                ),
+                control("RELEASE SAVEPOINT"),
+                control("COMMIT"),
+                control("BEGIN"),
+                (Operation::Execute, Some(1), insert.to_owned()),
+                (Operation::Execute, Some(1), insert.to_owned()),
+                control("COMMIT"),
+                (
+                    Operation::Copy,
+                    Some(1),
+                    format!(
+                        "COPY \"{}\".t (\"id\", \"v\") FROM STDIN BINARY",
+                        ctx.schema
+                    )
+                ),
             ]
         );
+        assert_eq!(monitor.statement("BEGIN").map(|s| s.count), Some(2));
+        assert_eq!(monitor.statement("COMMIT").map(|s| s.count), Some(2));
         assert_eq!(monitor.statement(insert).map(|s| s.count), Some(3));
+        // The module of the handle is on every record, transaction control included.
+        monitor.reset();
+        let named = a.with_module("billing");
+        assert_eq!(named.module(), Some("billing"));
+        named
+            .transaction(|tx| async move {
+                tx.execute(insert, params![6i32, "named"]).await?;
+                tx.transaction(|sp| async move { sp.fetch_all("SELECT 1", &[]).await })
+                    .await?;
+                Ok::<_, Error>(())
+            })
+            .await?;
+        let recorded: Vec<(String, Option<String>)> = monitor
+            .history()
+            .iter()
+            .map(|r| (r.sql.to_string(), r.module.as_deref().map(str::to_owned)))
+            .collect();
+        let billing = Some("billing".to_owned());
+        assert_eq!(
+            recorded,
+            [
+                "BEGIN",
+                insert,
+                "SAVEPOINT",
+                "SELECT 1",
+                "RELEASE SAVEPOINT",
+                "COMMIT"
+            ]
+            .map(|sql| (sql.to_owned(), billing.clone()))
+        );
 
         monitor.reset();
         let wrapped = Monitored::new(ctx.pool.clone(), monitor.clone());
@@ -375,9 +426,11 @@ pub async fn tracing_spans(ctx: &Ctx) -> Result<()> {
     assert_eq!(spans.len(), 3, "{:?}", captured.spans);
     let first = spans[0];
     assert_eq!(
-        first.get("db.system").map(String::as_str),
+        first.get("db.system.name").map(String::as_str),
         Some("postgresql")
     );
+    assert_eq!(first.get("otel.kind").map(String::as_str), Some("client"));
+    assert_eq!(first.get("otel.name").map(String::as_str), Some("SELECT"));
     assert_eq!(
         first.get("db.operation.name").map(String::as_str),
         Some("SELECT")
@@ -391,9 +444,18 @@ pub async fn tracing_spans(ctx: &Ctx) -> Result<()> {
     assert!(text.starts_with("SELECT 1 /* xxx"), "{text}");
     assert_eq!(text.chars().count(), pgdbm::MAX_SQL_IN_ERROR + 1, "{text}");
     assert!(text.ends_with('…'));
+    // A server error: its SQLSTATE (42601, syntax error) as `error.type` and status code.
     assert_eq!(
         spans[1].get("error.type").map(String::as_str),
-        Some("database")
+        Some("42601")
+    );
+    assert_eq!(
+        spans[1].get("db.response.status_code").map(String::as_str),
+        Some("42601")
+    );
+    assert_eq!(
+        spans[1].get("otel.status_code").map(String::as_str),
+        Some("error")
     );
     let warn = captured
         .events

@@ -12,7 +12,7 @@ use crate::driver::{DiscardGuard, Driver, PoolStats, PooledConnection, SharedPoo
 use crate::error::{Error, ErrorKind, Result};
 use crate::executor::{Executor, ExecutorExt, required_row};
 use crate::from_row::FromRow;
-use crate::monitor::{Hooks, Operation, observe, observe_copy, observe_stream};
+use crate::monitor::{Hooks, Operation, Peer, observe, observe_copy, observe_stream};
 use crate::row::Row;
 use crate::template::{Templates, quote_identifier, validate_identifier};
 use crate::timeout::bounded;
@@ -67,7 +67,7 @@ impl Database {
         let templates = Templates::new(config.schema())?;
         let pool = D::connect(config).await?;
         let hooks = Hooks {
-            database: Some(Arc::from(config.database())),
+            peer: Some(Arc::new(Peer::of(config))),
             ..Hooks::default()
         };
         Ok(Self::build(Arc::new(pool), true, templates, hooks))
@@ -335,10 +335,29 @@ impl Database {
     ///
     /// The first failing execution's error; nothing is applied then.
     pub async fn execute_many(&self, sql: &str, param_sets: &[&[&dyn ToParam]]) -> Result<u64> {
-        let tx = self.begin().await?;
-        let total = ExecutorExt::execute_each(&tx, sql, param_sets).await?;
-        tx.commit().await?;
-        Ok(total)
+        // One span for the batch (`BATCH INSERT todos`, `db.operation.batch.size`), the parent
+        // of the transaction and its statements.
+        let span = crate::monitor::query_span(
+            self.hooks(),
+            self.schema(),
+            Operation::Execute,
+            sql,
+            Some(param_sets.len()),
+        );
+        let work = async {
+            let tx = self.begin().await?;
+            let total = ExecutorExt::execute_each(&tx, sql, param_sets).await?;
+            tx.commit().await?;
+            Ok(total)
+        };
+        if span.is_disabled() {
+            return work.await;
+        }
+        let result = tracing::Instrument::instrument(work, span.clone()).await;
+        if let Err(e) = &result {
+            crate::monitor::record_error(&span, e);
+        }
+        result
     }
 
     /// Creates this handle's schema if it does not exist (a no-op without schema).

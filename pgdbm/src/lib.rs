@@ -512,7 +512,11 @@
 //! aggregates (count, errors, total, mean, p50, p95, max) keyed by the SQL *before* template
 //! expansion. Parameters are recorded only with [`MonitorOptions::record_params`], masked (long
 //! strings shortened, bytes as their length). Any other [`Executor`] can be wrapped in
-//! [`Monitored`]. An unmonitored handle pays one branch per statement.
+//! [`Monitored`]. Transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`,
+//! `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT`) is recorded as
+//! [`Operation::TransactionControl`](monitor::Operation::TransactionControl), and every record
+//! names the module of its handle ([`Database::with_module`]). An unmonitored handle pays one
+//! branch per statement.
 //!
 //! ```no_run
 //! # async fn demo(db: pgdbm::Database) -> pgdbm::Result<()> {
@@ -550,13 +554,27 @@
 //! [`Database::table_sizes`] (see [`monitor`]).
 //!
 //! **`tracing`**: every statement of a [`Database`] or [`Transaction`] runs in a `DEBUG` span
-//! `pgdbm.query` (target `pgdbm::query`) with OpenTelemetry's database fields — `db.system =
-//! "postgresql"`, `db.namespace` (when the handle was opened from a config),
-//! `db.operation.name`, `db.query.text` (the template text, cut to 200 characters) — plus
-//! `pgdbm.schema`, `pgdbm.operation` and `error.type` on failure. Slow statements of a
+//! `pgdbm.query` (target `pgdbm::query`) carrying OpenTelemetry's stable database conventions,
+//! so `tracing-opentelemetry` exports a correct client span without glue (see
+//! `examples/otel`): `otel.name` = `db.query.summary` (the operation and the tables of the
+//! template's `{{tables.x}}` placeholders, e.g. `SELECT todos`), `otel.kind = "client"`,
+//! `db.system.name = "postgresql"`, `db.namespace` (`database.schema`), `db.operation.name`,
+//! `db.collection.name` (when one table is named), `db.query.text` (the template text, cut to
+//! 200 characters — never values), `server.address`, `server.port`; on failure
+//! `otel.status_code = "error"`, `error.type` and `db.response.status_code` (the SQLSTATE);
+//! `db.operation.batch.size` on the `BATCH …` span of [`Database::execute_many`]; plus
+//! `pgdbm.schema`, `pgdbm.module` ([`Database::with_module`]) and `pgdbm.operation`. A
+//! transaction (and each savepoint) has a span of its own, `pgdbm.transaction`, the parent of
+//! its statements, `BEGIN` and `COMMIT` included, with `pgdbm.outcome`. The retired `db.system`
+//! field is added with `PGDBM_TRACING_LEGACY_FIELDS=1` (for one release). Slow statements of a
 //! monitored handle are logged at `warn` (target `pgdbm::monitor`) with their duration.
 //! Parameter values never appear in spans, and in the slow-query event only masked and only with
 //! `record_params`. Without a subscriber interested in the span, its fields are not computed.
+//!
+//! **Metrics** (feature `metrics`, off by default): OpenTelemetry's
+//! `db.client.operation.duration` and the pool's `db.client.connection.*` through the `metrics`
+//! facade, for any recorder (Prometheus, OpenTelemetry…): see `monitor::metrics` (shown when the
+//! feature is on) and `examples/todo-app`'s `/metrics`.
 //!
 //! ## Errors
 //!

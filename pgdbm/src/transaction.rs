@@ -30,7 +30,9 @@ use crate::driver::row_stream;
 use crate::driver::{DiscardGuard, PooledConnection};
 use crate::error::{Error, Result};
 use crate::executor::Executor;
-use crate::monitor::{Hooks, Operation, observe, observe_copy, observe_stream};
+use crate::monitor::{
+    Hooks, Operation, observe, observe_copy, observe_stream, record_error, transaction_span,
+};
 use crate::row::Row;
 use crate::template::Templates;
 use crate::timeout::{bounded, set_local_statement_timeout};
@@ -98,6 +100,9 @@ struct Level {
     savepoint: Option<u32>,
     depth: u32,
     finished: AtomicBool,
+    /// The level's `pgdbm.transaction` span (disabled when nobody wants it): the parent of the
+    /// statements run on the level and of its savepoints' spans. It ends with the level.
+    span: tracing::Span,
 }
 
 struct Shared {
@@ -146,6 +151,7 @@ impl Transaction {
         // Until `BEGIN` has answered, the connection is closed rather than pooled if this future
         // is dropped: it may be inside a transaction nobody owns.
         let mut guard = DiscardGuard::new(conn);
+        let span = transaction_span(&hooks, templates.schema(), None);
         let mut begin = String::from("BEGIN");
         if let Some(prelude) = prelude {
             begin.push_str("; ");
@@ -156,7 +162,20 @@ impl Transaction {
             begin.push_str(&set_local_statement_timeout(limit));
         }
         // On failure the session may be inside an aborted transaction: closed (guard).
-        guard.conn().batch_execute(&begin).await?;
+        let sent = guard.conn().batch_execute(&begin);
+        let schema = templates.schema();
+        let begun = observe(
+            &hooks,
+            schema,
+            Operation::TransactionControl,
+            "BEGIN",
+            &[],
+            sent,
+        );
+        if let Err(e) = in_span(&span, begun).await {
+            record_error(&span, &e);
+            return Err(e);
+        }
         let conn = guard.keep();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -173,6 +192,7 @@ impl Transaction {
                 savepoint: None,
                 depth: 0,
                 finished: AtomicBool::new(false),
+                span,
             }),
             scope: Arc::new(Scope { templates, hooks }),
             timeout,
@@ -307,7 +327,14 @@ impl Transaction {
         let mut state = self.lock().await?;
         let n = shared.next_savepoint.fetch_add(1, Ordering::Relaxed);
         let sql = format!("SAVEPOINT {}", savepoint_name(n));
-        in_statement!(state, conn => conn.batch_execute(&sql))?;
+        let span = transaction_span(&self.scope.hooks, self.schema(), Some(&self.level.span));
+        let work = async {
+            in_statement!(state, conn => self.control("SAVEPOINT", conn.batch_execute(&sql)))
+        };
+        if let Err(e) = in_span(&span, work).await {
+            record_error(&span, &e);
+            return Err(e);
+        }
         state.open.push(n);
         Ok(Transaction {
             level: Arc::new(Level {
@@ -315,6 +342,7 @@ impl Transaction {
                 savepoint: Some(n),
                 depth: self.level.depth + 1,
                 finished: AtomicBool::new(false),
+                span,
             }),
             scope: self.scope.clone(),
             timeout: self.timeout,
@@ -408,7 +436,17 @@ impl Transaction {
                 // connection: its transaction may still be open, and closing ends it.
                 let mut guard = DiscardGuard::new(state.conn.take().expect("checked by lock"));
                 state.open.clear();
-                let result = guard.conn().batch_execute(sql).await;
+                let result = self
+                    .in_level(self.control(sql, guard.conn().batch_execute(sql)))
+                    .await;
+                self.ended(
+                    if sql == "COMMIT" {
+                        "commit"
+                    } else {
+                        "rollback"
+                    },
+                    &result,
+                );
                 if result.is_ok() || sql == "COMMIT" {
                     // Ended, or a COMMIT the server refused (which ends the transaction too):
                     // reusable. A failed ROLLBACK leaves the session's state unknown: closed.
@@ -431,18 +469,58 @@ impl Transaction {
                     .iter()
                     .position(|&s| s == sp)
                     .expect("checked by lock");
-                let sql = if commit {
-                    format!("RELEASE SAVEPOINT {name}")
+                let (sql, recorded) = if commit {
+                    (format!("RELEASE SAVEPOINT {name}"), "RELEASE SAVEPOINT")
                 } else {
-                    format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+                    (
+                        format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"),
+                        "ROLLBACK TO SAVEPOINT",
+                    )
                 };
-                let result = in_statement!(state, conn => conn.batch_execute(&sql));
+                let result = self
+                    .in_level(async {
+                        in_statement!(state, conn => self.control(recorded, conn.batch_execute(&sql)))
+                    })
+                    .await;
+                self.ended(if commit { "commit" } else { "rollback" }, &result);
                 state.open.truncate(pos);
                 if result.is_ok() && !commit {
                     state.failed = false;
                 }
                 result
             }
+        }
+    }
+
+    /// Runs `fut` inside this level's span (its statements' spans are children of it).
+    async fn in_level<F: Future>(&self, fut: F) -> F::Output {
+        in_span(&self.level.span, fut).await
+    }
+
+    /// Transaction control (`BEGIN`, `COMMIT`, `SAVEPOINT`…) sent as `fut`, recorded under the
+    /// text `recorded` (without savepoint names) by the monitor, the span and the metrics.
+    async fn control<F: Future<Output = Result<()>>>(&self, recorded: &str, fut: F) -> Result<()> {
+        let hooks = &self.scope.hooks;
+        observe(
+            hooks,
+            self.schema(),
+            Operation::TransactionControl,
+            recorded,
+            &[],
+            fut,
+        )
+        .await
+    }
+
+    /// Notes on the level's span how it ended.
+    fn ended(&self, outcome: &'static str, result: &Result<()>) {
+        let span = &self.level.span;
+        if span.is_disabled() {
+            return;
+        }
+        span.record("pgdbm.outcome", outcome);
+        if let Err(e) = result {
+            record_error(span, e);
         }
     }
 
@@ -484,6 +562,7 @@ impl Transaction {
             // marked failed: its statement was cancelled).
             state.end_statement(before, result)
         });
+        let _in_level = self.level.span.enter();
         observe_stream(&self.scope.hooks, self.schema(), template, params, stream)
     }
 
@@ -514,7 +593,23 @@ impl Transaction {
             let mut state = self.lock().await?;
             in_statement!(state, conn => conn.copy_in(&target, &cols, rows))
         });
-        observe_copy(&self.scope.hooks, self.schema(), &target, &cols, work).await
+        self.in_level(observe_copy(
+            &self.scope.hooks,
+            self.schema(),
+            &target,
+            &cols,
+            work,
+        ))
+        .await
+    }
+}
+
+/// Runs `fut` inside `span` (a disabled span costs one branch).
+async fn in_span<F: Future>(span: &tracing::Span, fut: F) -> F::Output {
+    if span.is_disabled() {
+        fut.await
+    } else {
+        tracing::Instrument::instrument(fut, span.clone()).await
     }
 }
 
@@ -562,6 +657,9 @@ impl Drop for Level {
         if *self.finished.get_mut() {
             return;
         }
+        if !self.span.is_disabled() {
+            self.span.record("pgdbm.outcome", "abandoned");
+        }
         if let Some(sp) = self.savepoint {
             self.shared
                 .abandoned
@@ -603,7 +701,15 @@ impl Executor for Transaction {
             in_statement!(state, conn => conn.execute(&sql, params))
         });
         let hooks = &self.scope.hooks;
-        observe(hooks, self.schema(), Operation::Execute, sql, params, work).await
+        self.in_level(observe(
+            hooks,
+            self.schema(),
+            Operation::Execute,
+            sql,
+            params,
+            work,
+        ))
+        .await
     }
 
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
@@ -613,7 +719,15 @@ impl Executor for Transaction {
             in_statement!(state, conn => conn.fetch_all(&sql, params))
         });
         let hooks = &self.scope.hooks;
-        observe(hooks, self.schema(), Operation::FetchAll, sql, params, work).await
+        self.in_level(observe(
+            hooks,
+            self.schema(),
+            Operation::FetchAll,
+            sql,
+            params,
+            work,
+        ))
+        .await
     }
 
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
@@ -623,14 +737,14 @@ impl Executor for Transaction {
             in_statement!(state, conn => conn.fetch_optional(&sql, params))
         });
         let hooks = &self.scope.hooks;
-        observe(
+        self.in_level(observe(
             hooks,
             self.schema(),
             Operation::FetchOptional,
             sql,
             params,
             work,
-        )
+        ))
         .await
     }
 
@@ -641,14 +755,14 @@ impl Executor for Transaction {
             in_statement!(state, conn => conn.batch_execute(&sql))
         });
         let hooks = &self.scope.hooks;
-        observe(
+        self.in_level(observe(
             hooks,
             self.schema(),
             Operation::BatchExecute,
             sql,
             &[],
             work,
-        )
+        ))
         .await
     }
 

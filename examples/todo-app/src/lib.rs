@@ -3,8 +3,8 @@
 //! One module, [`todo`](mod@todo), owns schema `todo`: its table, trigger function and index come from
 //! migrations embedded in the crate and applied at start-up. Requests run on a monitored handle
 //! (slow statements are logged), errors become JSON bodies with fitting statuses
-//! ([`ApiError`]), `/health/ready` reports the pool, and shutdown drains requests before the
-//! pool closes.
+//! ([`ApiError`]), `/health/ready` reports the pool, `/metrics` exports OpenTelemetry's
+//! database metrics to Prometheus, and shutdown drains requests before the pool closes.
 //!
 //! The binary (`src/main.rs`) is a thin layer over [`Settings::from_env`] and
 //! [`run`]; tests build the same [`router`] on a database of their own:
@@ -22,6 +22,7 @@
 
 mod error;
 mod extract;
+mod metrics;
 mod routes;
 mod serve;
 mod settings;
@@ -34,6 +35,7 @@ use pgdbm::monitor::MonitorOptions;
 
 pub use error::ApiError;
 pub use extract::{JsonBody, ListQuery, TodoId, parse_json};
+pub use metrics::prometheus;
 pub use routes::router;
 pub use serve::{run, serve, shutdown_signal};
 pub use settings::{ACQUIRE_TIMEOUT, Settings};
@@ -51,9 +53,11 @@ pub struct AppState {
 impl AppState {
     /// The state on `db` (scoped to the schema the todo module was migrated into), through a
     /// monitored handle on the same pool that records every statement and logs those slower
-    /// than `monitor`'s threshold at `warn`.
+    /// than `monitor`'s threshold at `warn`. Installs the process's Prometheus recorder
+    /// ([`prometheus`]) if none is yet, so `/metrics` counts every statement from now on.
     pub fn new(db: Database, monitor: MonitorOptions) -> Self {
-        let db = db.monitored(monitor);
+        prometheus();
+        let db = db.monitored(monitor).with_module("todo");
         AppState {
             todos: Todos::new(db.clone()),
             db,

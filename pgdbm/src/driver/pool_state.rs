@@ -40,6 +40,9 @@ pub struct PoolState {
     /// Counts this pool among the process's open pools (a `warn` for a second one to the same
     /// database and role).
     _registration: Registration,
+    /// `db.client.connection.pool.name` of the checkout metrics: `host:port/database`.
+    #[cfg(feature = "metrics")]
+    pool_name: String,
 }
 
 impl PoolState {
@@ -51,6 +54,8 @@ impl PoolState {
             gate: CheckoutGate::new(),
             last_connect_error: LastConnectError::default(),
             _registration: Registration::open(&target),
+            #[cfg(feature = "metrics")]
+            pool_name: format!("{}:{}/{}", target.host, target.port, target.database),
             target,
         }
     }
@@ -62,11 +67,20 @@ impl PoolState {
 
     /// Runs a checkout (pinned where it is) through the gate ([`CheckoutGate::checkout`]):
     /// counted while it waits, ended with [`Error::PoolClosed`] by [`close`](PoolState::close).
+    /// With pgdbm's `metrics` feature, the time it took is `db.client.connection.wait_time`.
     ///
     /// # Errors
     ///
     /// [`Error::PoolClosed`]; otherwise `Ok` with the checkout's own result.
     pub async fn checkout<F: Future>(&self, checkout: Pin<&mut F>) -> Result<F::Output> {
+        #[cfg(feature = "metrics")]
+        {
+            let start = std::time::Instant::now();
+            let result = self.gate.checkout(checkout).await;
+            crate::monitor::metrics::checkout(&self.pool_name, start.elapsed());
+            result
+        }
+        #[cfg(not(feature = "metrics"))]
         self.gate.checkout(checkout).await
     }
 

@@ -80,6 +80,29 @@ impl Database {
     /// The database name, when the handle was opened from a config
     /// ([`Database::connect`]); `None` for handles on a pool given to it.
     pub fn database_name(&self) -> Option<&str> {
-        self.hooks().database.as_deref()
+        self.hooks().peer.as_deref().map(|p| &*p.database)
+    }
+
+    /// Another handle on the same pool, schema, monitor and ownership whose statements (and
+    /// those of its transactions) carry `module` as the module they belong to: as
+    /// `pgdbm.module` on their spans and [`QueryRecord::module`](super::QueryRecord::module) on
+    /// the monitor's records. Handles made from it keep the name.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: pgdbm::SharedPool) -> pgdbm::Result<()> {
+    /// use pgdbm::prelude::*;
+    /// let billing = Database::new(pool, Some("billing"))?.with_module("billing");
+    /// assert_eq!(billing.module(), Some("billing"));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_module(&self, module: &str) -> Database {
+        let mut hooks = self.hooks().clone();
+        hooks.module = Some(Arc::from(module));
+        self.with_hooks(hooks)
+    }
+
+    /// The module this handle belongs to ([`with_module`](Database::with_module)), if any.
+    pub fn module(&self) -> Option<&str> {
+        self.hooks().module.as_deref()
     }
 }

@@ -1,13 +1,7 @@
 //! The per-statement hook ([`observe`], with the [`Hooks`] each handle carries) of
 //! [`Database`](crate::Database), [`Transaction`](crate::Transaction) and
-//! [`Monitored`](super::Monitored):
-//! a `tracing` span following OpenTelemetry's database conventions, and the [`Monitor`] record.
-//!
-//! Spans are named `pgdbm.query`, target `pgdbm::query`, level `DEBUG`, with fields
-//! `db.system = "postgresql"`, `db.namespace` (the database name, when the handle was opened with
-//! a config), `db.operation.name` (the first SQL keyword, upper case), `db.query.text` (the
-//! template text, cut to 200 characters), `pgdbm.schema`, `pgdbm.operation` (the pgdbm call) and,
-//! on failure, `error.type`. Parameter values are never put into spans.
+//! [`Monitored`](super::Monitored): the `tracing` span (see `span.rs` for its fields), the
+//! [`Monitor`] record and, with the `metrics` feature, the operation's duration.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,8 +13,9 @@ use futures_util::stream::{BoxStream, Stream};
 
 use tracing::Instrument;
 
+use super::span::{Peer, query_span, record_error};
 use super::{Call, Monitor};
-use crate::error::{Result, truncate_sql};
+use crate::error::Result;
 use crate::row::Row;
 use crate::value::Params;
 
@@ -41,6 +36,10 @@ pub enum Operation {
     /// [`Executor::fetch`](crate::Executor::fetch) (and `fetch_as`): a stream of rows, timed
     /// until it ended or was dropped.
     Fetch,
+    /// Transaction control sent by a [`Transaction`](crate::Transaction): `BEGIN`, `COMMIT`,
+    /// `ROLLBACK`, `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT` (recorded with
+    /// these texts, without savepoint names or settings).
+    TransactionControl,
 }
 
 impl Operation {
@@ -53,6 +52,7 @@ impl Operation {
             Operation::BatchExecute => "batch_execute",
             Operation::Copy => "copy_in",
             Operation::Fetch => "fetch",
+            Operation::TransactionControl => "transaction",
         }
     }
 }
@@ -63,9 +63,12 @@ pub(crate) struct Hooks {
     pub(crate) monitor: Option<Arc<Monitor>>,
     /// The slow threshold in force for this handle.
     pub(crate) threshold: Duration,
-    /// The database name, for `db.namespace`.
-    pub(crate) database: Option<Arc<str>>,
-    /// `true` in [`Monitored`](super::Monitored): its inner executor makes its own span.
+    /// The database and server, for `db.namespace`, `server.address`, `server.port`.
+    pub(crate) peer: Option<Arc<Peer>>,
+    /// The module the handle belongs to ([`Database::with_module`](crate::Database::with_module)).
+    pub(crate) module: Option<Arc<str>>,
+    /// `true` in [`Monitored`](super::Monitored): its inner executor makes its own span (and
+    /// metrics).
     pub(crate) no_span: bool,
 }
 
@@ -74,8 +77,7 @@ impl Hooks {
         Hooks {
             threshold: monitor.options().slow_query_threshold,
             monitor: Some(monitor),
-            database: self.database.clone(),
-            no_span: self.no_span,
+            ..self.clone()
         }
     }
 }
@@ -129,35 +131,6 @@ pub(crate) fn operation_name(sql: &str) -> String {
         .to_ascii_uppercase()
 }
 
-/// The `pgdbm.query` span of one call, or a disabled span when nobody wants it.
-fn query_span(
-    hooks: &Hooks,
-    schema: Option<&str>,
-    operation: Operation,
-    sql: &str,
-) -> tracing::Span {
-    if hooks.no_span || !debug_enabled() {
-        return tracing::Span::none();
-    }
-    tracing::debug_span!(
-        target: "pgdbm::query",
-        "pgdbm.query",
-        db.system = "postgresql",
-        db.namespace = hooks.database.as_deref(),
-        db.operation.name = %operation_name(sql),
-        db.query.text = %truncate_sql(sql),
-        pgdbm.schema = schema,
-        pgdbm.operation = operation.as_str(),
-        error.type = tracing::field::Empty,
-    )
-}
-
-/// `true` when some subscriber may want DEBUG spans (compile-time and run-time maximum levels).
-fn debug_enabled() -> bool {
-    use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
-    STATIC_MAX_LEVEL >= LevelFilter::DEBUG && LevelFilter::current() >= LevelFilter::DEBUG
-}
-
 /// Runs `fut` (one statement) inside a span and records it on the monitor, if any. Without a
 /// monitor and with the span disabled (no subscriber interested), this is `fut.await` after one
 /// branch on an `Option` and tracing's callsite check.
@@ -169,20 +142,20 @@ pub(crate) async fn observe<T: RowCount, F: Future<Output = Result<T>>>(
     params: Params<'_>,
     fut: F,
 ) -> Result<T> {
-    // One atomic load when no subscriber wants DEBUG: the span's fields (an allocation for the
-    // truncated SQL) are then never computed, even with tracing's `log` feature on (sqlx
-    // enables it).
-    let span = query_span(hooks, schema, operation, sql);
-    let Some(monitor) = hooks.monitor.as_deref() else {
+    // One atomic load when no subscriber wants DEBUG: the span's fields (allocations for the
+    // truncated SQL, the summary) are then never computed, even with tracing's `log` feature on
+    // (sqlx enables it).
+    let span = query_span(hooks, schema, operation, sql, None);
+    if !timed(hooks) {
         if span.is_disabled() {
             return fut.await;
         }
         let result = fut.instrument(span.clone()).await;
         if let Err(e) = &result {
-            span.record("error.type", super::variant_name(e));
+            record_error(&span, e);
         }
         return result;
-    };
+    }
     let start = Instant::now();
     let result = if span.is_disabled() {
         fut.await
@@ -190,22 +163,67 @@ pub(crate) async fn observe<T: RowCount, F: Future<Output = Result<T>>>(
         fut.instrument(span.clone()).await
     };
     let duration = start.elapsed();
-    if let Err(e) = &result {
-        span.record("error.type", super::variant_name(e));
-    }
-    let _entered = span.enter();
-    monitor.record(
-        Call {
+    finished(
+        hooks,
+        &span,
+        Finished {
             sql,
             schema,
             operation,
             params,
             duration,
-            threshold: hooks.threshold,
         },
         result.as_ref().map(RowCount::rows),
     );
     result
+}
+
+/// `true` when a call must be timed: a monitor records it, or (feature `metrics`) its duration
+/// goes to the metrics recorder.
+fn timed(hooks: &Hooks) -> bool {
+    hooks.monitor.is_some() || (cfg!(feature = "metrics") && !hooks.no_span)
+}
+
+/// A finished call, for [`finished`].
+struct Finished<'a> {
+    sql: &'a str,
+    schema: Option<&'a str>,
+    operation: Operation,
+    params: Params<'a>,
+    duration: Duration,
+}
+
+/// What follows a timed call: the error on its span, its duration in the metrics, its record on
+/// the monitor.
+fn finished(
+    hooks: &Hooks,
+    span: &tracing::Span,
+    call: Finished<'_>,
+    result: std::result::Result<Option<u64>, &crate::error::Error>,
+) {
+    if let Err(e) = result {
+        record_error(span, e);
+    }
+    #[cfg(feature = "metrics")]
+    if !hooks.no_span {
+        super::metrics::operation(hooks, call.schema, call.sql, call.duration, result.err());
+    }
+    let Some(monitor) = hooks.monitor.as_deref() else {
+        return;
+    };
+    let _entered = span.enter();
+    monitor.record(
+        Call {
+            sql: call.sql,
+            schema: call.schema,
+            module: hooks.module.as_deref(),
+            operation: call.operation,
+            params: call.params,
+            duration: call.duration,
+            threshold: hooks.threshold,
+        },
+        result,
+    );
 }
 
 /// [`observe`] for a stream of rows (`sql` the text before expansion): the span is entered at
@@ -218,15 +236,14 @@ pub(crate) fn observe_stream<'a>(
     params: Params<'a>,
     stream: BoxStream<'a, Result<Row>>,
 ) -> BoxStream<'a, Result<Row>> {
-    let span = query_span(hooks, schema, Operation::Fetch, sql);
-    if hooks.monitor.is_none() && span.is_disabled() {
+    let span = query_span(hooks, schema, Operation::Fetch, sql, None);
+    if !timed(hooks) && span.is_disabled() {
         return stream;
     }
     Box::pin(ObservedStream {
         inner: stream,
         span,
-        monitor: hooks.monitor.clone(),
-        threshold: hooks.threshold,
+        hooks: hooks.clone(),
         schema,
         sql: sql.to_owned(),
         params,
@@ -239,8 +256,7 @@ pub(crate) fn observe_stream<'a>(
 struct ObservedStream<'a> {
     inner: BoxStream<'a, Result<Row>>,
     span: tracing::Span,
-    monitor: Option<Arc<Monitor>>,
-    threshold: Duration,
+    hooks: Hooks,
     schema: Option<&'a str>,
     sql: String,
     params: Params<'a>,
@@ -254,21 +270,15 @@ impl ObservedStream<'_> {
         if std::mem::replace(&mut self.recorded, true) {
             return;
         }
-        if let Some(e) = error {
-            self.span.record("error.type", super::variant_name(e));
-        }
-        let Some(monitor) = self.monitor.as_deref() else {
-            return;
-        };
-        let _entered = self.span.enter();
-        monitor.record(
-            Call {
+        finished(
+            &self.hooks,
+            &self.span,
+            Finished {
                 sql: &self.sql,
                 schema: self.schema,
                 operation: Operation::Fetch,
                 params: self.params,
                 duration: self.start.elapsed(),
-                threshold: self.threshold,
             },
             error.map_or(Ok(Some(self.rows)), Err),
         );
@@ -310,8 +320,7 @@ pub(crate) async fn observe_copy<F: Future<Output = Result<u64>>>(
     cols: &[&str],
     fut: F,
 ) -> Result<u64> {
-    if hooks.monitor.is_none() && !tracing::enabled!(target: "pgdbm::query", tracing::Level::DEBUG)
-    {
+    if !timed(hooks) && !tracing::enabled!(target: "pgdbm::query", tracing::Level::DEBUG) {
         return fut.await;
     }
     let sql = format!("COPY {target} ({}) FROM STDIN BINARY", cols.join(", "));

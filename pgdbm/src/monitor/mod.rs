@@ -11,7 +11,10 @@ mod explain;
 mod handle;
 mod health;
 mod hook;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod params;
+mod span;
 mod stats;
 mod wrapper;
 
@@ -26,6 +29,7 @@ pub use health::{
 pub use hook::Operation;
 pub(crate) use hook::{Hooks, observe, observe_copy, observe_stream};
 pub use params::mask_value;
+pub(crate) use span::{Peer, query_span, record_error, transaction_span};
 pub use stats::StatementStats;
 pub use wrapper::Monitored;
 
@@ -143,6 +147,9 @@ pub struct QueryRecord {
     pub sql: Arc<str>,
     /// The schema of the handle that ran it.
     pub schema: Option<Arc<str>>,
+    /// The module of the handle that ran it
+    /// ([`Database::with_module`](crate::Database::with_module)).
+    pub module: Option<Arc<str>>,
     /// Which call ran it.
     pub operation: Operation,
     /// When it started.
@@ -203,19 +210,20 @@ struct State {
     slow_count: u64,
     total_time: Duration,
     rng: u64,
-    /// Schema names seen, shared by the records (a handful per monitor).
-    schemas: Vec<Arc<str>>,
+    /// Schema and module names seen, shared by the records (a handful per monitor).
+    names: Vec<Arc<str>>,
 }
 
 impl State {
-    fn intern_schema(&mut self, schema: Option<&str>) -> Option<Arc<str>> {
-        let schema = schema?;
-        if let Some(s) = self.schemas.iter().find(|s| ***s == *schema) {
+    /// A shared copy of a schema or module name.
+    fn intern(&mut self, name: Option<&str>) -> Option<Arc<str>> {
+        let name = name?;
+        if let Some(s) = self.names.iter().find(|s| ***s == *name) {
             return Some(s.clone());
         }
-        let s: Arc<str> = Arc::from(schema);
-        if self.schemas.len() < 64 {
-            self.schemas.push(s.clone());
+        let s: Arc<str> = Arc::from(name);
+        if self.names.len() < 64 {
+            self.names.push(s.clone());
         }
         Some(s)
     }
@@ -289,6 +297,7 @@ impl Monitor {
                 threshold_ms = call.threshold.as_secs_f64() * 1000.0,
                 db.query.text = %crate::error::truncate_sql(call.sql),
                 pgdbm.schema = call.schema,
+                pgdbm.module = call.module,
                 params = masked,
                 "slow query"
             );
@@ -321,7 +330,8 @@ impl Monitor {
         };
         let record = QueryRecord {
             sql: key,
-            schema: state.intern_schema(call.schema),
+            schema: state.intern(call.schema),
+            module: state.intern(call.module),
             operation: call.operation,
             started_at,
             duration: call.duration,
@@ -420,6 +430,7 @@ impl Monitor {
 pub(crate) struct Call<'a> {
     pub(crate) sql: &'a str,
     pub(crate) schema: Option<&'a str>,
+    pub(crate) module: Option<&'a str>,
     pub(crate) operation: Operation,
     pub(crate) params: Params<'a>,
     pub(crate) duration: Duration,

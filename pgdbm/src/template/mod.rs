@@ -61,6 +61,7 @@ use crate::error::Result;
 use cache::{DEFAULT_CACHE_CAPACITY, NEXT_ID};
 use identifier::push_quoted;
 pub use identifier::{quote_identifier, validate_identifier};
+pub(crate) use placeholder::template_tables;
 
 /// Longest offending text (in characters) kept in an [`Error::Identifier`] or
 /// [`Error::Template`].

@@ -60,6 +60,33 @@ impl Templates {
     }
 }
 
+/// The tables a template names, as written in its placeholders (`name` for `{{tables.name}}`,
+/// `schema.name` for `{{tables.schema.name}}`), each once, in order of first appearance. For
+/// telemetry (`db.collection.name`): malformed placeholders are skipped, nothing is parsed
+/// beyond the placeholders.
+pub(crate) fn template_tables(sql: &str) -> Vec<&str> {
+    let mut tables: Vec<&str> = Vec::new();
+    let mut pos = 0;
+    while let Some(offset) = sql[pos..].find("{{") {
+        let inner = pos + offset + 2;
+        let Some(close) = sql[inner..].find("}}") else {
+            break;
+        };
+        let body = sql[inner..inner + close].trim_matches(|c: char| c.is_ascii_whitespace());
+        match body.strip_prefix("tables.") {
+            Some(path) if parse_placeholder(body, body).is_ok() => {
+                if !tables.contains(&path) {
+                    tables.push(path);
+                }
+                pos = inner + close + 2;
+            }
+            // Not a table placeholder (`{{schema}}`, JSON): step one brace, as expansion does.
+            _ => pos = inner - 1,
+        }
+    }
+    tables
+}
+
 /// Length in bytes of the ASCII whitespace at the start of `text`.
 fn leading_whitespace(text: &str) -> usize {
     text.bytes().take_while(u8::is_ascii_whitespace).count()
@@ -129,6 +156,20 @@ mod tests {
             }
             other => panic!("expected a template error for {sql:?}, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn tables_named_by_a_template() {
+        assert_eq!(
+            template_tables(
+                "SELECT * FROM {{ tables.users }} u JOIN {{tables.audit.events}} e ON true \
+                 JOIN {{tables.users}} v ON true WHERE x = '{\"a\": {{\"b\": 1}}}' AND {{schema}}.f()"
+            ),
+            ["users", "audit.events"]
+        );
+        assert!(template_tables("SELECT 1").is_empty());
+        assert!(template_tables("SELECT {{tables.1bad}}, {{tables.}}").is_empty());
+        assert!(template_tables("SELECT {{tables.users").is_empty());
     }
 
     #[test]

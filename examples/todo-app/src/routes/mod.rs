@@ -19,6 +19,7 @@ use crate::AppState;
 /// | `DELETE /todos/{id}` | 204 or 404 |
 /// | `GET /health` | 200 (liveness) |
 /// | `GET /health/ready` | 200 with pool stats, or 503 when the database does not answer |
+/// | `GET /metrics` | 200 with the database metrics in Prometheus' text format (`db_client_operation_duration`, `db_client_connection_*`) |
 ///
 /// Errors have a JSON body `{"error": "…"}`; any route answers 503 while the database is
 /// unreachable.
@@ -31,5 +32,6 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route("/metrics", get(crate::metrics::render))
         .with_state(state)
 }
