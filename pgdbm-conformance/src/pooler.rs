@@ -516,6 +516,18 @@ pub async fn pooler_health_check_names_the_missing_guardrail(ctx: &Ctx) -> Resul
     if server == "0" {
         assert_eq!(report.status, pgdbm::HealthStatus::Degraded);
     }
+    // The check for a vanished client, which stops an abandoned statement on the server.
+    let check: String = db
+        .fetch_value(
+            "SELECT current_setting('client_connection_check_interval')",
+            &[],
+        )
+        .await?;
+    let named = report
+        .reasons
+        .iter()
+        .any(|r| r.contains("client_connection_check_interval") && r.contains("ALTER ROLE"));
+    assert_eq!(named, check == "0", "{:?}", report.reasons);
     db.close().await;
     Ok(())
 }

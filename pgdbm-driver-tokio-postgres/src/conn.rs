@@ -104,6 +104,9 @@ pub(crate) struct ConnState {
     busy: AtomicBool,
     /// Behind a transaction pooler: no named statement of pgdbm's (see `unnamed.rs`).
     pub(crate) unnamed: bool,
+    /// The task driving the connection's socket: aborted when the connection is dropped with a
+    /// statement still running (see [`Drop for PgConn`](PgConn)).
+    task: tokio::task::AbortHandle,
     /// Behind a transaction pooler: which statements ran, the client's lookup statements, and
     /// whether a transaction is open (see `lookups.rs`).
     lookups: Option<Box<TypeLookups>>,
@@ -113,6 +116,19 @@ impl std::ops::Deref for PgConn {
     type Target = ConnState;
     fn deref(&self) -> &ConnState {
         &self.0
+    }
+}
+
+impl Drop for PgConn {
+    /// A connection dropped while a statement it abandoned may still run is closed at once: its
+    /// socket task is aborted. (tokio-postgres would otherwise keep the socket open until the
+    /// statement's answer came, and the server — or a pooler's server connection — would go on
+    /// running it unnoticed. Closed, the server stops it when it next checks its client, e.g.
+    /// within `client_connection_check_interval`.)
+    fn drop(&mut self) {
+        if self.busy.load(Ordering::Relaxed) {
+            self.task.abort();
+        }
     }
 }
 
@@ -137,6 +153,7 @@ impl PgConn {
     /// and nothing is cached (`cache_capacity` is ignored).
     pub(crate) fn new(
         client: Client,
+        task: tokio::task::AbortHandle,
         cache_capacity: usize,
         unnamed: bool,
         tls: Tls,
@@ -154,6 +171,7 @@ impl PgConn {
             busy: AtomicBool::new(false),
             unnamed,
             lookups: unnamed.then(|| Box::new(TypeLookups::new())),
+            task,
         }))
     }
 

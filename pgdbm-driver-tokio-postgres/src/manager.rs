@@ -72,7 +72,7 @@ impl Manager {
     /// One connect attempt, with the init commands run on the new connection.
     async fn establish(&self) -> std::result::Result<PgConn, BoxError> {
         let (client, connection) = connect_raw(&self.pg, &self.tls, self.plain.as_ref()).await?;
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "pgdbm: connection closed with an error");
             }
@@ -85,6 +85,7 @@ impl Manager {
         }
         Ok(PgConn::new(
             client,
+            task.abort_handle(),
             self.cache_capacity,
             self.unnamed,
             self.tls.clone(),

@@ -73,7 +73,11 @@
 //!   bounded client side by `statement_timeout` (a typed `57014`; the connection is closed, as
 //!   for any abandoned statement behind a transaction pooler: no CancelRequest is sent, since
 //!   one that arrives late may hit another client's statement, so the server statement runs on
-//!   until it ends or hits a server-side limit); set the server-side limit for them with
+//!   until it ends or the server notices its client is gone — set
+//!   `client_connection_check_interval` (PostgreSQL ≥ 14) for the role or database, e.g.
+//!   `ALTER ROLE app SET client_connection_check_interval = '1s'`, and the server stops it
+//!   within that interval; [`Database::health_check`] reports it when unset); set the
+//!   server-side limit for them with
 //!   `ALTER ROLE … SET statement_timeout` and PgBouncer's `query_timeout`. A one-time warning at
 //!   pool creation and [`Database::health_check`] say so when it is missing. (In `session` mode
 //!   the settings are `SET` once per new connection.)

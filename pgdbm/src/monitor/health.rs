@@ -270,6 +270,29 @@ impl Database {
                     Ok(Err(e)) => errors.push(format!("reading statement_timeout failed: {e}")),
                     Err(_) => errors.push("reading statement_timeout timed out".into()),
                 }
+                // An abandoned statement gets no cancel request behind a transaction pooler (a
+                // late one could hit another client's statement): its connection is closed, and
+                // the server stops the statement only if it checks for a vanished client.
+                let check = pool.fetch_value::<Option<String>>(
+                    "SELECT current_setting('client_connection_check_interval', true)",
+                    &[],
+                );
+                match tokio::time::timeout(options.timeout, check).await {
+                    Ok(Ok(Some(value))) if value == "0" => errors.push(
+                        "behind a transaction pooler an abandoned statement (a timeout, a dropped \
+                         future) is stopped on the server only when the server notices its \
+                         client is gone: set client_connection_check_interval for the role or \
+                         the database (ALTER ROLE … SET client_connection_check_interval = '1s')"
+                            .into(),
+                    ),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => errors.push(format!(
+                        "reading client_connection_check_interval failed: {e}"
+                    )),
+                    Err(_) => {
+                        errors.push("reading client_connection_check_interval timed out".into())
+                    }
+                }
             }
             let long = self.find_long_running_queries(options.long_running_threshold);
             match tokio::time::timeout(options.timeout, long).await {
