@@ -58,7 +58,16 @@ impl PgdbmTarget {
         let config = DatabaseConfig::builder()
             .url(bench_url)
             // Plain text, like the raw client and pgbench.
-            .ssl_mode(SslMode::Disable)
+            .ssl_mode(SslMode::Disable);
+        Self::open_config::<D>(config, n).await
+    }
+
+    /// The pool of `D` on `config` with min = max = `n`, all connections open.
+    pub(super) async fn open_config<D: Driver>(
+        config: pgdbm::DatabaseConfigBuilder,
+        n: usize,
+    ) -> Result<Self> {
+        let config = config
             .max_connections(n as u32)
             .min_connections(n as u32)
             .build()?;

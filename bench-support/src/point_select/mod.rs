@@ -62,12 +62,19 @@
 //!   Instructions per query = (the total at 4000 queries − the total at 2000) / 2000: the
 //!   runtime, the connection task and the allocator included, start-up excluded.
 //!
+//! * `PGDBM_BENCH_POOLER=0`: skips the `pooler` phase (see `pooler.rs`: pgdbm with
+//!   `pooler = transaction` and `pgbench -M extended`, both through one PgBouncer in transaction
+//!   mode, run after the main phases when `pgbouncer` is installed).
+//!
 //! The last lines are one summary per concurrency:
-//! `point_select c=<N>: pgdbm <qps> qps, raw <qps> qps, pgbench <tps> tps, pgdbm/pgbench <ratio>`.
+//! `point_select c=<N>: pgdbm <qps> qps, raw <qps> qps, pgbench <tps> tps, pgdbm/pgbench <ratio>`,
+//! then the pooler phase's:
+//! `point_select pooler c=<N>: pgdbm <qps> qps, pgbench -M extended <tps> tps, pgdbm/pgbench <r>`.
 
 mod cpu;
 mod driver;
 mod pgbench;
+mod pooler;
 mod profile;
 mod report;
 mod run;

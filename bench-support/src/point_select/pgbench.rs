@@ -69,10 +69,22 @@ pub(super) fn run_pgbench(
     clients: usize,
     secs: u64,
 ) -> Result<(f64, Option<f64>)> {
+    run_pgbench_mode(exe, target, "prepared", clients, secs)
+}
+
+/// As [`run_pgbench`], with query mode `mode` (`-M prepared`, `-M extended`: unnamed
+/// statements, what a transaction pooler can carry).
+pub(super) fn run_pgbench_mode(
+    exe: &str,
+    target: &PgbenchTarget,
+    mode: &str,
+    clients: usize,
+    secs: u64,
+) -> Result<(f64, Option<f64>)> {
     let cpu_before = cpu_seconds();
     let out = target
         .command(exe)
-        .args(["-S", "-M", "prepared", "-n"])
+        .args(["-S", "-M", mode, "-n"])
         .args(["-c", &clients.to_string()])
         .args(["-j", &clients.min(2).to_string()])
         .args(["-T", &secs.to_string()])

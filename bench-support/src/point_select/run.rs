@@ -9,6 +9,7 @@ use pgdbm::DatabaseConfig;
 use super::cpu::cpu_note;
 use super::driver::PgdbmTarget;
 use super::pgbench::{PgbenchTarget, find_pgbench, run_pgbench};
+use super::pooler::run_pooler_phase;
 use super::profile::profile;
 use super::report::print_summary;
 use super::settings::{Settings, env_nonempty, with_database};
@@ -133,5 +134,5 @@ pub(super) fn run<D: Driver>() -> Result<()> {
     }
 
     print_summary(&summary);
-    Ok(())
+    run_pooler_phase::<D>(&rt, &settings, &base, pgbench.as_deref())
 }
