@@ -17,8 +17,15 @@ const BOTTOM: f64 = 24.0;
 const TOP: f64 = 10.0;
 const RIGHT: f64 = 10.0;
 
-/// The chart over `window` up to `now` (samples older than that are left out).
+/// The chart up to `now` over the time the samples cover, at least 10 s and at most `window`
+/// (samples older than that are left out).
 pub(crate) fn pool_chart(samples: &[PoolSample], window: Duration, now: SystemTime) -> Markup {
+    let covered = samples
+        .iter()
+        .map(|s| now.duration_since(s.at).unwrap_or_default())
+        .max()
+        .unwrap_or_default();
+    let window = covered.max(Duration::from_secs(10)).min(window);
     let start = now.checked_sub(window).unwrap_or(SystemTime::UNIX_EPOCH);
     let shown: Vec<&PoolSample> = samples.iter().filter(|s| s.at >= start).collect();
     let max = shown
