@@ -16,10 +16,11 @@ pub(crate) fn mask_literals(sql: &str) -> String {
     while let Some(pos) = rest.find(['\'', '$']) {
         out.push_str(&rest[..pos]);
         let tail = &rest[pos..];
-        if tail.starts_with('\'') {
+        if let Some(literal) = tail.strip_prefix('\'') {
+            // After `E` (or any word ending in e: hiding too much is the safe side).
+            let escapes = out.ends_with(['E', 'e']);
             out.push_str("'…'");
-            let escapes = out[..out.len() - "'…'".len()].ends_with(['E', 'e']);
-            rest = skip_quoted(&tail[1..], escapes);
+            rest = skip_quoted(literal, escapes);
         } else if let Some((tag_len, body)) = dollar_tag(tail) {
             out.push_str("'…'");
             let tag = &tail[..tag_len];
