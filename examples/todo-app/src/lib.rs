@@ -4,7 +4,9 @@
 //! migrations embedded in the crate and applied at start-up. Requests run on a monitored handle
 //! (slow statements are logged), errors become JSON bodies with fitting statuses
 //! ([`ApiError`]), `/health/ready` reports the pool, `/metrics` exports OpenTelemetry's
-//! database metrics to Prometheus, and shutdown drains requests before the pool closes.
+//! database metrics to Prometheus, `/_pgdbm` shows pgdbm's dashboard to operators holding the
+//! [`DashboardToken`] ([`AppState::with_dashboard`]), and shutdown drains requests before the
+//! pool closes.
 //!
 //! The binary (`src/main.rs`) is a thin layer over [`Settings::from_env`] and
 //! [`run`]; tests build the same [`router`] on a database of their own:
@@ -20,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+mod dashboard;
 mod error;
 mod extract;
 mod metrics;
@@ -32,7 +35,9 @@ use std::time::Duration;
 
 use pgdbm::Database;
 use pgdbm::monitor::MonitorOptions;
+use pgdbm_dashboard::{Dashboard, InvalidOption};
 
+pub use dashboard::DashboardToken;
 pub use error::ApiError;
 pub use extract::{JsonBody, ListQuery, TodoId, parse_json};
 pub use metrics::prometheus;
@@ -48,6 +53,7 @@ pub struct AppState {
     db: Database,
     todos: Todos,
     ready_timeout: Duration,
+    dashboard: Option<(Dashboard, DashboardToken)>,
 }
 
 impl AppState {
@@ -62,7 +68,24 @@ impl AppState {
             todos: Todos::new(db.clone()),
             db,
             ready_timeout: Duration::from_secs(2),
+            dashboard: None,
         }
+    }
+
+    /// The same state with pgdbm's dashboard at `/_pgdbm` (see [`router`]), on this state's
+    /// monitored handle with the todo module's migrations, behind `token`. Starts the
+    /// dashboard's pool sampling (every 5 s, 15 minutes kept), which ends when the last router
+    /// made from this state is dropped.
+    ///
+    /// # Errors
+    ///
+    /// None with the defaults used here; [`InvalidOption`] is the dashboard builder's.
+    pub fn with_dashboard(mut self, token: DashboardToken) -> Result<Self, InvalidOption> {
+        let dashboard = Dashboard::builder(&self.db)
+            .module(&self.db, &todo::TodoModule)
+            .build()?;
+        self.dashboard = Some((dashboard, token));
+        Ok(self)
     }
 
     /// The same state with another bound on the readiness round trip (default 2 s).

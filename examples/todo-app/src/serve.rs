@@ -23,7 +23,11 @@ pub async fn run(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let db = Database::connect::<TokioPostgres>(&settings.database).await?;
     db.migrate(&TodoModule).await?; // logs each file it applies
     let monitor = MonitorOptions::default().slow_query_threshold(settings.slow_query_threshold);
-    let state = AppState::new(db.clone(), monitor);
+    let mut state = AppState::new(db.clone(), monitor);
+    if let Some(token) = settings.dashboard_token.clone() {
+        state = state.with_dashboard(token)?;
+        tracing::info!("dashboard at /_pgdbm");
+    }
 
     let listener = TcpListener::bind((settings.host, settings.port)).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pgdbm::DatabaseConfig;
 
-use crate::todo;
+use crate::{DashboardToken, todo};
 
 /// The service's settings.
 #[derive(Debug, Clone)]
@@ -18,6 +18,9 @@ pub struct Settings {
     pub database: DatabaseConfig,
     /// Statements at least this slow are logged (`SLOW_QUERY_MS`, default 200).
     pub slow_query_threshold: Duration,
+    /// The operators' token for the dashboard at `/_pgdbm` (`DASHBOARD_TOKEN`); without one
+    /// the dashboard is not served.
+    pub dashboard_token: Option<DashboardToken>,
 }
 
 /// How long a request waits for a connection before it answers 503 (pgdbm's default, 30 s,
@@ -25,7 +28,7 @@ pub struct Settings {
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Settings {
-    /// Reads `HOST`, `PORT`, `SLOW_QUERY_MS` and the database from `DATABASE_URL`, else the
+    /// Reads `HOST`, `PORT`, `SLOW_QUERY_MS`, `DASHBOARD_TOKEN` and the database from `DATABASE_URL`, else the
     /// libpq variables (`PGHOST`, `PGUSER`, …) and their defaults (`localhost:5432`, the OS
     /// user), with database `postgres` when neither `DATABASE_URL` nor `PGDATABASE` names one,
     /// and an acquire timeout of [`ACQUIRE_TIMEOUT`].
@@ -52,6 +55,9 @@ impl Settings {
             port,
             database,
             slow_query_threshold: Duration::from_millis(slow_ms),
+            dashboard_token: std::env::var("DASHBOARD_TOKEN")
+                .ok()
+                .and_then(DashboardToken::new),
         })
     }
 }

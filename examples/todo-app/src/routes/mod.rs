@@ -20,11 +20,16 @@ use crate::AppState;
 /// | `GET /health` | 200 (liveness) |
 /// | `GET /health/ready` | 200 with pool stats, or 503 when the database does not answer |
 /// | `GET /metrics` | 200 with the database metrics in Prometheus' text format (`db_client_operation_duration`, `db_client_connection_*`) |
+/// | `GET /_pgdbm`, `GET /_pgdbm/plan/{id}` | with [`AppState::with_dashboard`]: pgdbm's dashboard (HTML) for requests with the token, else 401; absent (404) otherwise |
 ///
 /// Errors have a JSON body `{"error": "…"}`; any route answers 503 while the database is
 /// unreachable.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let dashboard = state
+        .dashboard
+        .as_ref()
+        .map(|(dashboard, token)| crate::dashboard::guarded(dashboard, token));
+    let routes = Router::new()
         .route("/todos", get(todos::list).post(todos::create))
         .route(
             "/todos/{id}",
@@ -33,5 +38,9 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(crate::metrics::render))
-        .with_state(state)
+        .with_state(state);
+    match dashboard {
+        Some(dashboard) => routes.nest("/_pgdbm", dashboard),
+        None => routes,
+    }
 }
