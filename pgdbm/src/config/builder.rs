@@ -4,7 +4,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::layer::{EnvSnapshot, Layer, PG_ENV_VARS, PGDBM_ENV_VARS, Secret, upsert_setting};
+use super::layer::{
+    EnvSnapshot, Layer, PASSWORD_FALLBACK_VAR, PG_ENV_VARS, PGDBM_ENV_VARS, Secret, upsert_setting,
+};
 use super::parse::{Origin, parse_connection_string};
 use super::{DEFAULT_USER, DatabaseConfig, Pooler, RetryPolicy, SslMode};
 use crate::error::Result;
@@ -111,7 +113,9 @@ impl DatabaseConfigBuilder {
     /// setters: `DATABASE_URL` if it is set and not empty; otherwise the libpq variables
     /// `PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`, `PGAPPNAME`, `PGOPTIONS`,
     /// `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`, `PGCONNECT_TIMEOUT` (empty ones are
-    /// ignored). When `DATABASE_URL` is used, the `PG*` variables are not read at all.
+    /// ignored), and `DB_PASSWORD` (pgdbm for Python's variable) as the password when
+    /// `PGPASSWORD` is not set. When `DATABASE_URL` is used, the `PG*` variables and
+    /// `DB_PASSWORD` are not read at all. Passwords never appear in `Debug`, `Display` or errors.
     pub fn env(self) -> Self {
         self.env_from(|name| std::env::var(name).ok())
     }
@@ -136,7 +140,13 @@ impl DatabaseConfigBuilder {
         let pgdbm_vars = read(PGDBM_ENV_VARS);
         self.env = Some(match get("DATABASE_URL") {
             Some(url) => EnvSnapshot::Url(Secret(url), pgdbm_vars),
-            None => EnvSnapshot::Vars(read(PG_ENV_VARS).into_iter().chain(pgdbm_vars).collect()),
+            None => {
+                let mut vars = read(PG_ENV_VARS);
+                if !vars.iter().any(|&(var, _)| var == "PGPASSWORD") {
+                    vars.extend(read(&[PASSWORD_FALLBACK_VAR]));
+                }
+                EnvSnapshot::Vars(vars.into_iter().chain(pgdbm_vars).collect())
+            }
         });
         self
     }

@@ -26,6 +26,10 @@ pub(super) const PG_ENV_VARS: &[(&str, &str)] = &[
     ("PGCONNECT_TIMEOUT", "connect_timeout"),
 ];
 
+/// The password variable read when `PGPASSWORD` is not set (pgdbm for Python's name), with the
+/// key it stands for. Like the `PG*` variables, it is not read when `DATABASE_URL` is used.
+pub(super) const PASSWORD_FALLBACK_VAR: (&str, &str) = ("DB_PASSWORD", "password");
+
 /// pgdbm's own environment variables, read with either of the above, with the connection-string
 /// key each stands for.
 pub(super) const PGDBM_ENV_VARS: &[(&str, &str)] = &[
@@ -75,6 +79,7 @@ fn apply_vars(layer: &mut Layer, vars: &[(&'static str, Secret)]) -> Result<()> 
         let key = PG_ENV_VARS
             .iter()
             .chain(PGDBM_ENV_VARS)
+            .chain(std::iter::once(&PASSWORD_FALLBACK_VAR))
             .find(|(v, _)| v == var)
             .map_or("", |&(_, key)| key);
         apply_param(layer, key, &value.0, var, Origin::Env)?;
@@ -261,6 +266,37 @@ mod tests {
         // Nothing set: the defaults.
         let c = build(DatabaseConfig::builder().env_from(env(&[]))).unwrap();
         assert_eq!((c.host(), c.port(), c.user()), ("localhost", 5432, "alice"));
+    }
+
+    #[test]
+    fn env_db_password_is_the_fallback_after_pgpassword() {
+        let c =
+            build(DatabaseConfig::builder().env_from(env(&[("DB_PASSWORD", "fallback")]))).unwrap();
+        assert_eq!(c.password(), Some("fallback"));
+
+        let vars = env(&[("PGPASSWORD", "pg_pw"), ("DB_PASSWORD", "fallback")]);
+        let c = build(DatabaseConfig::builder().env_from(vars)).unwrap();
+        assert_eq!(c.password(), Some("pg_pw"));
+
+        // An empty PGPASSWORD counts as unset.
+        let vars = env(&[("PGPASSWORD", ""), ("DB_PASSWORD", "fallback")]);
+        let c = build(DatabaseConfig::builder().env_from(vars)).unwrap();
+        assert_eq!(c.password(), Some("fallback"));
+
+        // Like the PG* variables, it is not read when DATABASE_URL is used.
+        let vars = env(&[
+            ("DATABASE_URL", "postgresql://u@h/db"),
+            ("DB_PASSWORD", "fallback"),
+        ]);
+        let c = build(DatabaseConfig::builder().env_from(vars)).unwrap();
+        assert_eq!(c.password(), None);
+
+        // Never shown by the builder or the config.
+        let builder = DatabaseConfig::builder().env_from(env(&[("DB_PASSWORD", "s3cr3t-value")]));
+        assert!(!format!("{builder:?}").contains("s3cr3t-value"));
+        let c = build(builder).unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t-value"));
+        assert!(!c.to_string().contains("s3cr3t-value"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! 2. the environment, when [`DatabaseConfigBuilder::env`] is called: `DATABASE_URL` if it is set,
 //!    otherwise the libpq variables `PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`,
 //!    `PGAPPNAME`, `PGOPTIONS`, `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`,
-//!    `PGCONNECT_TIMEOUT`;
+//!    `PGCONNECT_TIMEOUT`, and `DB_PASSWORD` (pgdbm for Python's) when `PGPASSWORD` is not set;
 //! 3. a connection string given to [`DatabaseConfigBuilder::url`], either a
 //!    `postgresql://` / `postgres://` URI or libpq `key=value` pairs;
 //! 4. the builder's explicit setters (`.host(…)`, `.max_connections(…)`, …).
@@ -166,7 +166,8 @@ impl DatabaseConfig {
         DatabaseConfig::builder().url(url).build()
     }
 
-    /// Reads the process environment (`DATABASE_URL`, else the libpq `PG*` variables) on top of
+    /// Reads the process environment (`DATABASE_URL`, else the libpq `PG*` variables and
+    /// `DB_PASSWORD` as the fallback of `PGPASSWORD`) on top of
     /// the defaults. Same as `DatabaseConfig::builder().env().build()`.
     ///
     /// # Errors
