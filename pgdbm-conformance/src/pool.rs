@@ -82,6 +82,31 @@ pub async fn pool_stats_consistent(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Pool stats name the server's version and the database, as the server reports them, from the
+/// moment the pool is open (on a handle too: `Database::pool_stats`).
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn pool_stats_name_server_version_and_database(ctx: &Ctx) -> Result<()> {
+    let version: String = ctx
+        .db
+        .fetch_value("SELECT current_setting('server_version')", &[])
+        .await?;
+    let database: String = ctx
+        .db
+        .fetch_value("SELECT current_database()::text", &[])
+        .await?;
+    let s = ctx.pool.stats();
+    assert_eq!(s.server_version.as_deref(), Some(version.as_str()), "{s:?}");
+    assert_eq!(s.database.as_deref(), Some(database.as_str()), "{s:?}");
+    let s = ctx.db.pool_stats();
+    assert_eq!(s.database.as_deref(), Some(database.as_str()), "{s:?}");
+    let s = ctx.db.metrics().pool.expect("a pool");
+    assert_eq!(s.server_version.as_deref(), Some(version.as_str()), "{s:?}");
+    Ok(())
+}
+
 /// With every connection checked out, an acquire fails with a typed timeout after the acquire
 /// timeout, not a hang; the timeout is counted.
 ///

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use pgdbm::driver::{ConnectTarget, PoolState, bounded_by_client, connect_with_retry, row_stream};
+use pgdbm::driver::{
+    ConnectTarget, PoolState, bounded_by_client, connect_with_retry, inspect_opened_pool,
+    row_stream,
+};
 use pgdbm::driver::{
     Driver, NotificationConnector, PoolProvider, PooledConnection, PoolerSettings,
 };
@@ -118,6 +121,7 @@ impl SqlxPool {
         };
         // The first pooled connection, so the pool is usable (and counted) on return.
         drop(this.get().await?);
+        inspect_opened_pool(&this, &this.shared.state, config).await?;
         Ok(this)
     }
 

@@ -537,7 +537,8 @@
 //! ```
 //!
 //! Diagnostics: [`Database::find_blocking_queries`], [`Database::find_long_running_queries`],
-//! [`Database::table_sizes`] (see [`monitor`]).
+//! [`Database::table_sizes`] (the handle's schema; every user schema on a handle without one),
+//! [`Database::pool_stats`] (counters, the server's version and the database; see [`monitor`]).
 //!
 //! **`tracing`**: every statement of a [`Database`] or [`Transaction`] runs in a `DEBUG` span
 //! `pgdbm.query` (target `pgdbm::query`) with OpenTelemetry's database fields — `db.system =

@@ -40,6 +40,7 @@ mod pool_state;
 mod pooler;
 pub mod read;
 pub mod row_stream;
+mod server_info;
 
 pub use crate::row::Columns;
 pub use cancel::{Abandoned, CancelGate, RECOVERY_LIMIT, recover, recover_in_background};
@@ -62,6 +63,7 @@ pub use pooler::{
     PoolerSettings, bounded_by_client, client_timeout_error, refuse_behind_transaction_pooler,
 };
 pub use row_stream::{RowSender, STREAM_BUFFER, row_stream};
+pub use server_info::{ServerInfo, inspect_opened_pool};
 
 /// Builds a result column description: its name and the name of its PostgreSQL type (`int4`,
 /// `text`, `_int8`…, as the server's `pg_type.typname`). Drivers call this once per result.
