@@ -64,6 +64,9 @@ pub struct Capabilities {
     /// back to a savepoint and go on. Without it the driver closes such a connection (which
     /// ends its transaction).
     pub keeps_connection_after_cancel: bool,
+    /// The driver honours `max_queries` (recycles a connection after that many statements).
+    /// Without it the driver refuses the setting with `Error::Config` naming `max_queries`.
+    pub recycles_after_max_queries: bool,
 }
 
 impl Capabilities {
@@ -73,6 +76,12 @@ impl Capabilities {
         self.keeps_connection_after_cancel = false;
         self
     }
+
+    /// The driver refuses `max_queries` (see [`Capabilities::recycles_after_max_queries`]).
+    pub fn refuses_max_queries(mut self) -> Self {
+        self.recycles_after_max_queries = false;
+        self
+    }
 }
 
 impl Default for Capabilities {
@@ -80,6 +89,7 @@ impl Default for Capabilities {
         Capabilities {
             named_statement_cache: true,
             keeps_connection_after_cancel: true,
+            recycles_after_max_queries: true,
         }
     }
 }

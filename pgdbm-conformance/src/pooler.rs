@@ -59,6 +59,7 @@ pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
              report is degraded by design (pooler_health_check_names_the_missing_guardrail)"
         }
         "statement_timeout_cancels"
+        | "max_queries_recycles_the_connection"
         | "terminated_connections_replaced"
         | "max_lifetime_honoured"
         | "acquire_timeout_names_connect_error" => SERVER_SESSION,

@@ -229,6 +229,7 @@ impl TokioPostgresPool {
                 port: config.port(),
             }),
             cache_capacity: config.statement_cache_capacity(),
+            max_statements: config.max_queries(),
             unnamed: config.pooler().is_transaction(),
             connect_timeout: config.connect_timeout(),
             shared: shared.clone(),

@@ -40,6 +40,10 @@
 //! when retrying cannot help (authentication, unknown database). A config's `Display`/`Debug` never
 //! show the password.
 //!
+//! Settings shared with pgdbm for Python: `max_queries` recycles a connection after that many
+//! statements ([`DatabaseConfigBuilder::max_queries`]; off by default, refused by the sqlx
+//! driver); `DB_PASSWORD` is read after `PGPASSWORD` ([`DatabaseConfigBuilder::env`]).
+//!
 //! ## Sharing one pool among modules
 //!
 //! ```no_run

@@ -97,7 +97,7 @@ impl DatabaseConfigBuilder {
     /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `application_name`, `connect_timeout`,
     /// `options` (`-c name=value` server settings), and pgdbm's `schema`, `statement_timeout`,
     /// `idle_in_transaction_session_timeout`, `lock_timeout`, `min_connections`,
-    /// `max_connections`, `acquire_timeout`, `pooler`, `direct_url`. Any other key is an error. In a URI, user, password
+    /// `max_connections`, `acquire_timeout`, `max_queries`, `pooler`, `direct_url`. Any other key is an error. In a URI, user, password
     /// and database are percent-decoded; an empty host (`postgresql:///db`) means the default
     /// host; `?host=/var/run/postgresql` selects a Unix socket directory. Multiple hosts are not
     /// supported.
@@ -206,6 +206,20 @@ impl DatabaseConfigBuilder {
     /// How long an acquire waits for a connection (greater than zero).
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.explicit.acquire_timeout = Some(timeout);
+        self
+    }
+    /// Recycles connections: one that has run `n` statements is closed when it goes back to the
+    /// pool, and a new one opens when needed (`None`, the default, or `0` = never; pgdbm for
+    /// Python's `max_queries`, whose default is 50 000). Every statement counts, including
+    /// `BEGIN`/`COMMIT` and those in transactions; a connection checked out when it reaches the
+    /// limit is closed when it is returned. Connection-string key `max_queries`.
+    ///
+    /// Honoured by the tokio-postgres driver. The sqlx driver refuses it
+    /// ([`Error::Config`](crate::Error::Config) naming `max_queries` when the pool opens): sqlx 0.8
+    /// gives a pooled connection no identity or storage that a count could follow across
+    /// checkouts.
+    pub fn max_queries(mut self, n: impl Into<Option<u64>>) -> Self {
+        self.explicit.max_queries = Some(n.into().filter(|&n| n > 0));
         self
     }
     /// Idle connections are closed after this long (`None` = never).
@@ -439,6 +453,35 @@ mod tests {
                 ("jit".to_owned(), "off".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn max_queries_from_setter_and_url() {
+        assert_eq!(
+            build(DatabaseConfig::builder()).unwrap().max_queries(),
+            None
+        );
+        let c = build(DatabaseConfig::builder().max_queries(100)).unwrap();
+        assert_eq!(c.max_queries(), Some(100));
+        assert_eq!(build(c.to_builder()).unwrap().max_queries(), Some(100));
+        let c = build(DatabaseConfig::builder().max_queries(0)).unwrap();
+        assert_eq!(c.max_queries(), None);
+        assert_eq!(
+            url("postgresql://h/db?max_queries=5")
+                .unwrap()
+                .max_queries(),
+            Some(5)
+        );
+        assert_eq!(url("host=h max_queries=0").unwrap().max_queries(), None);
+        // The explicit setter wins over the connection string, also to turn it off.
+        let c = build(
+            DatabaseConfig::builder()
+                .url("host=h max_queries=5")
+                .max_queries(None),
+        );
+        assert_eq!(c.unwrap().max_queries(), None);
+        let err = url("postgresql://h/db?max_queries=lots").unwrap_err();
+        assert!(matches!(err, crate::Error::Config { ref field, .. } if field == "max_queries"));
     }
 
     #[test]

@@ -100,6 +100,7 @@ pub(super) struct Layer {
     pub(super) min_connections: Option<u32>,
     pub(super) max_connections: Option<u32>,
     pub(super) acquire_timeout: Option<Duration>,
+    pub(super) max_queries: Option<Option<u64>>,
     pub(super) idle_timeout: Option<Option<Duration>>,
     pub(super) max_lifetime: Option<Option<Duration>>,
     pub(super) connect_timeout: Option<Duration>,
@@ -147,6 +148,7 @@ impl Layer {
         set(&mut config.min_connections, &self.min_connections);
         set(&mut config.max_connections, &self.max_connections);
         set(&mut config.acquire_timeout, &self.acquire_timeout);
+        set(&mut config.max_queries, &self.max_queries);
         set(&mut config.idle_timeout, &self.idle_timeout);
         set(&mut config.max_lifetime, &self.max_lifetime);
         set(&mut config.connect_timeout, &self.connect_timeout);

@@ -96,6 +96,7 @@ const DEFAULT_APPLICATION_NAME: &str = "pgdbm";
 /// | schema | none | `schema` |
 /// | min / max connections | 1 / 10 | `min_connections` / `max_connections` |
 /// | acquire timeout | 30 s | `acquire_timeout` (seconds, or with a unit) |
+/// | statements per connection | unlimited | `max_queries` (`0` = unlimited) |
 /// | idle timeout / max lifetime | 10 min / 30 min | — |
 /// | connect timeout | 10 s | `connect_timeout` (seconds, or with a unit) |
 /// | statement timeout | 60 000 ms | `statement_timeout` (ms, or with a unit; `0` = off) |
@@ -126,6 +127,7 @@ pub struct DatabaseConfig {
     min_connections: u32,
     max_connections: u32,
     acquire_timeout: Duration,
+    max_queries: Option<u64>,
     idle_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
     connect_timeout: Duration,
@@ -203,6 +205,7 @@ impl DatabaseConfig {
                 min_connections: Some(self.min_connections),
                 max_connections: Some(self.max_connections),
                 acquire_timeout: Some(self.acquire_timeout),
+                max_queries: Some(self.max_queries),
                 idle_timeout: Some(self.idle_timeout),
                 max_lifetime: Some(self.max_lifetime),
                 connect_timeout: Some(self.connect_timeout),
@@ -265,6 +268,12 @@ impl DatabaseConfig {
     /// How long an acquire waits.
     pub fn acquire_timeout(&self) -> Duration {
         self.acquire_timeout
+    }
+    /// A connection is closed, instead of going back to the pool, once it has run this many
+    /// statements (None = never; pgdbm for Python's `max_queries`). Set it with
+    /// [`DatabaseConfigBuilder::max_queries`].
+    pub fn max_queries(&self) -> Option<u64> {
+        self.max_queries
     }
     /// Idle connections are closed after this long (None = never).
     pub fn idle_timeout(&self) -> Option<Duration> {
@@ -334,6 +343,7 @@ impl DatabaseConfig {
             min_connections: 1,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
+            max_queries: None,
             idle_timeout: Some(Duration::from_secs(10 * 60)),
             max_lifetime: Some(Duration::from_secs(30 * 60)),
             connect_timeout: Duration::from_secs(10),

@@ -74,6 +74,7 @@ pub(in crate::config) fn apply_param(
             | "min_connections"
             | "max_connections"
             | "acquire_timeout"
+            | "max_queries"
             | "pooler"
             | "direct_url" => Ok(()),
             _ => unknown_key(key, field, origin),
@@ -137,6 +138,15 @@ pub(in crate::config) fn apply_param(
         }
         "min_connections" => layer.min_connections = Some(count()?),
         "max_connections" => layer.max_connections = Some(count()?),
+        "max_queries" => match value.trim().parse::<u64>() {
+            Ok(n) => layer.max_queries = Some((n > 0).then_some(n)),
+            Err(_) => {
+                return err(format!(
+                    "invalid number {}; expected a non-negative integer (0 = no limit)",
+                    quoted(value)
+                ));
+            }
+        },
         "schema" => layer.schema = Some(Some(value.to_owned())),
         "pooler" => match value.parse() {
             Ok(pooler) => layer.pooler = Some(pooler),
