@@ -92,6 +92,7 @@ pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
         | "dropped_statement_is_cancelled_on_the_server"
         | "cut_script_leaves_no_transaction"
         | "with_timeout_gives_a_typed_error"
+        | "command_timeout_bounds_every_call"
         | "cancelled_bounded_calls_leak_nothing"
         | "cancelled_statement_in_transaction_aborts_it"
         | "fetch_streams_rows_in_order"

@@ -102,15 +102,17 @@ impl Database {
     }
 
     /// The one constructor: everything a handle carries, hooks included, is fixed here (a shared
-    /// `Inner` cannot be changed afterwards).
+    /// `Inner` cannot be changed afterwards). The per-call bound starts as the pool's configured
+    /// `command_timeout`.
     fn build(pool: SharedPool, owned: bool, templates: Templates, hooks: Hooks) -> Self {
+        let timeout = pool.pooler().command_timeout();
         Database {
             inner: Arc::new(Inner {
                 pool,
                 owned,
                 templates: Arc::new(templates),
                 hooks,
-                timeout: None,
+                timeout,
             }),
         }
     }
@@ -139,7 +141,8 @@ impl Database {
     }
 
     /// Another handle on the same pool, schema, monitor and ownership whose calls are each
-    /// bounded by `limit`, client side: past it, the call's future is dropped — which cancels
+    /// bounded by `limit` (instead of the configured
+    /// [`command_timeout`](crate::DatabaseConfigBuilder::command_timeout), if any), client side: past it, the call's future is dropped — which cancels
     /// its statement on the server and leaves the connection clean — and it returns
     /// [`Error::Timeout`] ([`Error::kind`] is [`ErrorKind::QueryCanceled`]). The bound covers
     /// the whole call, waiting for a connection included.
@@ -174,7 +177,9 @@ impl Database {
         }
     }
 
-    /// The per-call bound of this handle ([`with_timeout`](Database::with_timeout)), if any.
+    /// The per-call bound of this handle ([`with_timeout`](Database::with_timeout)), or else the
+    /// pool's configured
+    /// [`command_timeout`](crate::DatabaseConfigBuilder::command_timeout), if any.
     pub fn timeout(&self) -> Option<Duration> {
         self.inner.timeout
     }

@@ -42,7 +42,9 @@
 //!
 //! Settings shared with pgdbm for Python: `max_queries` recycles a connection after that many
 //! statements ([`DatabaseConfigBuilder::max_queries`]; off by default, refused by the sqlx
-//! driver); `DB_PASSWORD` is read after `PGPASSWORD` ([`DatabaseConfigBuilder::env`]).
+//! driver); `command_timeout` bounds every call client side
+//! ([`DatabaseConfigBuilder::command_timeout`]; off by default, Python's is 60 s — the server's
+//! `statement_timeout` of 60 s is pgdbm's default bound); `DB_PASSWORD` is read after `PGPASSWORD` ([`DatabaseConfigBuilder::env`]).
 //!
 //! ## Sharing one pool among modules
 //!
@@ -398,6 +400,7 @@
 //! | `statement_timeout` (60 s) | [`DatabaseConfigBuilder::statement_timeout`] | each statement, on the server | the server cancels it: [`Error::Database`] with [`ErrorKind::QueryCanceled`] (`57014`) |
 //! | `lock_timeout` (5 s), `idle_in_transaction_session_timeout` (60 s) | the builder | lock waits; idle transactions, on the server | `55P03`; the server ends the session ([`Error::is_connection_error`]) |
 //! | per call | [`Database::with_timeout`] | each call of that handle, client side, waiting for a connection included | the call's future is dropped, which cancels its statement on the server; [`Error::Timeout`] ([`Error::is_timeout`], `kind()` = [`ErrorKind::QueryCanceled`]) |
+//! | `command_timeout` (none) | [`DatabaseConfigBuilder::command_timeout`] | the default per-call bound of every handle on the pool (`with_timeout` replaces it) | as per call |
 //! | per transaction | [`Transaction::with_timeout`], or a transaction begun by a bounded handle | each statement, on the server (`SET LOCAL statement_timeout`) and client side | [`Error::Timeout`]; the transaction can then only roll back |
 //!
 //! Your own bound works the same way: `tokio::time::timeout(d, db.execute(…))` (or a

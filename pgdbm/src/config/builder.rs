@@ -97,7 +97,7 @@ impl DatabaseConfigBuilder {
     /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `application_name`, `connect_timeout`,
     /// `options` (`-c name=value` server settings), and pgdbm's `schema`, `statement_timeout`,
     /// `idle_in_transaction_session_timeout`, `lock_timeout`, `min_connections`,
-    /// `max_connections`, `acquire_timeout`, `max_queries`, `pooler`, `direct_url`. Any other key is an error. In a URI, user, password
+    /// `max_connections`, `acquire_timeout`, `max_queries`, `command_timeout`, `pooler`, `direct_url`. Any other key is an error. In a URI, user, password
     /// and database are percent-decoded; an empty host (`postgresql:///db`) means the default
     /// host; `?host=/var/run/postgresql` selects a Unix socket directory. Multiple hosts are not
     /// supported.
@@ -220,6 +220,26 @@ impl DatabaseConfigBuilder {
     /// checkouts.
     pub fn max_queries(mut self, n: impl Into<Option<u64>>) -> Self {
         self.explicit.max_queries = Some(n.into().filter(|&n| n > 0));
+        self
+    }
+    /// A default client-side bound on each call (`None`, the default, = none; pgdbm for Python's
+    /// `command_timeout`): every [`Database`](crate::Database) handle on a pool opened with this
+    /// config bounds its calls by it, unless the handle has its own
+    /// ([`Database::with_timeout`](crate::Database::with_timeout), which replaces it). It is the
+    /// per-call bound of `with_timeout` in every respect: past it the call's future is dropped —
+    /// the statement is cancelled on the server, its connection is not reused busy — and the
+    /// call returns [`Error::Timeout`](crate::Error::Timeout); a transaction begun through such a
+    /// handle runs `SET LOCAL statement_timeout` to it. Streams and checked-out connections are
+    /// not bounded by it. Connection-string key `command_timeout` (seconds, or with a unit).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = pgdbm::DatabaseConfig::from_url("postgresql://app@db/shop?command_timeout=5s")?;
+    /// assert_eq!(config.command_timeout(), Some(Duration::from_secs(5)));
+    /// # Ok::<(), pgdbm::Error>(())
+    /// ```
+    pub fn command_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.explicit.command_timeout = Some(timeout.into().filter(|t| !t.is_zero()));
         self
     }
     /// Idle connections are closed after this long (`None` = never).
@@ -482,6 +502,39 @@ mod tests {
         assert_eq!(c.unwrap().max_queries(), None);
         let err = url("postgresql://h/db?max_queries=lots").unwrap_err();
         assert!(matches!(err, crate::Error::Config { ref field, .. } if field == "max_queries"));
+    }
+
+    #[test]
+    fn command_timeout_from_setter_and_url() {
+        assert_eq!(
+            build(DatabaseConfig::builder()).unwrap().command_timeout(),
+            None
+        );
+        let c = build(DatabaseConfig::builder().command_timeout(Duration::from_millis(1500)));
+        let c = c.unwrap();
+        assert_eq!(c.command_timeout(), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            build(c.to_builder()).unwrap().command_timeout(),
+            c.command_timeout()
+        );
+        let c = url("postgresql://h/db?command_timeout=3").unwrap();
+        assert_eq!(c.command_timeout(), Some(Duration::from_secs(3)));
+        let c = url("host=h command_timeout=250ms").unwrap();
+        assert_eq!(c.command_timeout(), Some(Duration::from_millis(250)));
+        assert_eq!(
+            url("host=h command_timeout=0").unwrap().command_timeout(),
+            None
+        );
+        let c = build(
+            DatabaseConfig::builder()
+                .url("host=h command_timeout=3")
+                .command_timeout(None),
+        );
+        assert_eq!(c.unwrap().command_timeout(), None);
+        let err = url("host=h command_timeout=soon").unwrap_err();
+        assert!(
+            matches!(err, crate::Error::Config { ref field, .. } if field == "command_timeout")
+        );
     }
 
     #[test]

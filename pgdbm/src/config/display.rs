@@ -66,6 +66,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("max_queries", &self.max_queries)
+            .field("command_timeout", &self.command_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("connect_timeout", &self.connect_timeout)

@@ -101,6 +101,7 @@ pub(super) struct Layer {
     pub(super) max_connections: Option<u32>,
     pub(super) acquire_timeout: Option<Duration>,
     pub(super) max_queries: Option<Option<u64>>,
+    pub(super) command_timeout: Option<Option<Duration>>,
     pub(super) idle_timeout: Option<Option<Duration>>,
     pub(super) max_lifetime: Option<Option<Duration>>,
     pub(super) connect_timeout: Option<Duration>,
@@ -149,6 +150,7 @@ impl Layer {
         set(&mut config.max_connections, &self.max_connections);
         set(&mut config.acquire_timeout, &self.acquire_timeout);
         set(&mut config.max_queries, &self.max_queries);
+        set(&mut config.command_timeout, &self.command_timeout);
         set(&mut config.idle_timeout, &self.idle_timeout);
         set(&mut config.max_lifetime, &self.max_lifetime);
         set(&mut config.connect_timeout, &self.connect_timeout);

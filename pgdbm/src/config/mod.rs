@@ -97,6 +97,7 @@ const DEFAULT_APPLICATION_NAME: &str = "pgdbm";
 /// | min / max connections | 1 / 10 | `min_connections` / `max_connections` |
 /// | acquire timeout | 30 s | `acquire_timeout` (seconds, or with a unit) |
 /// | statements per connection | unlimited | `max_queries` (`0` = unlimited) |
+/// | command timeout (client side, per call) | none | `command_timeout` (seconds, or with a unit; `0` = none) |
 /// | idle timeout / max lifetime | 10 min / 30 min | — |
 /// | connect timeout | 10 s | `connect_timeout` (seconds, or with a unit) |
 /// | statement timeout | 60 000 ms | `statement_timeout` (ms, or with a unit; `0` = off) |
@@ -128,6 +129,7 @@ pub struct DatabaseConfig {
     max_connections: u32,
     acquire_timeout: Duration,
     max_queries: Option<u64>,
+    command_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
     connect_timeout: Duration,
@@ -206,6 +208,7 @@ impl DatabaseConfig {
                 max_connections: Some(self.max_connections),
                 acquire_timeout: Some(self.acquire_timeout),
                 max_queries: Some(self.max_queries),
+                command_timeout: Some(self.command_timeout),
                 idle_timeout: Some(self.idle_timeout),
                 max_lifetime: Some(self.max_lifetime),
                 connect_timeout: Some(self.connect_timeout),
@@ -274,6 +277,12 @@ impl DatabaseConfig {
     /// [`DatabaseConfigBuilder::max_queries`].
     pub fn max_queries(&self) -> Option<u64> {
         self.max_queries
+    }
+    /// The default client-side bound of each call of a [`Database`](crate::Database) handle on
+    /// a pool opened with this config (None = none; pgdbm for Python's `command_timeout`). See
+    /// [`DatabaseConfigBuilder::command_timeout`].
+    pub fn command_timeout(&self) -> Option<Duration> {
+        self.command_timeout
     }
     /// Idle connections are closed after this long (None = never).
     pub fn idle_timeout(&self) -> Option<Duration> {
@@ -344,6 +353,7 @@ impl DatabaseConfig {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
             max_queries: None,
+            command_timeout: None,
             idle_timeout: Some(Duration::from_secs(10 * 60)),
             max_lifetime: Some(Duration::from_secs(30 * 60)),
             connect_timeout: Duration::from_secs(10),

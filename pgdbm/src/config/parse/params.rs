@@ -75,6 +75,7 @@ pub(in crate::config) fn apply_param(
             | "max_connections"
             | "acquire_timeout"
             | "max_queries"
+            | "command_timeout"
             | "pooler"
             | "direct_url" => Ok(()),
             _ => unknown_key(key, field, origin),
@@ -127,6 +128,10 @@ pub(in crate::config) fn apply_param(
         "application_name" => layer.application_name = Some(value.to_owned()),
         "connect_timeout" => layer.connect_timeout = Some(duration(Unit::Seconds, "seconds")?),
         "acquire_timeout" => layer.acquire_timeout = Some(duration(Unit::Seconds, "seconds")?),
+        "command_timeout" => {
+            let d = duration(Unit::Seconds, "seconds")?;
+            layer.command_timeout = Some((!d.is_zero()).then_some(d));
+        }
         "statement_timeout" | "idle_in_transaction_session_timeout" | "lock_timeout" => {
             let d = duration(Unit::Millis, "milliseconds")?;
             let d = (!d.is_zero()).then_some(d);
