@@ -29,8 +29,12 @@ use crate::value::{FromValue, Params, ToParam, Value};
 /// * **Shared** ([`Database::new`]): many handles, one per module and schema, share one pool;
 ///   `close` on such a handle leaves the pool open.
 ///
-/// No `SET search_path` is ever issued on pooled connections: isolation comes from templates, so
-/// schema scoping needs no session state (see the crate docs, "Behind a pooler").
+/// Isolation comes from templates, so schema scoping needs no session state: a handle never
+/// changes its connections' `search_path`. A pool opened from a config with a schema gives its
+/// connections `search_path = "<schema>", public` once, when they open (pgdbm for Python's
+/// behaviour, [`DatabaseConfigBuilder::search_path_to_schema`](crate::DatabaseConfigBuilder::search_path_to_schema)),
+/// so unqualified names also work there; a shared pool may pin one instead
+/// ([`DatabaseConfigBuilder::pin_search_path`](crate::DatabaseConfigBuilder::pin_search_path)).
 #[derive(Clone)]
 pub struct Database {
     inner: Arc<Inner>,

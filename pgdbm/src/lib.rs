@@ -61,8 +61,25 @@
 //! # Ok(()) }
 //! ```
 //!
-//! No `SET search_path` is issued on pooled connections: schema isolation comes from templates,
-//! so it needs no session state (see "Behind a pooler").
+//! Schema isolation comes from templates, so it needs no session state (see "Behind a pooler").
+//! A pool opened from a config with a schema also gives its connections `search_path =
+//! "<schema>", public` (pgdbm for Python's behaviour; unqualified names then resolve to the
+//! module's schema; opt out with [`DatabaseConfigBuilder::search_path_to_schema`]`(false)`).
+//! A shared pool can pin its `search_path` instead, e.g. to `pg_catalog`, so that a table name
+//! written without `{{tables.x}}` fails loudly; the pin is verified when the pool opens
+//! ([`DatabaseConfigBuilder::pin_search_path`], Python's `shared_pool_search_path`):
+//!
+//! ```no_run
+//! # async fn demo(config: pgdbm::DatabaseConfig) -> pgdbm::Result<()> {
+//! # use std::sync::Arc;
+//! # use pgdbm::driver::PoolProvider;
+//! # use pgdbm_driver_tokio_postgres::TokioPostgresPool;
+//! let shared = config.to_builder().without_schema().pin_search_path("pg_catalog").build()?;
+//! let pool: Arc<dyn PoolProvider> = Arc::new(TokioPostgresPool::connect(&shared).await?);
+//! let users = pgdbm::Database::new(pool, Some("users"))?;
+//! // users.execute("DELETE FROM sessions", &[])  → 42P01: write {{tables.sessions}}
+//! # let _ = users; Ok(()) }
+//! ```
 //!
 //! ## Behind a pooler
 //!
@@ -74,8 +91,11 @@
 //! keeps no state in a server session between them:
 //!
 //! * **no startup `options`** (PgBouncer refuses them): `statement_timeout`, `lock_timeout`,
-//!   `idle_in_transaction_session_timeout` and `server_settings` are `SET LOCAL` right after
-//!   `BEGIN` of every transaction pgdbm opens (same round trip). Autocommit statements are
+//!   `idle_in_transaction_session_timeout`, `server_settings` and the schema's `search_path`
+//!   are `SET LOCAL` right after `BEGIN` of every transaction pgdbm opens (same round trip;
+//!   `search_path` with `set_config(…, true)`, as a list). A pinned `search_path` cannot be
+//!   carried for autocommit statements, so opening a pool with one fails unless the role
+//!   pins it (`ALTER ROLE … SET search_path`). Autocommit statements are
 //!   bounded client side by `statement_timeout` (a typed `57014`; the tokio-postgres driver also
 //!   sends a CancelRequest, which PgBouncer forwards); set the server-side limit for them with
 //!   `ALTER ROLE … SET statement_timeout` and PgBouncer's `query_timeout`. A one-time warning at

@@ -78,6 +78,8 @@ impl fmt::Debug for DatabaseConfig {
             .field("lock_timeout", &self.lock_timeout)
             .field("application_name", &self.application_name)
             .field("server_settings", &self.server_settings)
+            .field("search_path_to_schema", &self.search_path_to_schema)
+            .field("pinned_search_path", &self.pinned_search_path)
             .field("init_commands", &self.init_commands)
             .field("retry", &self.retry)
             .field("ssl", &self.ssl)

@@ -110,6 +110,8 @@ pub(super) struct Layer {
     pub(super) lock_timeout: Option<Option<Duration>>,
     pub(super) application_name: Option<String>,
     pub(super) server_settings: Vec<(String, String)>,
+    pub(super) search_path_to_schema: Option<bool>,
+    pub(super) pinned_search_path: Option<Option<String>>,
     pub(super) init_commands: Vec<String>,
     pub(super) retry: Option<RetryPolicy>,
     pub(super) ssl_mode: Option<SslMode>,
@@ -164,6 +166,11 @@ impl Layer {
         for (name, value) in &self.server_settings {
             upsert_setting(&mut config.server_settings, name.clone(), value.clone());
         }
+        set(
+            &mut config.search_path_to_schema,
+            &self.search_path_to_schema,
+        );
+        set(&mut config.pinned_search_path, &self.pinned_search_path);
         config
             .init_commands
             .extend(self.init_commands.iter().cloned());

@@ -57,6 +57,7 @@ mod layer;
 mod parse;
 mod pooler;
 mod retry;
+mod search_path;
 mod tls;
 mod validate;
 
@@ -72,6 +73,7 @@ use crate::error::Result;
 pub use builder::DatabaseConfigBuilder;
 pub use pooler::Pooler;
 pub use retry::RetryPolicy;
+pub(crate) use search_path::search_path_entries;
 pub use tls::{SslConfig, SslMode};
 
 use layer::{Layer, Secret};
@@ -105,6 +107,8 @@ const DEFAULT_APPLICATION_NAME: &str = "pgdbm";
 /// | lock timeout | 5 000 ms | `lock_timeout` (likewise) |
 /// | application name | `pgdbm` | `application_name` |
 /// | server settings | none | `options` (`-c name=value …`) |
+/// | `search_path` `"<schema>", public` when a schema is set | on | — ([`DatabaseConfigBuilder::search_path_to_schema`]) |
+/// | pinned `search_path`, verified at pool open | none | — ([`DatabaseConfigBuilder::pin_search_path`]) |
 /// | init commands | none | — |
 /// | connect retry | 3 attempts, 1 s, ×2, ≤ 30 s | — |
 /// | TLS | `prefer`, no files | `sslmode`, `sslrootcert`, `sslcert`, `sslkey` |
@@ -138,6 +142,8 @@ pub struct DatabaseConfig {
     lock_timeout: Option<Duration>,
     application_name: String,
     server_settings: Vec<(String, String)>,
+    search_path_to_schema: bool,
+    pinned_search_path: Option<String>,
     init_commands: Vec<String>,
     retry: RetryPolicy,
     ssl: SslConfig,
@@ -217,6 +223,8 @@ impl DatabaseConfig {
                 lock_timeout: Some(self.lock_timeout),
                 application_name: Some(self.application_name.clone()),
                 server_settings: self.server_settings.clone(),
+                search_path_to_schema: Some(self.search_path_to_schema),
+                pinned_search_path: Some(self.pinned_search_path.clone()),
                 init_commands: self.init_commands.clone(),
                 retry: Some(self.retry),
                 ssl_mode: Some(self.ssl.mode),
@@ -333,11 +341,12 @@ impl DatabaseConfig {
         self.statement_cache_capacity
     }
     /// All settings to send in the startup packet: the three timeouts (in ms, `0` when off),
-    /// `application_name`, then `server_settings`.
+    /// `application_name`, then `server_settings` and the [`search_path`](Self::search_path)
+    /// pgdbm sets, if any.
     pub fn startup_settings(&self) -> Vec<(String, String)> {
         let mut v = pooler::guardrail_timeouts(self);
         v.push(("application_name".to_owned(), self.application_name.clone()));
-        v.extend(self.server_settings.iter().cloned());
+        v.extend(self.session_settings());
         v
     }
 
@@ -362,6 +371,8 @@ impl DatabaseConfig {
             lock_timeout: Some(Duration::from_millis(5_000)),
             application_name: DEFAULT_APPLICATION_NAME.to_owned(),
             server_settings: Vec::new(),
+            search_path_to_schema: true,
+            pinned_search_path: None,
             init_commands: Vec::new(),
             retry: RetryPolicy::default(),
             ssl: SslConfig::default(),
