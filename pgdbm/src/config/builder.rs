@@ -94,7 +94,7 @@ impl DatabaseConfigBuilder {
     /// `''` and `\\` escapes).
     ///
     /// Keys (as URI query parameters or pairs): `host`, `port`, `dbname`, `user`, `password`,
-    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `application_name`, `connect_timeout`,
+    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `sslpassword`, `application_name`, `connect_timeout`,
     /// `options` (`-c name=value` server settings), and pgdbm's `schema`, `statement_timeout`,
     /// `idle_in_transaction_session_timeout`, `lock_timeout`, `min_connections`,
     /// `max_connections`, `acquire_timeout`, `max_queries`, `command_timeout`, `pooler`, `direct_url`. Any other key is an error. In a URI, user, password
@@ -374,6 +374,16 @@ impl DatabaseConfigBuilder {
         self.explicit.ssl_key_file = Some(Some(path.into()));
         self
     }
+    /// The password of an encrypted client key ([`ssl_key_file`](Self::ssl_key_file) holding a
+    /// PKCS#8 `-----BEGIN ENCRYPTED PRIVATE KEY-----`, as written by `openssl pkcs8 -topk8` or
+    /// `openssl genpkey -aes256`); pgdbm for Python's `ssl_key_password`, libpq's `sslpassword`
+    /// (the connection-string key). The key is decrypted once when the pool opens (drivers'
+    /// feature `tls`); a wrong password is [`Error::Config`](crate::Error::Config) naming
+    /// `ssl_key_password`. Ignored for an unencrypted key. Never logged or shown in errors.
+    pub fn ssl_key_password(mut self, password: impl Into<String>) -> Self {
+        self.explicit.ssl_key_password = Some(Some(Secret(password.into())));
+        self
+    }
     /// Per-connection prepared statement cache capacity (0 = no cache).
     pub fn statement_cache_capacity(mut self, capacity: usize) -> Self {
         self.explicit.statement_cache_capacity = Some(capacity);
@@ -586,6 +596,22 @@ mod tests {
         let err = url("host=h command_timeout=soon").unwrap_err();
         assert!(
             matches!(err, crate::Error::Config { ref field, .. } if field == "command_timeout")
+        );
+    }
+
+    #[test]
+    fn ssl_key_password_is_kept_and_never_shown() {
+        let c =
+            url("postgresql://h/db?sslkey=/k.pem&sslcert=/c.pem&sslpassword=k3y-s3cret").unwrap();
+        assert_eq!(c.ssl_key_password(), Some("k3y-s3cret"));
+        assert!(!format!("{c:?}").contains("k3y-s3cret"));
+        assert!(!c.to_string().contains("k3y-s3cret"));
+        let b = DatabaseConfig::builder().ssl_key_password("k3y-s3cret");
+        assert!(!format!("{b:?}").contains("k3y-s3cret"));
+        let c = build(b).unwrap();
+        assert_eq!(
+            build(c.to_builder()).unwrap().ssl_key_password(),
+            Some("k3y-s3cret")
         );
     }
 

@@ -83,6 +83,10 @@ impl fmt::Debug for DatabaseConfig {
             .field("init_commands", &self.init_commands)
             .field("retry", &self.retry)
             .field("ssl", &self.ssl)
+            .field(
+                "ssl_key_password",
+                &self.ssl_key_password.as_ref().map(|_| "***"),
+            )
             .field("statement_cache_capacity", &self.statement_cache_capacity)
             .field("pooler", &self.pooler)
             .field("direct", &self.direct.as_ref().map(ToString::to_string))

@@ -118,6 +118,7 @@ pub(super) struct Layer {
     pub(super) ssl_ca_file: Option<Option<PathBuf>>,
     pub(super) ssl_cert_file: Option<Option<PathBuf>>,
     pub(super) ssl_key_file: Option<Option<PathBuf>>,
+    pub(super) ssl_key_password: Option<Option<Secret>>,
     pub(super) statement_cache_capacity: Option<usize>,
     pub(super) pooler: Option<Pooler>,
     pub(super) direct_url: Option<Option<Secret>>,
@@ -179,6 +180,9 @@ impl Layer {
         set(&mut config.ssl.ca_file, &self.ssl_ca_file);
         set(&mut config.ssl.cert_file, &self.ssl_cert_file);
         set(&mut config.ssl.key_file, &self.ssl_key_file);
+        if let Some(password) = &self.ssl_key_password {
+            config.ssl_key_password = password.as_ref().map(|p| p.0.clone());
+        }
         set(
             &mut config.statement_cache_capacity,
             &self.statement_cache_capacity,

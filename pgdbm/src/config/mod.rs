@@ -112,6 +112,7 @@ const DEFAULT_APPLICATION_NAME: &str = "pgdbm";
 /// | init commands | none | — |
 /// | connect retry | 3 attempts, 1 s, ×2, ≤ 30 s | — |
 /// | TLS | `prefer`, no files | `sslmode`, `sslrootcert`, `sslcert`, `sslkey` |
+/// | password of an encrypted (PKCS#8) client key | none | `sslpassword` |
 /// | statement cache capacity | 256 | — |
 /// | pooler in front | `none` | `pooler` (`none`, `session`, `transaction`; see [`Pooler`]) |
 /// | direct connection (behind a pooler) | none | `direct_url` (a connection string; percent-encode it inside a URI) |
@@ -120,7 +121,8 @@ const DEFAULT_APPLICATION_NAME: &str = "pgdbm";
 /// `min`, `h` or `d` (`statement_timeout=30s`). An empty value is ignored, as libpq does (except
 /// `application_name`, which may be empty).
 ///
-/// Neither `Display` (`postgresql://user:***@host:5432/db`) nor `Debug` shows the password.
+/// Neither `Display` (`postgresql://user:***@host:5432/db`) nor `Debug` shows the password or
+/// the client key's password.
 #[derive(Clone)]
 pub struct DatabaseConfig {
     host: String,
@@ -147,6 +149,7 @@ pub struct DatabaseConfig {
     init_commands: Vec<String>,
     retry: RetryPolicy,
     ssl: SslConfig,
+    ssl_key_password: Option<String>,
     statement_cache_capacity: usize,
     pooler: Pooler,
     /// `direct_url` as given (it may hold a password), to rebuild the config from.
@@ -231,6 +234,7 @@ impl DatabaseConfig {
                 ssl_ca_file: Some(self.ssl.ca_file.clone()),
                 ssl_cert_file: Some(self.ssl.cert_file.clone()),
                 ssl_key_file: Some(self.ssl.key_file.clone()),
+                ssl_key_password: Some(self.ssl_key_password.clone().map(Secret)),
                 statement_cache_capacity: Some(self.statement_cache_capacity),
                 pooler: Some(self.pooler),
                 direct_url: Some(self.direct_url.clone().map(Secret)),
@@ -336,6 +340,11 @@ impl DatabaseConfig {
     pub fn ssl(&self) -> &SslConfig {
         &self.ssl
     }
+    /// The password of an encrypted client key (`ssl_key_password`, libpq's `sslpassword`).
+    /// Never logged.
+    pub fn ssl_key_password(&self) -> Option<&str> {
+        self.ssl_key_password.as_deref()
+    }
     /// Per-connection prepared statement cache capacity (0 = no cache).
     pub fn statement_cache_capacity(&self) -> usize {
         self.statement_cache_capacity
@@ -376,6 +385,7 @@ impl DatabaseConfig {
             init_commands: Vec::new(),
             retry: RetryPolicy::default(),
             ssl: SslConfig::default(),
+            ssl_key_password: None,
             statement_cache_capacity: 256,
             pooler: Pooler::None,
             direct_url: None,

@@ -25,6 +25,8 @@
 pub mod array;
 pub mod cancel;
 mod checkout;
+#[cfg(feature = "encrypted-client-keys")]
+mod client_key;
 pub mod coerce;
 pub(crate) mod connect;
 pub mod copy;
@@ -45,6 +47,8 @@ mod server_info;
 pub use crate::row::Columns;
 pub use cancel::{Abandoned, CancelGate, RECOVERY_LIMIT, recover, recover_in_background};
 pub use checkout::CheckoutGate;
+#[cfg(feature = "encrypted-client-keys")]
+pub use client_key::{decrypt_client_key, decrypt_client_key_pem, is_encrypted_key};
 pub use coerce::{CoerceError, Coerced, PgType, coerce};
 pub use connect::{
     ConnectTarget, LastConnectError, TlsError, VALIDATE_AFTER_IDLE, connect_with_retry,

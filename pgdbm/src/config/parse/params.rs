@@ -65,6 +65,7 @@ pub(in crate::config) fn apply_param(
             | "sslrootcert"
             | "sslcert"
             | "sslkey"
+            | "sslpassword"
             | "connect_timeout"
             | "options"
             | "schema"
@@ -125,6 +126,7 @@ pub(in crate::config) fn apply_param(
         "sslrootcert" => layer.ssl_ca_file = path(),
         "sslcert" => layer.ssl_cert_file = path(),
         "sslkey" => layer.ssl_key_file = path(),
+        "sslpassword" => layer.ssl_key_password = Some(Some(Secret(value.to_owned()))),
         "application_name" => layer.application_name = Some(value.to_owned()),
         "connect_timeout" => layer.connect_timeout = Some(duration(Unit::Seconds, "seconds")?),
         "acquire_timeout" => layer.acquire_timeout = Some(duration(Unit::Seconds, "seconds")?),
