@@ -44,7 +44,9 @@
 //! statements ([`DatabaseConfigBuilder::max_queries`]; off by default, refused by the sqlx
 //! driver); `command_timeout` bounds every call client side
 //! ([`DatabaseConfigBuilder::command_timeout`]; off by default, Python's is 60 s — the server's
-//! `statement_timeout` of 60 s is pgdbm's default bound); `DB_PASSWORD` is read after `PGPASSWORD` ([`DatabaseConfigBuilder::env`]).
+//! `statement_timeout` of 60 s is pgdbm's default bound); `ssl_key_password` decrypts a PKCS#8
+//! encrypted client key ([`DatabaseConfigBuilder::ssl_key_password`]); `DB_PASSWORD` is read
+//! after `PGPASSWORD` ([`DatabaseConfigBuilder::env`]).
 //!
 //! ## Sharing one pool among modules
 //!

@@ -208,40 +208,6 @@ impl DatabaseConfigBuilder {
         self.explicit.acquire_timeout = Some(timeout);
         self
     }
-    /// Recycles connections: one that has run `n` statements is closed when it goes back to the
-    /// pool, and a new one opens when needed (`None`, the default, or `0` = never; pgdbm for
-    /// Python's `max_queries`, whose default is 50 000). Every statement counts, including
-    /// `BEGIN`/`COMMIT` and those in transactions; a connection checked out when it reaches the
-    /// limit is closed when it is returned. Connection-string key `max_queries`.
-    ///
-    /// Honoured by the tokio-postgres driver. The sqlx driver refuses it
-    /// ([`Error::Config`](crate::Error::Config) naming `max_queries` when the pool opens): sqlx 0.8
-    /// gives a pooled connection no identity or storage that a count could follow across
-    /// checkouts.
-    pub fn max_queries(mut self, n: impl Into<Option<u64>>) -> Self {
-        self.explicit.max_queries = Some(n.into().filter(|&n| n > 0));
-        self
-    }
-    /// A default client-side bound on each call (`None`, the default, = none; pgdbm for Python's
-    /// `command_timeout`): every [`Database`](crate::Database) handle on a pool opened with this
-    /// config bounds its calls by it, unless the handle has its own
-    /// ([`Database::with_timeout`](crate::Database::with_timeout), which replaces it). It is the
-    /// per-call bound of `with_timeout` in every respect: past it the call's future is dropped —
-    /// the statement is cancelled on the server, its connection is not reused busy — and the
-    /// call returns [`Error::Timeout`](crate::Error::Timeout); a transaction begun through such a
-    /// handle runs `SET LOCAL statement_timeout` to it. Streams and checked-out connections are
-    /// not bounded by it. Connection-string key `command_timeout` (seconds, or with a unit).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let config = pgdbm::DatabaseConfig::from_url("postgresql://app@db/shop?command_timeout=5s")?;
-    /// assert_eq!(config.command_timeout(), Some(Duration::from_secs(5)));
-    /// # Ok::<(), pgdbm::Error>(())
-    /// ```
-    pub fn command_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.explicit.command_timeout = Some(timeout.into().filter(|t| !t.is_zero()));
-        self
-    }
     /// Idle connections are closed after this long (`None` = never).
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.explicit.idle_timeout = Some(timeout.into());
@@ -289,58 +255,6 @@ impl DatabaseConfigBuilder {
             name.into(),
             value.into(),
         );
-        self
-    }
-    /// Whether a pool opened with a schema sets `search_path = "<schema>", public` on its
-    /// connections (default `true`, pgdbm for Python's behaviour: unqualified table names then
-    /// resolve to the module's schema first, then `public`). `false` leaves the server's
-    /// `search_path` alone, so only `{{tables.x}}` templates reach the schema — as with a shared
-    /// pool, whose config has no schema. A `search_path` given with
-    /// [`server_setting`](Self::server_setting) or [`pin_search_path`](Self::pin_search_path)
-    /// replaces it.
-    ///
-    /// Without a pooler it travels in the startup packet (so it survives `RESET ALL` and costs
-    /// no round trip); behind a session pooler it is `SET` once per connection; behind a
-    /// transaction pooler, where a session setting would leak to other clients, it is set for
-    /// each transaction pgdbm opens (`set_config(…, true)` with the guardrails' `SET LOCAL`s) and
-    /// autocommit statements run with the server's `search_path`: use templates there.
-    ///
-    /// ```
-    /// let config = pgdbm::DatabaseConfig::from_url("postgresql://app@db/shop?schema=todo")?;
-    /// assert_eq!(config.search_path().as_deref(), Some("\"todo\", public"));
-    /// let config = config.to_builder().search_path_to_schema(false).build()?;
-    /// assert_eq!(config.search_path(), None);
-    /// # Ok::<(), pgdbm::Error>(())
-    /// ```
-    pub fn search_path_to_schema(mut self, on: bool) -> Self {
-        self.explicit.search_path_to_schema = Some(on);
-        self
-    }
-    /// Pins `search_path` on every connection of the pool (pgdbm for Python's
-    /// `shared_pool_search_path`), e.g. `"pg_catalog"`: a shared pool serves modules in several
-    /// schemas, so no schema can own its connections' `search_path`; with a path that resolves
-    /// no user schema, a table name written without `{{tables.x}}` fails loudly (`42P01`)
-    /// instead of resolving through the server's default. Built-in functions and types stay
-    /// reachable (`pg_catalog` is always searched). Use e.g. `"public"` when extension objects
-    /// are referenced unqualified.
-    ///
-    /// The pin is verified when the pool opens: the driver's `connect` reads the effective
-    /// `search_path` back and fails with [`Error::Config`](crate::Error::Config) naming
-    /// `pin_search_path` (and both paths) when it differs — a proxy that drops startup
-    /// parameters, or a transaction pooler (the pin is then only set in the transactions pgdbm
-    /// opens: pin it for the role instead, `ALTER ROLE … SET search_path = …`, which the check
-    /// accepts). It replaces the schema's `search_path` ([`search_path_to_schema`]); a
-    /// `search_path` server setting next to it is a conflict (an error at
-    /// [`build`](Self::build)). The value is a comma-separated list of plain identifiers.
-    ///
-    /// [`search_path_to_schema`]: Self::search_path_to_schema
-    pub fn pin_search_path(mut self, search_path: impl Into<String>) -> Self {
-        self.explicit.pinned_search_path = Some(Some(search_path.into()));
-        self
-    }
-    /// No pinned `search_path`, whatever an earlier layer said.
-    pub fn without_pinned_search_path(mut self) -> Self {
-        self.explicit.pinned_search_path = Some(None);
         self
     }
     /// Adds SQL to run on every new connection, after the earlier ones.
@@ -534,68 +448,6 @@ mod tests {
                 ("geqo".to_owned(), "off".to_owned()),
                 ("jit".to_owned(), "off".to_owned()),
             ]
-        );
-    }
-
-    #[test]
-    fn max_queries_from_setter_and_url() {
-        assert_eq!(
-            build(DatabaseConfig::builder()).unwrap().max_queries(),
-            None
-        );
-        let c = build(DatabaseConfig::builder().max_queries(100)).unwrap();
-        assert_eq!(c.max_queries(), Some(100));
-        assert_eq!(build(c.to_builder()).unwrap().max_queries(), Some(100));
-        let c = build(DatabaseConfig::builder().max_queries(0)).unwrap();
-        assert_eq!(c.max_queries(), None);
-        assert_eq!(
-            url("postgresql://h/db?max_queries=5")
-                .unwrap()
-                .max_queries(),
-            Some(5)
-        );
-        assert_eq!(url("host=h max_queries=0").unwrap().max_queries(), None);
-        // The explicit setter wins over the connection string, also to turn it off.
-        let c = build(
-            DatabaseConfig::builder()
-                .url("host=h max_queries=5")
-                .max_queries(None),
-        );
-        assert_eq!(c.unwrap().max_queries(), None);
-        let err = url("postgresql://h/db?max_queries=lots").unwrap_err();
-        assert!(matches!(err, crate::Error::Config { ref field, .. } if field == "max_queries"));
-    }
-
-    #[test]
-    fn command_timeout_from_setter_and_url() {
-        assert_eq!(
-            build(DatabaseConfig::builder()).unwrap().command_timeout(),
-            None
-        );
-        let c = build(DatabaseConfig::builder().command_timeout(Duration::from_millis(1500)));
-        let c = c.unwrap();
-        assert_eq!(c.command_timeout(), Some(Duration::from_millis(1500)));
-        assert_eq!(
-            build(c.to_builder()).unwrap().command_timeout(),
-            c.command_timeout()
-        );
-        let c = url("postgresql://h/db?command_timeout=3").unwrap();
-        assert_eq!(c.command_timeout(), Some(Duration::from_secs(3)));
-        let c = url("host=h command_timeout=250ms").unwrap();
-        assert_eq!(c.command_timeout(), Some(Duration::from_millis(250)));
-        assert_eq!(
-            url("host=h command_timeout=0").unwrap().command_timeout(),
-            None
-        );
-        let c = build(
-            DatabaseConfig::builder()
-                .url("host=h command_timeout=3")
-                .command_timeout(None),
-        );
-        assert_eq!(c.unwrap().command_timeout(), None);
-        let err = url("host=h command_timeout=soon").unwrap_err();
-        assert!(
-            matches!(err, crate::Error::Config { ref field, .. } if field == "command_timeout")
         );
     }
 

@@ -55,6 +55,7 @@ mod builder;
 mod display;
 mod layer;
 mod parse;
+mod pool_limits;
 mod pooler;
 mod retry;
 mod search_path;
@@ -283,18 +284,6 @@ impl DatabaseConfig {
     /// How long an acquire waits.
     pub fn acquire_timeout(&self) -> Duration {
         self.acquire_timeout
-    }
-    /// A connection is closed, instead of going back to the pool, once it has run this many
-    /// statements (None = never; pgdbm for Python's `max_queries`). Set it with
-    /// [`DatabaseConfigBuilder::max_queries`].
-    pub fn max_queries(&self) -> Option<u64> {
-        self.max_queries
-    }
-    /// The default client-side bound of each call of a [`Database`](crate::Database) handle on
-    /// a pool opened with this config (None = none; pgdbm for Python's `command_timeout`). See
-    /// [`DatabaseConfigBuilder::command_timeout`].
-    pub fn command_timeout(&self) -> Option<Duration> {
-        self.command_timeout
     }
     /// Idle connections are closed after this long (None = never).
     pub fn idle_timeout(&self) -> Option<Duration> {

@@ -4,7 +4,7 @@
 //! pinned one ([`pin_search_path`](super::DatabaseConfigBuilder::pin_search_path), Python's
 //! `shared_pool_search_path`), or the one given as a server setting.
 
-use super::DatabaseConfig;
+use super::{DatabaseConfig, DatabaseConfigBuilder};
 use crate::error::{Error, Result};
 use crate::template::quote_identifier;
 
@@ -47,6 +47,61 @@ pub(super) fn validate_pin(path: &str) -> Result<()> {
             super::quoted(path)
         ),
     ))
+}
+
+impl DatabaseConfigBuilder {
+    /// Whether a pool opened with a schema sets `search_path = "<schema>", public` on its
+    /// connections (default `true`, pgdbm for Python's behaviour: unqualified table names then
+    /// resolve to the module's schema first, then `public`). `false` leaves the server's
+    /// `search_path` alone, so only `{{tables.x}}` templates reach the schema — as with a shared
+    /// pool, whose config has no schema. A `search_path` given with
+    /// [`server_setting`](Self::server_setting) or [`pin_search_path`](Self::pin_search_path)
+    /// replaces it.
+    ///
+    /// Without a pooler it travels in the startup packet (so it survives `RESET ALL` and costs
+    /// no round trip); behind a session pooler it is `SET` once per connection; behind a
+    /// transaction pooler, where a session setting would leak to other clients, it is set for
+    /// each transaction pgdbm opens (`set_config(…, true)` with the guardrails' `SET LOCAL`s) and
+    /// autocommit statements run with the server's `search_path`: use templates there.
+    ///
+    /// ```
+    /// let config = pgdbm::DatabaseConfig::from_url("postgresql://app@db/shop?schema=todo")?;
+    /// assert_eq!(config.search_path().as_deref(), Some("\"todo\", public"));
+    /// let config = config.to_builder().search_path_to_schema(false).build()?;
+    /// assert_eq!(config.search_path(), None);
+    /// # Ok::<(), pgdbm::Error>(())
+    /// ```
+    pub fn search_path_to_schema(mut self, on: bool) -> Self {
+        self.explicit.search_path_to_schema = Some(on);
+        self
+    }
+    /// Pins `search_path` on every connection of the pool (pgdbm for Python's
+    /// `shared_pool_search_path`), e.g. `"pg_catalog"`: a shared pool serves modules in several
+    /// schemas, so no schema can own its connections' `search_path`; with a path that resolves
+    /// no user schema, a table name written without `{{tables.x}}` fails loudly (`42P01`)
+    /// instead of resolving through the server's default. Built-in functions and types stay
+    /// reachable (`pg_catalog` is always searched). Use e.g. `"public"` when extension objects
+    /// are referenced unqualified.
+    ///
+    /// The pin is verified when the pool opens: the driver's `connect` reads the effective
+    /// `search_path` back and fails with [`Error::Config`](crate::Error::Config) naming
+    /// `pin_search_path` (and both paths) when it differs — a proxy that drops startup
+    /// parameters, or a transaction pooler (the pin is then only set in the transactions pgdbm
+    /// opens: pin it for the role instead, `ALTER ROLE … SET search_path = …`, which the check
+    /// accepts). It replaces the schema's `search_path` ([`search_path_to_schema`]); a
+    /// `search_path` server setting next to it is a conflict (an error at
+    /// [`build`](Self::build)). The value is a comma-separated list of plain identifiers.
+    ///
+    /// [`search_path_to_schema`]: Self::search_path_to_schema
+    pub fn pin_search_path(mut self, search_path: impl Into<String>) -> Self {
+        self.explicit.pinned_search_path = Some(Some(search_path.into()));
+        self
+    }
+    /// No pinned `search_path`, whatever an earlier layer said.
+    pub fn without_pinned_search_path(mut self) -> Self {
+        self.explicit.pinned_search_path = Some(None);
+        self
+    }
 }
 
 impl DatabaseConfig {
