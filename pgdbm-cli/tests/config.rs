@@ -55,7 +55,7 @@ fn unknown_tables_and_keys_are_errors_with_a_suggestion() {
     write(
         p,
         "[project]\nname = \"x\"\ndefault_env = \"dev\"\n[database]\nmigrations_table = \"schema_migrations\"\n\
-         [shared_pool]\nmin_connections = 1\nmax_connections = 5\nmodules = [\"a\"]\n\
+         [shared_pool]\nmin_connections = 1\nmax_connections = 5\nmax_queries = 50000\nmodules = [\"a\"]\n\
          [environments.dev]\nhost = \"127.0.0.1\"\nport = 1\ndatabase = \"d\"\nuser = \"u\"\n\
          password = \"p\"\nschema = \"s\"\nssl_enabled = false\nssl_mode = \"disable\"\n\
          [modules.a]\nmigrations_path = \"m\"\nschema = \"a\"\nmode = \"dual\"\ndepends_on = []\n",

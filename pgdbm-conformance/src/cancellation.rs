@@ -53,16 +53,27 @@ static PROBES: AtomicU32 = AtomicU32::new(0);
 impl Probe {
     /// A pool of `max` connections (1 for the sweeps: a leaked session is then the next user's).
     pub(crate) async fn open(ctx: &Ctx, max: u32) -> Result<Probe> {
+        Self::open_with(ctx, max, |b| b).await
+    }
+
+    /// As [`Probe::open`], with `change` applied to the pool's configuration.
+    pub(crate) async fn open_with(
+        ctx: &Ctx,
+        max: u32,
+        change: impl FnOnce(pgdbm::DatabaseConfigBuilder) -> pgdbm::DatabaseConfigBuilder,
+    ) -> Result<Probe> {
         let app = format!(
             "pgdbm_cancel_{}_{}",
             std::process::id(),
             PROBES.fetch_add(1, Ordering::Relaxed)
         );
         let config = ctx.config_with(|b| {
-            b.max_connections(max)
-                .min_connections(1)
-                .application_name(&app)
-                .acquire_timeout(Duration::from_secs(10))
+            change(
+                b.max_connections(max)
+                    .min_connections(1)
+                    .application_name(&app)
+                    .acquire_timeout(Duration::from_secs(10)),
+            )
         })?;
         let pool = ctx.connect(config).await?;
         Ok(Probe {

@@ -68,6 +68,9 @@ pub struct Capabilities {
     /// (on top of what no driver can do there, [`pooler_exclusion`](crate::pooler_exclusion)):
     /// declared, printed when the check is passed over, never skipped silently.
     pub pooler_gaps: &'static [(&'static str, &'static str)],
+    /// The driver honours `max_queries` (recycles a connection after that many statements).
+    /// Without it the driver refuses the setting with `Error::Config` naming `max_queries`.
+    pub recycles_after_max_queries: bool,
 }
 
 impl Capabilities {
@@ -94,6 +97,12 @@ impl Capabilities {
         self.keeps_connection_after_cancel = false;
         self
     }
+
+    /// The driver refuses `max_queries` (see [`Capabilities::recycles_after_max_queries`]).
+    pub fn refuses_max_queries(mut self) -> Self {
+        self.recycles_after_max_queries = false;
+        self
+    }
 }
 
 impl Default for Capabilities {
@@ -102,6 +111,7 @@ impl Default for Capabilities {
             named_statement_cache: true,
             keeps_connection_after_cancel: true,
             pooler_gaps: &[],
+            recycles_after_max_queries: true,
         }
     }
 }

@@ -631,6 +631,45 @@ pub async fn table_sizes_listed(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// On a handle without a schema, `table_sizes` lists the tables of every user schema, each with
+/// its schema; no system schema shows up.
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn table_sizes_without_schema_lists_every_user_schema(ctx: &Ctx) -> Result<()> {
+    let (other, _guard) = ctx.other_schema("other").await?;
+    ctx.db
+        .batch_execute("CREATE TABLE {{tables.mine}} (id int)")
+        .await?;
+    other
+        .batch_execute("CREATE TABLE {{tables.theirs}} (id int)")
+        .await?;
+    let other_schema = other.schema().expect("a schema").to_owned();
+
+    let unscoped = ctx.db.with_schema(None)?;
+    let sizes = unscoped.table_sizes().await?;
+    let has =
+        |schema: &str, table: &str| sizes.iter().any(|t| t.schema == schema && t.table == table);
+    assert!(has(&ctx.schema, "mine"), "{sizes:?}");
+    assert!(has(&other_schema, "theirs"), "{sizes:?}");
+    assert!(
+        sizes
+            .iter()
+            .all(|t| !t.schema.starts_with("pg_") && t.schema != "information_schema"),
+        "a system schema was listed: {sizes:?}"
+    );
+
+    // A handle with a schema still lists only its own.
+    let scoped = ctx.db.table_sizes().await?;
+    assert_eq!(scoped.len(), 1, "{scoped:?}");
+    assert_eq!(
+        (scoped[0].schema.as_str(), scoped[0].table.as_str()),
+        (ctx.schema.as_str(), "mine")
+    );
+    Ok(())
+}
+
 /// A minimal `tracing` subscriber that keeps span fields and events.
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Captured>>, Arc<AtomicU64>);

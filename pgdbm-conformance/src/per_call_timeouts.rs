@@ -29,6 +29,75 @@ fn assert_timeout<T: std::fmt::Debug>(result: Result<T>, started: Instant, what:
     assert!(took < PROMPTLY, "{what}: returned after {took:?}");
 }
 
+/// A pool opened with `command_timeout = 200 ms`: every handle on it (owning, shared, another
+/// schema's) bounds each call by it with the per-call machinery — a statement past it returns
+/// [`Error::Timeout`] and is gone from the server, the connection answers the next statement at
+/// once — and a transaction begun through such a handle is bounded the same way.
+/// `with_timeout` replaces it.
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn command_timeout_bounds_every_call(ctx: &Ctx) -> Result<()> {
+    cancellation_tables(ctx).await?;
+    let probe = Probe::open_with(ctx, 1, |b| b.command_timeout(LIMIT)).await?;
+    assert_eq!(probe.db.timeout(), Some(LIMIT));
+    let shared = pgdbm::Database::new(probe.db.pool().clone(), None)?;
+    assert_eq!(shared.timeout(), Some(LIMIT));
+    assert_eq!(probe.db.with_schema(None)?.timeout(), Some(LIMIT));
+
+    for (db, marker) in [(&probe.db, "/* owning */"), (&shared, "/* shared */")] {
+        let start = Instant::now();
+        let result = db
+            .fetch_value::<i32>(&format!("SELECT 1 FROM pg_sleep(3) {marker}"), &[])
+            .await;
+        assert_timeout(result, start, marker);
+        gone_within(ctx, &probe, marker, marker).await?;
+        // One connection: the next statement gets it back clean, not busy.
+        let start = Instant::now();
+        assert_eq!(db.fetch_value::<i32>("SELECT 1", &[]).await?, 1);
+        assert!(
+            start.elapsed() < PROMPTLY,
+            "{marker}: {:?}",
+            start.elapsed()
+        );
+    }
+
+    // A transaction begun through the handle: bounded on the server and by the client.
+    let start = Instant::now();
+    let result: Result<()> = probe
+        .db
+        .transaction(|tx| async move {
+            assert_eq!(tx.timeout(), Some(LIMIT));
+            tx.execute("SELECT pg_sleep(3) /* command tx */", &[])
+                .await?;
+            Ok(())
+        })
+        .await;
+    assert_timeout(
+        result,
+        start,
+        "transaction of a handle with command_timeout",
+    );
+    gone_within(
+        ctx,
+        &probe,
+        "/* command tx */",
+        "command_timeout transaction",
+    )
+    .await?;
+
+    // An explicit bound replaces it: a longer one lets a slower statement finish.
+    let patient = probe.db.with_timeout(Duration::from_secs(5));
+    assert_eq!(patient.timeout(), Some(Duration::from_secs(5)));
+    patient.execute("SELECT pg_sleep(0.4)", &[]).await?;
+    probe
+        .assert_clean(ctx, "after calls bounded by command_timeout", 1)
+        .await?;
+    probe.db.close().await;
+    Ok(())
+}
+
 /// `db.with_timeout(200 ms)`: a statement past the bound returns [`Error::Timeout`] and is gone
 /// from the server; quick statements run as usual; the handle keeps the schema. In a
 /// transaction (`tx.with_timeout`, which also sets `statement_timeout` on the server) and in the

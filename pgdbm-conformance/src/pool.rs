@@ -82,6 +82,106 @@ pub async fn pool_stats_consistent(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// Pool stats name the server's version and the database, as the server reports them, from the
+/// moment the pool is open (on a handle too: `Database::pool_stats`).
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn pool_stats_name_server_version_and_database(ctx: &Ctx) -> Result<()> {
+    let version: String = ctx
+        .db
+        .fetch_value("SELECT current_setting('server_version')", &[])
+        .await?;
+    let database: String = ctx
+        .db
+        .fetch_value("SELECT current_database()::text", &[])
+        .await?;
+    let s = ctx.pool.stats();
+    assert_eq!(s.server_version.as_deref(), Some(version.as_str()), "{s:?}");
+    assert_eq!(s.database.as_deref(), Some(database.as_str()), "{s:?}");
+    let s = ctx.db.pool_stats();
+    assert_eq!(s.database.as_deref(), Some(database.as_str()), "{s:?}");
+    let s = ctx.db.metrics().pool.expect("a pool");
+    assert_eq!(s.server_version.as_deref(), Some(version.as_str()), "{s:?}");
+    Ok(())
+}
+
+/// With `max_queries = 3`, a pool of one connection replaces its connection after every three
+/// statements (the backend pid changes), wherever they run: the pool's own statements and
+/// those on a checked-out connection. A driver that cannot honour it refuses the setting with
+/// a typed error naming it.
+///
+/// # Errors
+///
+/// Any unexpected query error.
+pub async fn max_queries_recycles_the_connection(ctx: &Ctx) -> Result<()> {
+    const MAX: usize = 3;
+    let opened = one_connection_pool(ctx, |b| b.max_queries(MAX as u64)).await;
+    if !ctx.caps.recycles_after_max_queries {
+        let err = crate::assert_err!(opened, Error::Config { .. });
+        assert!(
+            matches!(err, Error::Config { ref field, .. } if field == "max_queries"),
+            "{err:?}"
+        );
+        eprintln!("max_queries_recycles_the_connection: the driver refuses max_queries");
+        return Ok(());
+    }
+    let pool = opened?;
+    let mut pids = Vec::new();
+    for _ in 0..10 {
+        pids.push(
+            pool.fetch_value::<i32>("SELECT pg_backend_pid()", &[])
+                .await?,
+        );
+    }
+    // Runs of the same backend: the first connection also ran the pool's opening statement.
+    let mut runs: Vec<(i32, usize)> = Vec::new();
+    for pid in &pids {
+        match runs.last_mut() {
+            Some((last, n)) if last == pid => *n += 1,
+            _ => runs.push((*pid, 1)),
+        }
+    }
+    assert!(
+        runs.len() >= 3,
+        "the connection was never replaced: {pids:?}"
+    );
+    assert!(runs[0].1 <= MAX, "{pids:?}");
+    for (_, n) in &runs[1..runs.len() - 1] {
+        assert_eq!(
+            *n, MAX,
+            "a connection ran other than {MAX} statements: {pids:?}"
+        );
+    }
+    assert!(runs[runs.len() - 1].1 <= MAX, "{pids:?}");
+
+    // On a checked-out connection every statement counts; it is replaced once returned.
+    let conn = pool.acquire().await?;
+    let held = conn
+        .fetch_value::<i32>("SELECT pg_backend_pid()", &[])
+        .await?;
+    for _ in 0..MAX {
+        let pid = conn
+            .fetch_value::<i32>("SELECT pg_backend_pid()", &[])
+            .await?;
+        assert_eq!(
+            pid, held,
+            "a checked-out connection changed under its holder"
+        );
+    }
+    drop(conn);
+    let next = pool
+        .fetch_value::<i32>("SELECT pg_backend_pid()", &[])
+        .await?;
+    assert_ne!(
+        next, held,
+        "a connection past max_queries went back to the pool"
+    );
+    pool.close().await;
+    Ok(())
+}
+
 /// With every connection checked out, an acquire fails with a typed timeout after the acquire
 /// timeout, not a hang; the timeout is counted.
 ///

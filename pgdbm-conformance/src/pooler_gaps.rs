@@ -39,6 +39,7 @@ pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
              report is degraded by design (pooler_health_check_names_the_missing_guardrail)"
         }
         "statement_timeout_cancels"
+        | "max_queries_recycles_the_connection"
         | "terminated_connections_replaced"
         | "max_lifetime_honoured"
         | "acquire_timeout_names_connect_error" => SERVER_SESSION,
@@ -70,7 +71,8 @@ pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
         "dropped_statement_is_cancelled_on_the_server"
         | "dropped_stream_cancels_the_rest"
         | "cut_script_leaves_no_transaction"
-        | "with_timeout_gives_a_typed_error" => {
+        | "with_timeout_gives_a_typed_error"
+        | "command_timeout_bounds_every_call" => {
             "by design no cancel request is sent behind a transaction pooler (a late one could \
              hit another client's statement): the connection is closed at once, and the server \
              stops the statement when it notices, within client_connection_check_interval, which \

@@ -444,6 +444,88 @@ pub async fn tls_client_certificate(env: &TlsTestEnv) -> Result<()> {
     Ok(())
 }
 
+/// An encrypted client key (PKCS#8, AES-256-CBC, made with openssl from the test client key):
+/// with `ssl_key_password` the certificate user logs in; a wrong password is an
+/// [`Error::Config`] naming `ssl_key_password` whose text holds neither password, and no
+/// password names the setting to use. Debug of the config never shows the password.
+///
+/// # Errors
+///
+/// Setup failures (openssl missing); the checks themselves panic with a message.
+pub async fn tls_encrypted_client_key(env: &TlsTestEnv) -> Result<()> {
+    ensure_roles(env).await?;
+    let password = "Key-pw-3b9d41";
+    let encrypted = pgdbm_testing::encrypt_key(&env.client_key, password)?;
+    let pem = std::fs::read_to_string(encrypted.path())
+        .map_err(|e| Error::io("reading the encrypted key", e))?;
+    assert!(
+        pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "not encrypted"
+    );
+    let with_key = |password: Option<&str>| {
+        config(&env.tls_server, |b| {
+            let b = b
+                .user(&env.cert_user)
+                .without_password()
+                .ssl_mode(SslMode::VerifyFull)
+                .ssl_ca_file(&env.ca_file)
+                .ssl_cert_file(&env.client_cert)
+                .ssl_key_file(encrypted.path());
+            match password {
+                Some(p) => b.ssl_key_password(p),
+                None => b,
+            }
+        })
+    };
+
+    let cfg = with_key(Some(password))?;
+    assert!(
+        !format!("{cfg:?}").contains(password),
+        "Debug shows the key password"
+    );
+    let pool = match (env.connector)(cfg).await {
+        Ok(pool) => pool,
+        Err(e) => panic!(
+            "encrypted client key: expected to connect, got: {}",
+            error_chain(&e)
+        ),
+    };
+    let user: String = pool.fetch_value("SELECT current_user::text", &[]).await?;
+    assert_eq!(user, env.cert_user);
+    assert!(uses_tls(&pool).await?);
+    pool.close().await;
+
+    let wrong = "Wrong-key-pw-c81e07";
+    let err = match (env.connector)(with_key(Some(wrong))?).await {
+        Ok(pool) => {
+            pool.close().await;
+            panic!("a wrong key password connected");
+        }
+        Err(e) => e,
+    };
+    let text = format!("{} {err:?}", error_chain(&err));
+    assert!(
+        matches!(err, Error::Config { ref field, .. } if field == "ssl_key_password"),
+        "{text}"
+    );
+    assert!(!text.contains(wrong) && !text.contains(password), "{text}");
+
+    let err = match (env.connector)(with_key(None)?).await {
+        Ok(pool) => {
+            pool.close().await;
+            panic!("an encrypted key without its password connected");
+        }
+        Err(e) => e,
+    };
+    let text = error_chain(&err);
+    assert!(
+        matches!(err, Error::Config { ref field, .. } if field == "ssl_key_file"),
+        "{text}"
+    );
+    assert!(text.contains("ssl_key_password"), "{text}");
+    Ok(())
+}
+
 /// Password authentication (`scram-sha-256`), with TLS (where drivers may bind the session to
 /// the certificate, SCRAM-SHA-256-PLUS) and without: the right password logs in; a wrong one
 /// is an [`Error::Connect`] caused by the server's `28P01` error, after one attempt, at once

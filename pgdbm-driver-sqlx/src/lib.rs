@@ -147,8 +147,11 @@
 //! sqlx reads the files at every TLS handshake and reports a missing one without its path, so
 //! the driver reads each configured file when the pool opens: an unreadable file, a root or
 //! client certificate file without `-----BEGIN CERTIFICATE-----`, or a key file without a PEM
-//! private key (or with an encrypted one) is an [`Error::Config`](pgdbm::Error::Config) naming
-//! the field and the path. A refused server certificate ("unknown issuer", "not valid for the
+//! private key (or with an encrypted one and no `ssl_key_password`) is an
+//! [`Error::Config`](pgdbm::Error::Config) naming the field and the path. An encrypted PKCS#8
+//! key is decrypted with `ssl_key_password` (libpq's `sslpassword`) when the pool opens and
+//! handed to sqlx inline (sqlx has no password setting of its own); a wrong password is an
+//! `Error::Config` naming `ssl_key_password`. A refused server certificate ("unknown issuer", "not valid for the
 //! host name"), a TLS alert from the server (e.g. a client certificate it does not trust), or a
 //! server without TLS where the mode requires it is an [`Error::Connect`](pgdbm::Error::Connect)
 //! whose source is a [`TlsError`](pgdbm::driver::TlsError) saying what failed; it is not
@@ -176,7 +179,9 @@
 //!   driver trusts `ssl_ca_file` alone.
 //! * **No channel binding**: SCRAM authentication over TLS uses `SCRAM-SHA-256`, never
 //!   `SCRAM-SHA-256-PLUS` (libpq's default `channel_binding=prefer` binds to the certificate).
-//! * **No encrypted keys** (libpq's `sslpassword`); PEM files only (no DER).
+//! * **Encrypted keys**: PKCS#8 only (`-----BEGIN ENCRYPTED PRIVATE KEY-----`, decrypted by
+//!   pgdbm with `ssl_key_password`), not OpenSSL's legacy `Proc-Type: 4,ENCRYPTED` form; PEM
+//!   files only (no DER). The same holds for the tokio-postgres driver.
 //! * **The environment**: sqlx reads `PGSSLROOTCERT`, `PGSSLCERT` and `PGSSLKEY` by itself,
 //!   whatever pgdbm's configuration says. The driver replaces the root certificate by the
 //!   configured one (or by none); a client certificate cannot be unset, so when the

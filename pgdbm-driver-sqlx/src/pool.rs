@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use pgdbm::driver::{ConnectTarget, PoolState, bounded_by_client, connect_with_retry, row_stream};
+use pgdbm::driver::{
+    ConnectTarget, PoolState, bounded_by_client, connect_with_retry, inspect_opened_pool,
+    row_stream,
+};
 use pgdbm::driver::{
     Driver, NotificationConnector, PoolProvider, PooledConnection, PoolerSettings,
 };
@@ -39,6 +42,21 @@ impl Driver for SqlxDriver {
             config,
             connect_options(config)?,
         )))
+    }
+}
+
+/// `max_queries` needs a count that follows each connection across checkouts; sqlx 0.8 gives a
+/// pooled connection neither an identity nor a place to keep one (its pool hooks see only the
+/// connection's age), so the setting is refused rather than silently ignored.
+fn refuse_max_queries(config: &DatabaseConfig) -> Result<()> {
+    match config.max_queries() {
+        None => Ok(()),
+        Some(_) => Err(pgdbm::Error::config(
+            "max_queries",
+            "the sqlx driver cannot recycle connections after a number of statements (sqlx \
+             gives a pooled connection no identity to count them by); use max_lifetime, or the \
+             tokio-postgres driver",
+        )),
     }
 }
 
@@ -83,12 +101,14 @@ impl SqlxPool {
     /// [`Error::Config`] for settings this driver cannot honour (`require`/`verify-*` without the
     /// `tls` feature) and for certificate or key files (`ssl_ca_file`, `ssl_cert_file`,
     /// `ssl_key_file`) that cannot be read or hold no PEM data of their kind, naming the setting
-    /// and the path.
+    /// and the path; for `max_queries`, which this driver cannot honour (see
+    /// [`DatabaseConfigBuilder::max_queries`](pgdbm::DatabaseConfigBuilder::max_queries)).
     ///
     /// [`Error::Connect`]: pgdbm::Error::Connect
     /// [`Error::Database`]: pgdbm::Error::Database
     /// [`Error::Config`]: pgdbm::Error::Config
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
+        refuse_max_queries(config)?;
         let opts = connect_options(config)?;
         let listen = Arc::new(ListenConnector::new(config, opts.clone()));
         let shared = Arc::new(Shared::new(
@@ -118,6 +138,7 @@ impl SqlxPool {
         };
         // The first pooled connection, so the pool is usable (and counted) on return.
         drop(this.get().await?);
+        inspect_opened_pool(&this, &this.shared.state, config).await?;
         Ok(this)
     }
 

@@ -56,5 +56,6 @@ impl Shared {
         PoolStats::new(size, idle, pool.options().get_max_connections())
             .with_waiting(self.state.waiting())
             .with_counters(self.timed_out.load(Ordering::Relaxed), created, closed)
+            .with_server(self.state.server_info())
     }
 }

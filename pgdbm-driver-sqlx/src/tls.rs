@@ -86,6 +86,23 @@ pub(crate) fn apply(
     };
     if let (Some(cert), Some(key)) = (&ssl.cert_file, &ssl.key_file) {
         check_pem(cert, "ssl_cert_file", Pem::Certificate)?;
+        #[cfg(feature = "tls")]
+        if let Some(password) = config.ssl_key_password() {
+            // An encrypted key is decrypted here and handed to sqlx inline (sqlx has no
+            // sslpassword); an unencrypted one is read by sqlx from its file.
+            let pem = std::fs::read(key).map_err(|e| {
+                Error::config(
+                    "ssl_key_file",
+                    format!("cannot read '{}': {e}", key.display()),
+                )
+            })?;
+            if pgdbm::driver::is_encrypted_key(&pem) {
+                let decrypted = pgdbm::driver::decrypt_client_key_pem(&pem, password, key)?;
+                return Ok(opts
+                    .ssl_client_cert(cert)
+                    .ssl_client_key_from_pem(decrypted));
+            }
+        }
         check_pem(key, "ssl_key_file", Pem::PrivateKey)?;
         return Ok(opts.ssl_client_cert(cert).ssl_client_key(key));
     }
@@ -152,8 +169,8 @@ fn check_pem(path: &Path, field: &str, kind: Pem) -> Result<()> {
             Err(Error::config(
                 field,
                 format!(
-                    "'{shown}' holds an encrypted private key; the sqlx driver needs an \
-                     unencrypted one (there is no sslpassword)"
+                    "'{shown}' holds an encrypted private key: set ssl_key_password \
+                     (sslpassword) with the tls feature on, or decrypt it"
                 ),
             ))
         }

@@ -6,5 +6,7 @@
 // was abandoned (the server then stops the statement) instead of cancelling it.
 pgdbm_conformance::conformance_tests!(
     pgdbm_driver_sqlx::SqlxDriver,
-    pgdbm_conformance::Capabilities::default().closes_cancelled_connections()
+    pgdbm_conformance::Capabilities::default()
+        .closes_cancelled_connections()
+        .refuses_max_queries()
 );

@@ -2,7 +2,7 @@
 //! its cancel token and gate, the statements, streams and COPY run on it.
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -102,6 +102,10 @@ pub(crate) struct ConnState {
     /// so the pool must not hand the connection to anyone else. A later statement that finishes
     /// clears it: the server answers in order, so the dropped one is over by then.
     busy: AtomicBool,
+    /// Statements started on this connection, and the configured `max_queries`: once it is
+    /// reached the connection is not reused (closed when it goes back to the pool).
+    statements: AtomicU64,
+    max_statements: Option<u64>,
     /// Behind a transaction pooler: no named statement of pgdbm's (see `unnamed.rs`).
     pub(crate) unnamed: bool,
     /// The task driving the connection's socket: aborted when the connection is dropped with a
@@ -158,6 +162,7 @@ impl PgConn {
         unnamed: bool,
         tls: Tls,
         target: Arc<CancelTarget>,
+        max_statements: Option<u64>,
     ) -> Self {
         let capacity = if unnamed { 0 } else { cache_capacity };
         PgConn(Box::new(ConnState {
@@ -169,6 +174,8 @@ impl PgConn {
             cache: NonZeroUsize::new(capacity).map(|n| Mutex::new(LruCache::new(n))),
             broken: AtomicBool::new(false),
             busy: AtomicBool::new(false),
+            statements: AtomicU64::new(0),
+            max_statements,
             unnamed,
             lookups: unnamed.then(|| Box::new(TypeLookups::new())),
             task,
@@ -184,12 +191,15 @@ impl PgConn {
         self.lookups.as_deref()
     }
 
-    /// `true` when the pool must not reuse this connection: discarded, closed, or a statement
-    /// on it was abandoned unfinished.
+    /// `true` when the pool must not reuse this connection: discarded, closed, a statement on
+    /// it was abandoned unfinished, or it ran its `max_queries` statements.
     pub(crate) fn is_broken(&self) -> bool {
         self.broken.load(Ordering::Relaxed)
             || self.busy.load(Ordering::Relaxed)
             || self.client.is_closed()
+            || self
+                .max_statements
+                .is_some_and(|max| self.statements.load(Ordering::Relaxed) >= max)
     }
 
     /// Starts a statement on a checked-out connection (see [`in_flight!`]).
@@ -229,8 +239,9 @@ impl PgConn {
         }
     }
 
-    /// Marks a statement as running (see [`in_flight!`]).
+    /// Marks a statement as running (see [`in_flight!`]), and counts it (`max_queries`).
     pub(crate) fn mark_busy(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
         self.busy.store(true, Ordering::Relaxed);
     }
 

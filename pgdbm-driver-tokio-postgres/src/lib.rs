@@ -55,7 +55,8 @@
 //! server that offers it, which costs a handshake per new connection; set
 //! [`SslMode::Disable`](pgdbm::SslMode::Disable) for plain text. Over a Unix socket there is never TLS, whatever the mode
 //! (as in libpq). A client certificate and its key (`ssl_cert_file` and `ssl_key_file`, PEM;
-//! the key PKCS#8, PKCS#1 or SEC1, unencrypted) are sent when the server asks for one, for
+//! the key PKCS#8, PKCS#1 or SEC1, or PKCS#8 encrypted with `ssl_key_password`, libpq's
+//! `sslpassword`) are sent when the server asks for one, for
 //! `hostssl … cert` rules. With SCRAM authentication over TLS the session is bound to the
 //! server's certificate (`SCRAM-SHA-256-PLUS`, `tls-server-end-point`).
 //!

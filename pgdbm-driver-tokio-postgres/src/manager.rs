@@ -39,6 +39,8 @@ pub(crate) struct Manager {
     /// Where the cancel requests of its connections go.
     pub(crate) cancel_target: Arc<CancelTarget>,
     pub(crate) cache_capacity: usize,
+    /// `max_queries`: statements a connection runs before it is recycled.
+    pub(crate) max_statements: Option<u64>,
     /// Behind a transaction pooler: unnamed statements only (see `unnamed.rs`).
     pub(crate) unnamed: bool,
     /// Bounds a whole connect attempt: TCP, TLS, startup, authentication and init commands
@@ -90,6 +92,7 @@ impl Manager {
             self.unnamed,
             self.tls.clone(),
             Arc::clone(&self.cancel_target),
+            self.max_statements,
         ))
     }
 }

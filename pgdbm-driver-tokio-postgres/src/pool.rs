@@ -13,7 +13,7 @@ use pgdbm::driver::{Abandoned, ConnectTarget, PoolState, connect_with_retry};
 use pgdbm::driver::{
     Connection, Driver, NotificationConnector, PoolProvider, PooledConnection, PoolerSettings,
 };
-use pgdbm::driver::{bounded_by_client, recover_in_background, row_stream};
+use pgdbm::driver::{bounded_by_client, inspect_opened_pool, recover_in_background, row_stream};
 use pgdbm::{DatabaseConfig, Error, Executor, Params, PoolStats, Result, Row, Value};
 use tokio_postgres::Client;
 
@@ -224,6 +224,7 @@ impl TokioPostgresPool {
                 port: config.port(),
             }),
             cache_capacity: config.statement_cache_capacity(),
+            max_statements: config.max_queries(),
             unnamed: config.pooler().is_transaction(),
             connect_timeout: config.connect_timeout(),
             shared: shared.clone(),
@@ -245,14 +246,16 @@ impl TokioPostgresPool {
             shared.closed_outside.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("pgdbm: pool full before the first connection was added");
         }
-        Ok(TokioPostgresPool {
+        let this = TokioPostgresPool {
             pool,
             shared,
             acquire_timeout: config.acquire_timeout(),
             max_size: config.max_connections(),
             listen,
             pooler: PoolerSettings::new::<TokioPostgres>(config),
-        })
+        };
+        inspect_opened_pool(&this, &this.shared.state, config).await?;
+        Ok(this)
     }
 
     /// A connection for one of the pool's own statements. Owned (not borrowed from the pool),
@@ -372,6 +375,7 @@ impl PoolProvider for TokioPostgresPool {
         PoolStats::new(state.connections, state.idle_connections, self.max_size)
             .with_waiting(self.shared.state.waiting())
             .with_counters(s.get_timed_out, created, closed)
+            .with_server(self.shared.state.server_info())
     }
 
     async fn close(&self) {

@@ -75,7 +75,7 @@ fn ssl_mode(config: &DatabaseConfig) -> Result<tokio_postgres::config::SslMode> 
 /// The TLS connector of a pool, built once.
 #[cfg(feature = "tls")]
 pub(crate) fn tls(config: &DatabaseConfig) -> Result<Tls> {
-    Tls::new(config.ssl(), config.host())
+    Tls::with_key_password(config.ssl(), config.host(), config.ssl_key_password())
 }
 
 #[cfg(not(feature = "tls"))]

@@ -104,6 +104,55 @@ fn write(dir: &Path, name: &str, text: &str, private: bool) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A copy of a private key encrypted with a password (PKCS#8, PBES2 with AES-256-CBC), removed
+/// when dropped ([`encrypt_key`]).
+#[derive(Debug)]
+pub struct EncryptedKey {
+    path: tempfile::TempPath,
+}
+
+impl EncryptedKey {
+    /// The PEM file (`-----BEGIN ENCRYPTED PRIVATE KEY-----`, mode 0600).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Encrypts the PEM private key at `key` with `password` into a new file next to it, with
+/// `openssl pkcs8 -topk8 -v2 aes-256-cbc` (the password reaches openssl through its
+/// environment, not its command line).
+///
+/// # Errors
+///
+/// [`Error::Config`](pgdbm::Error::Config) when `openssl` is missing or fails, or the file
+/// cannot be made.
+pub fn encrypt_key(key: &Path, password: &str) -> Result<EncryptedKey> {
+    let dir = key.parent().unwrap_or(Path::new("."));
+    let file = tempfile::Builder::new()
+        .prefix("encrypted-")
+        .suffix(".key")
+        .tempfile_in(dir)
+        .map_err(|e| tls_error("encrypted key file", e))?
+        .into_temp_path();
+    let out = std::process::Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout"])
+        .arg("env:PGDBM_TEST_KEY_PASSWORD")
+        .arg("-in")
+        .arg(key)
+        .arg("-out")
+        .arg(&*file)
+        .env("PGDBM_TEST_KEY_PASSWORD", password)
+        .output()
+        .map_err(|e| tls_error("running openssl (is it installed?)", e))?;
+    if !out.status.success() {
+        return Err(tls_error(
+            "openssl pkcs8 -topk8",
+            String::from_utf8_lossy(&out.stderr).trim(),
+        ));
+    }
+    Ok(EncryptedKey { path: file })
+}
+
 impl TestCerts {
     /// Generates the CA, server and client certificates and the unrelated CA.
     ///

@@ -167,7 +167,7 @@ mod test_attr;
 mod tls_servers;
 
 #[cfg(feature = "tls")]
-pub use certs::{CLIENT_CERT_USER, TestCerts};
+pub use certs::{CLIENT_CERT_USER, EncryptedKey, TestCerts, encrypt_key};
 pub use database::{CloneStrategy, TestDatabase, TestDatabaseBuilder, drop_templates};
 pub use dedicated::{DedicatedServer, DedicatedServerBuilder};
 pub use fixtures::{load_fixtures, load_json, load_json_fixture, load_sql_fixture};

@@ -29,8 +29,12 @@ use crate::value::{FromValue, Params, ToParam, Value};
 /// * **Shared** ([`Database::new`]): many handles, one per module and schema, share one pool;
 ///   `close` on such a handle leaves the pool open.
 ///
-/// No `SET search_path` is ever issued on pooled connections: isolation comes from templates, so
-/// schema scoping needs no session state (see the crate docs, "Behind a pooler").
+/// Isolation comes from templates, so schema scoping needs no session state: a handle never
+/// changes its connections' `search_path`. A pool opened from a config with a schema gives its
+/// connections `search_path = "<schema>", public` once, when they open (pgdbm for Python's
+/// behaviour, [`DatabaseConfigBuilder::search_path_to_schema`](crate::DatabaseConfigBuilder::search_path_to_schema)),
+/// so unqualified names also work there; a shared pool may pin one instead
+/// ([`DatabaseConfigBuilder::pin_search_path`](crate::DatabaseConfigBuilder::pin_search_path)).
 #[derive(Clone)]
 pub struct Database {
     inner: Arc<Inner>,
@@ -102,15 +106,17 @@ impl Database {
     }
 
     /// The one constructor: everything a handle carries, hooks included, is fixed here (a shared
-    /// `Inner` cannot be changed afterwards).
+    /// `Inner` cannot be changed afterwards). The per-call bound starts as the pool's configured
+    /// `command_timeout`.
     fn build(pool: SharedPool, owned: bool, templates: Templates, hooks: Hooks) -> Self {
+        let timeout = pool.pooler().command_timeout();
         Database {
             inner: Arc::new(Inner {
                 pool,
                 owned,
                 templates: Arc::new(templates),
                 hooks,
-                timeout: None,
+                timeout,
             }),
         }
     }
@@ -139,7 +145,8 @@ impl Database {
     }
 
     /// Another handle on the same pool, schema, monitor and ownership whose calls are each
-    /// bounded by `limit`, client side: past it, the call's future is dropped — which cancels
+    /// bounded by `limit` (instead of the configured
+    /// [`command_timeout`](crate::DatabaseConfigBuilder::command_timeout), if any), client side: past it, the call's future is dropped — which cancels
     /// its statement on the server and leaves the connection clean — and it returns
     /// [`Error::Timeout`] ([`Error::kind`] is [`ErrorKind::QueryCanceled`]). The bound covers
     /// the whole call, waiting for a connection included.
@@ -174,7 +181,9 @@ impl Database {
         }
     }
 
-    /// The per-call bound of this handle ([`with_timeout`](Database::with_timeout)), if any.
+    /// The per-call bound of this handle ([`with_timeout`](Database::with_timeout)), or else the
+    /// pool's configured
+    /// [`command_timeout`](crate::DatabaseConfigBuilder::command_timeout), if any.
     pub fn timeout(&self) -> Option<Duration> {
         self.inner.timeout
     }

@@ -40,6 +40,14 @@
 //! when retrying cannot help (authentication, unknown database). A config's `Display`/`Debug` never
 //! show the password.
 //!
+//! Settings shared with pgdbm for Python: `max_queries` recycles a connection after that many
+//! statements ([`DatabaseConfigBuilder::max_queries`]; off by default, refused by the sqlx
+//! driver); `command_timeout` bounds every call client side
+//! ([`DatabaseConfigBuilder::command_timeout`]; off by default, Python's is 60 s — the server's
+//! `statement_timeout` of 60 s is pgdbm's default bound); `ssl_key_password` decrypts a PKCS#8
+//! encrypted client key ([`DatabaseConfigBuilder::ssl_key_password`]); `DB_PASSWORD` is read
+//! after `PGPASSWORD` ([`DatabaseConfigBuilder::env`]).
+//!
 //! ## Sharing one pool among modules
 //!
 //! ```no_run
@@ -55,8 +63,25 @@
 //! # Ok(()) }
 //! ```
 //!
-//! No `SET search_path` is issued on pooled connections: schema isolation comes from templates,
-//! so it needs no session state (see "Behind a pooler").
+//! Schema isolation comes from templates, so it needs no session state (see "Behind a pooler").
+//! A pool opened from a config with a schema also gives its connections `search_path =
+//! "<schema>", public` (pgdbm for Python's behaviour; unqualified names then resolve to the
+//! module's schema; opt out with [`DatabaseConfigBuilder::search_path_to_schema`]`(false)`).
+//! A shared pool can pin its `search_path` instead, e.g. to `pg_catalog`, so that a table name
+//! written without `{{tables.x}}` fails loudly; the pin is verified when the pool opens
+//! ([`DatabaseConfigBuilder::pin_search_path`], Python's `shared_pool_search_path`):
+//!
+//! ```no_run
+//! # async fn demo(config: pgdbm::DatabaseConfig) -> pgdbm::Result<()> {
+//! # use std::sync::Arc;
+//! # use pgdbm::driver::PoolProvider;
+//! # use pgdbm_driver_tokio_postgres::TokioPostgresPool;
+//! let shared = config.to_builder().without_schema().pin_search_path("pg_catalog").build()?;
+//! let pool: Arc<dyn PoolProvider> = Arc::new(TokioPostgresPool::connect(&shared).await?);
+//! let users = pgdbm::Database::new(pool, Some("users"))?;
+//! // users.execute("DELETE FROM sessions", &[])  → 42P01: write {{tables.sessions}}
+//! # let _ = users; Ok(()) }
+//! ```
 //!
 //! ## Behind a pooler
 //!
@@ -68,8 +93,11 @@
 //! keeps no state in a server session between them:
 //!
 //! * **no startup `options`** (PgBouncer refuses them): `statement_timeout`, `lock_timeout`,
-//!   `idle_in_transaction_session_timeout` and `server_settings` are `SET LOCAL` right after
-//!   `BEGIN` of every transaction pgdbm opens (same round trip). Autocommit statements are
+//!   `idle_in_transaction_session_timeout`, `server_settings` and the schema's `search_path`
+//!   are `SET LOCAL` right after `BEGIN` of every transaction pgdbm opens (same round trip;
+//!   `search_path` with `set_config(…, true)`, as a list). A pinned `search_path` cannot be
+//!   carried for autocommit statements, so opening a pool with one fails unless the role
+//!   pins it (`ALTER ROLE … SET search_path`). Autocommit statements are
 //!   bounded client side by `statement_timeout` (a typed `57014`; the connection is closed, as
 //!   for any abandoned statement behind a transaction pooler: no CancelRequest is sent, since
 //!   one that arrives late may hit another client's statement, so the server statement runs on
@@ -408,6 +436,7 @@
 //! | `statement_timeout` (60 s) | [`DatabaseConfigBuilder::statement_timeout`] | each statement, on the server | the server cancels it: [`Error::Database`] with [`ErrorKind::QueryCanceled`] (`57014`) |
 //! | `lock_timeout` (5 s), `idle_in_transaction_session_timeout` (60 s) | the builder | lock waits; idle transactions, on the server | `55P03`; the server ends the session ([`Error::is_connection_error`]) |
 //! | per call | [`Database::with_timeout`] | each call of that handle, client side, waiting for a connection included | the call's future is dropped, which cancels its statement on the server; [`Error::Timeout`] ([`Error::is_timeout`], `kind()` = [`ErrorKind::QueryCanceled`]) |
+//! | `command_timeout` (none) | [`DatabaseConfigBuilder::command_timeout`] | the default per-call bound of every handle on the pool (`with_timeout` replaces it) | as per call |
 //! | per transaction | [`Transaction::with_timeout`], or a transaction begun by a bounded handle | each statement, on the server (`SET LOCAL statement_timeout`) and client side | [`Error::Timeout`]; the transaction can then only roll back |
 //!
 //! Your own bound works the same way: `tokio::time::timeout(d, db.execute(…))` (or a
@@ -555,7 +584,8 @@
 //! ```
 //!
 //! Diagnostics: [`Database::find_blocking_queries`], [`Database::find_long_running_queries`],
-//! [`Database::table_sizes`] (see [`monitor`]).
+//! [`Database::table_sizes`] (the handle's schema; every user schema on a handle without one),
+//! [`Database::pool_stats`] (counters, the server's version and the database; see [`monitor`]).
 //!
 //! **`tracing`**: every statement of a [`Database`] or [`Transaction`] runs in a `DEBUG` span
 //! `pgdbm.query` (target `pgdbm::query`) carrying OpenTelemetry's stable database conventions,

@@ -96,8 +96,12 @@ async fn run() -> Result<(), Error> {
     println!("{total} note(s) in {}", db.expand_sql("{{tables.notes}}")?);
     let stats = db.pool_stats();
     println!(
-        "pool: {} open, {} idle, max {}",
-        stats.size, stats.idle, stats.max_size
+        "pool: {} open, {} idle, max {}, database {} on PostgreSQL {}",
+        stats.size,
+        stats.idle,
+        stats.max_size,
+        stats.database.as_deref().unwrap_or("?"),
+        stats.server_version.as_deref().unwrap_or("?")
     );
     db.close().await;
     println!("done (drop the demo with: DROP SCHEMA quickstart CASCADE)");

@@ -76,7 +76,8 @@ impl Module for TenantModule {
 ///
 /// Every query goes through [`db`](Self::db), whose templates qualify each table with the
 /// tenant's schema (`{{tables.projects}}` → `"tenant_acme".projects`); no connection's
-/// `search_path` is ever set, so pooled connections carry nothing from one tenant to the next.
+/// `search_path` is ever set per tenant, so pooled connections carry nothing from one tenant to
+/// the next.
 #[derive(Debug)]
 pub struct Tenant {
     id: Uuid,

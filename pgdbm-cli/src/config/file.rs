@@ -51,6 +51,9 @@ pub(super) struct DatabaseSection {
 pub(super) struct SharedPoolSection {
     min_connections: Option<u32>,
     max_connections: Option<u32>,
+    /// Statements a connection runs before it is recycled (the library's
+    /// `DatabaseConfigBuilder::max_queries`; pgdbm for Python reads it from its own config).
+    max_queries: Option<u64>,
     #[serde(default)]
     modules: Vec<String>,
 }

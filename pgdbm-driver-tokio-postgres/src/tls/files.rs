@@ -5,7 +5,7 @@ use std::path::Path;
 use pgdbm::{Error, Result};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Reads the whole file, as an [`Error::Config`] for `field` on failure.
 pub(super) fn read_file(field: &str, path: &Path) -> Result<Vec<u8>> {
@@ -36,14 +36,25 @@ pub(super) fn read_certificates(field: &str, path: &Path) -> Result<Vec<Certific
     Ok(certs)
 }
 
-/// The client's private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC), unencrypted PEM.
-pub(super) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+/// The client's private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC) PEM, or an encrypted PKCS#8 key
+/// decrypted with `password` (`ssl_key_password`).
+pub(super) fn read_key(path: &Path, password: Option<&str>) -> Result<PrivateKeyDer<'static>> {
     let pem = read_file("ssl_key_file", path)?;
+    if pgdbm::driver::is_encrypted_key(&pem) {
+        let Some(password) = password else {
+            return Err(Error::config(
+                "ssl_key_file",
+                format!(
+                    "{} holds an encrypted private key: set ssl_key_password (sslpassword)",
+                    path.display()
+                ),
+            ));
+        };
+        let der = pgdbm::driver::decrypt_client_key(&pem, password, path)?;
+        return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)));
+    }
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
-        let what = if pem.windows(9).any(|w| w == b"ENCRYPTED") {
-            "an encrypted private key, which is not supported (decrypt it, e.g. with openssl pkey)"
-                .to_owned()
-        } else {
+        let what = {
             match e {
                 rustls::pki_types::pem::Error::NoItemsFound => {
                     "no PEM private key (PKCS#8, PKCS#1 or SEC1)".to_owned()

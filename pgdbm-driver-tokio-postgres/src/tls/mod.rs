@@ -15,7 +15,7 @@
 //!
 //! Over a Unix socket there is never TLS, whatever the mode (as in libpq).
 //!
-//! The rustls [`ClientConfig`] is built once per pool ([`MakeRustls::new`]); each connection
+//! The rustls [`ClientConfig`] is built once per pool ([`MakeRustls::with_key_password`]); each connection
 //! only clones an `Arc`.
 //!
 //! Here: the modes and [`MakeRustls`]; `files.rs` reads the certificate and key files,
@@ -43,7 +43,7 @@ use verifier::Verifier;
 use crate::host::is_unix_socket;
 
 /// tokio-postgres' mode for libpq's `mode` on `host`. The certificate checks of `verify-ca` and
-/// `verify-full` are done by the verifier that [`MakeRustls::new`] installs.
+/// `verify-full` are done by the verifier that [`MakeRustls::with_key_password`] installs.
 pub(crate) fn ssl_mode(mode: SslMode, host: &str) -> PgSslMode {
     if is_unix_socket(host) {
         // libpq never negotiates TLS over a Unix socket (the server would refuse it anyway).
@@ -105,7 +105,21 @@ impl MakeRustls {
     ///
     /// [`Error::Config`] naming the field (`ssl_ca_file`, `ssl_cert_file`, `ssl_key_file`) and
     /// the path when a file cannot be read or holds no usable PEM certificate or key.
+    #[cfg(test)]
     pub(crate) fn new(ssl: &SslConfig, host: &str) -> Result<Self> {
+        Self::with_key_password(ssl, host, None)
+    }
+
+    /// As `new`, decrypting an encrypted client key with `key_password` (`ssl_key_password`).
+    ///
+    /// # Errors
+    ///
+    /// As `new`; [`Error::Config`] naming `ssl_key_password` when it does not decrypt the key.
+    pub(crate) fn with_key_password(
+        ssl: &SslConfig,
+        host: &str,
+        key_password: Option<&str>,
+    ) -> Result<Self> {
         let verification = verification(ssl);
         let own_roots = ssl.ca_file.is_some();
         if ssl_mode(ssl.mode, host) == PgSslMode::Disable {
@@ -137,7 +151,7 @@ impl MakeRustls {
         let config = match (&ssl.cert_file, &ssl.key_file) {
             (Some(cert), Some(key)) => {
                 let chain = read_certificates("ssl_cert_file", cert)?;
-                let key = read_key(key)?;
+                let key = read_key(key, key_password)?;
                 builder.with_client_auth_cert(chain, key).map_err(|e| {
                     Error::config(
                         "ssl_key_file",

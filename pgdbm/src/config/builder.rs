@@ -4,7 +4,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::layer::{EnvSnapshot, Layer, PG_ENV_VARS, PGDBM_ENV_VARS, Secret, upsert_setting};
+use super::layer::{
+    EnvSnapshot, Layer, PASSWORD_FALLBACK_VAR, PG_ENV_VARS, PGDBM_ENV_VARS, Secret, upsert_setting,
+};
 use super::parse::{Origin, parse_connection_string};
 use super::{DEFAULT_USER, DatabaseConfig, Pooler, RetryPolicy, SslMode};
 use crate::error::Result;
@@ -92,10 +94,10 @@ impl DatabaseConfigBuilder {
     /// `''` and `\\` escapes).
     ///
     /// Keys (as URI query parameters or pairs): `host`, `port`, `dbname`, `user`, `password`,
-    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `application_name`, `connect_timeout`,
+    /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `sslpassword`, `application_name`, `connect_timeout`,
     /// `options` (`-c name=value` server settings), and pgdbm's `schema`, `statement_timeout`,
     /// `idle_in_transaction_session_timeout`, `lock_timeout`, `min_connections`,
-    /// `max_connections`, `acquire_timeout`, `pooler`, `direct_url`. Any other key is an error. In a URI, user, password
+    /// `max_connections`, `acquire_timeout`, `max_queries`, `command_timeout`, `pooler`, `direct_url`. Any other key is an error. In a URI, user, password
     /// and database are percent-decoded; an empty host (`postgresql:///db`) means the default
     /// host; `?host=/var/run/postgresql` selects a Unix socket directory. Multiple hosts are not
     /// supported.
@@ -111,7 +113,9 @@ impl DatabaseConfigBuilder {
     /// setters: `DATABASE_URL` if it is set and not empty; otherwise the libpq variables
     /// `PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`, `PGAPPNAME`, `PGOPTIONS`,
     /// `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`, `PGCONNECT_TIMEOUT` (empty ones are
-    /// ignored). When `DATABASE_URL` is used, the `PG*` variables are not read at all.
+    /// ignored), and `DB_PASSWORD` (pgdbm for Python's variable) as the password when
+    /// `PGPASSWORD` is not set. When `DATABASE_URL` is used, the `PG*` variables and
+    /// `DB_PASSWORD` are not read at all. Passwords never appear in `Debug`, `Display` or errors.
     pub fn env(self) -> Self {
         self.env_from(|name| std::env::var(name).ok())
     }
@@ -136,7 +140,13 @@ impl DatabaseConfigBuilder {
         let pgdbm_vars = read(PGDBM_ENV_VARS);
         self.env = Some(match get("DATABASE_URL") {
             Some(url) => EnvSnapshot::Url(Secret(url), pgdbm_vars),
-            None => EnvSnapshot::Vars(read(PG_ENV_VARS).into_iter().chain(pgdbm_vars).collect()),
+            None => {
+                let mut vars = read(PG_ENV_VARS);
+                if !vars.iter().any(|&(var, _)| var == "PGPASSWORD") {
+                    vars.extend(read(&[PASSWORD_FALLBACK_VAR]));
+                }
+                EnvSnapshot::Vars(vars.into_iter().chain(pgdbm_vars).collect())
+            }
         });
         self
     }
@@ -276,6 +286,16 @@ impl DatabaseConfigBuilder {
     /// Client key; needs [`ssl_cert_file`](Self::ssl_cert_file).
     pub fn ssl_key_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.explicit.ssl_key_file = Some(Some(path.into()));
+        self
+    }
+    /// The password of an encrypted client key ([`ssl_key_file`](Self::ssl_key_file) holding a
+    /// PKCS#8 `-----BEGIN ENCRYPTED PRIVATE KEY-----`, as written by `openssl pkcs8 -topk8` or
+    /// `openssl genpkey -aes256`); pgdbm for Python's `ssl_key_password`, libpq's `sslpassword`
+    /// (the connection-string key). The key is decrypted once when the pool opens (drivers'
+    /// feature `tls`); a wrong password is [`Error::Config`](crate::Error::Config) naming
+    /// `ssl_key_password`. Ignored for an unencrypted key. Never logged or shown in errors.
+    pub fn ssl_key_password(mut self, password: impl Into<String>) -> Self {
+        self.explicit.ssl_key_password = Some(Some(Secret(password.into())));
         self
     }
     /// Per-connection prepared statement cache capacity (0 = no cache).
@@ -432,6 +452,22 @@ mod tests {
     }
 
     #[test]
+    fn ssl_key_password_is_kept_and_never_shown() {
+        let c =
+            url("postgresql://h/db?sslkey=/k.pem&sslcert=/c.pem&sslpassword=k3y-s3cret").unwrap();
+        assert_eq!(c.ssl_key_password(), Some("k3y-s3cret"));
+        assert!(!format!("{c:?}").contains("k3y-s3cret"));
+        assert!(!c.to_string().contains("k3y-s3cret"));
+        let b = DatabaseConfig::builder().ssl_key_password("k3y-s3cret");
+        assert!(!format!("{b:?}").contains("k3y-s3cret"));
+        let c = build(b).unwrap();
+        assert_eq!(
+            build(c.to_builder()).unwrap().ssl_key_password(),
+            Some("k3y-s3cret")
+        );
+    }
+
+    #[test]
     fn explicit_builder() {
         let retry = RetryPolicy::new(5, Duration::from_millis(100), 1.5, Duration::from_secs(2));
         let c = build(
@@ -493,6 +529,7 @@ mod tests {
                 ("lock_timeout".to_owned(), "250".to_owned()),
                 ("application_name".to_owned(), "app".to_owned()),
                 ("work_mem".to_owned(), "128MB".to_owned()),
+                ("search_path".to_owned(), "\"users\", public".to_owned()),
             ]
         );
     }

@@ -65,6 +65,8 @@ impl fmt::Debug for DatabaseConfig {
             .field("min_connections", &self.min_connections)
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("max_queries", &self.max_queries)
+            .field("command_timeout", &self.command_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("connect_timeout", &self.connect_timeout)
@@ -76,9 +78,15 @@ impl fmt::Debug for DatabaseConfig {
             .field("lock_timeout", &self.lock_timeout)
             .field("application_name", &self.application_name)
             .field("server_settings", &self.server_settings)
+            .field("search_path_to_schema", &self.search_path_to_schema)
+            .field("pinned_search_path", &self.pinned_search_path)
             .field("init_commands", &self.init_commands)
             .field("retry", &self.retry)
             .field("ssl", &self.ssl)
+            .field(
+                "ssl_key_password",
+                &self.ssl_key_password.as_ref().map(|_| "***"),
+            )
             .field("statement_cache_capacity", &self.statement_cache_capacity)
             .field("pooler", &self.pooler)
             .field("direct", &self.direct.as_ref().map(ToString::to_string))

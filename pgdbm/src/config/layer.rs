@@ -26,6 +26,10 @@ pub(super) const PG_ENV_VARS: &[(&str, &str)] = &[
     ("PGCONNECT_TIMEOUT", "connect_timeout"),
 ];
 
+/// The password variable read when `PGPASSWORD` is not set (pgdbm for Python's name), with the
+/// key it stands for. Like the `PG*` variables, it is not read when `DATABASE_URL` is used.
+pub(super) const PASSWORD_FALLBACK_VAR: (&str, &str) = ("DB_PASSWORD", "password");
+
 /// pgdbm's own environment variables, read with either of the above, with the connection-string
 /// key each stands for.
 pub(super) const PGDBM_ENV_VARS: &[(&str, &str)] = &[
@@ -75,6 +79,7 @@ fn apply_vars(layer: &mut Layer, vars: &[(&'static str, Secret)]) -> Result<()> 
         let key = PG_ENV_VARS
             .iter()
             .chain(PGDBM_ENV_VARS)
+            .chain(std::iter::once(&PASSWORD_FALLBACK_VAR))
             .find(|(v, _)| v == var)
             .map_or("", |&(_, key)| key);
         apply_param(layer, key, &value.0, var, Origin::Env)?;
@@ -95,6 +100,8 @@ pub(super) struct Layer {
     pub(super) min_connections: Option<u32>,
     pub(super) max_connections: Option<u32>,
     pub(super) acquire_timeout: Option<Duration>,
+    pub(super) max_queries: Option<Option<u64>>,
+    pub(super) command_timeout: Option<Option<Duration>>,
     pub(super) idle_timeout: Option<Option<Duration>>,
     pub(super) max_lifetime: Option<Option<Duration>>,
     pub(super) connect_timeout: Option<Duration>,
@@ -103,12 +110,15 @@ pub(super) struct Layer {
     pub(super) lock_timeout: Option<Option<Duration>>,
     pub(super) application_name: Option<String>,
     pub(super) server_settings: Vec<(String, String)>,
+    pub(super) search_path_to_schema: Option<bool>,
+    pub(super) pinned_search_path: Option<Option<String>>,
     pub(super) init_commands: Vec<String>,
     pub(super) retry: Option<RetryPolicy>,
     pub(super) ssl_mode: Option<SslMode>,
     pub(super) ssl_ca_file: Option<Option<PathBuf>>,
     pub(super) ssl_cert_file: Option<Option<PathBuf>>,
     pub(super) ssl_key_file: Option<Option<PathBuf>>,
+    pub(super) ssl_key_password: Option<Option<Secret>>,
     pub(super) statement_cache_capacity: Option<usize>,
     pub(super) pooler: Option<Pooler>,
     pub(super) direct_url: Option<Option<Secret>>,
@@ -142,6 +152,8 @@ impl Layer {
         set(&mut config.min_connections, &self.min_connections);
         set(&mut config.max_connections, &self.max_connections);
         set(&mut config.acquire_timeout, &self.acquire_timeout);
+        set(&mut config.max_queries, &self.max_queries);
+        set(&mut config.command_timeout, &self.command_timeout);
         set(&mut config.idle_timeout, &self.idle_timeout);
         set(&mut config.max_lifetime, &self.max_lifetime);
         set(&mut config.connect_timeout, &self.connect_timeout);
@@ -155,6 +167,11 @@ impl Layer {
         for (name, value) in &self.server_settings {
             upsert_setting(&mut config.server_settings, name.clone(), value.clone());
         }
+        set(
+            &mut config.search_path_to_schema,
+            &self.search_path_to_schema,
+        );
+        set(&mut config.pinned_search_path, &self.pinned_search_path);
         config
             .init_commands
             .extend(self.init_commands.iter().cloned());
@@ -163,6 +180,9 @@ impl Layer {
         set(&mut config.ssl.ca_file, &self.ssl_ca_file);
         set(&mut config.ssl.cert_file, &self.ssl_cert_file);
         set(&mut config.ssl.key_file, &self.ssl_key_file);
+        if let Some(password) = &self.ssl_key_password {
+            config.ssl_key_password = password.as_ref().map(|p| p.0.clone());
+        }
         set(
             &mut config.statement_cache_capacity,
             &self.statement_cache_capacity,
@@ -261,6 +281,37 @@ mod tests {
         // Nothing set: the defaults.
         let c = build(DatabaseConfig::builder().env_from(env(&[]))).unwrap();
         assert_eq!((c.host(), c.port(), c.user()), ("localhost", 5432, "alice"));
+    }
+
+    #[test]
+    fn env_db_password_is_the_fallback_after_pgpassword() {
+        let c =
+            build(DatabaseConfig::builder().env_from(env(&[("DB_PASSWORD", "fallback")]))).unwrap();
+        assert_eq!(c.password(), Some("fallback"));
+
+        let vars = env(&[("PGPASSWORD", "pg_pw"), ("DB_PASSWORD", "fallback")]);
+        let c = build(DatabaseConfig::builder().env_from(vars)).unwrap();
+        assert_eq!(c.password(), Some("pg_pw"));
+
+        // An empty PGPASSWORD counts as unset.
+        let vars = env(&[("PGPASSWORD", ""), ("DB_PASSWORD", "fallback")]);
+        let c = build(DatabaseConfig::builder().env_from(vars)).unwrap();
+        assert_eq!(c.password(), Some("fallback"));
+
+        // Like the PG* variables, it is not read when DATABASE_URL is used.
+        let vars = env(&[
+            ("DATABASE_URL", "postgresql://u@h/db"),
+            ("DB_PASSWORD", "fallback"),
+        ]);
+        let c = build(DatabaseConfig::builder().env_from(vars)).unwrap();
+        assert_eq!(c.password(), None);
+
+        // Never shown by the builder or the config.
+        let builder = DatabaseConfig::builder().env_from(env(&[("DB_PASSWORD", "s3cr3t-value")]));
+        assert!(!format!("{builder:?}").contains("s3cr3t-value"));
+        let c = build(builder).unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t-value"));
+        assert!(!c.to_string().contains("s3cr3t-value"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! 2. the environment, when [`DatabaseConfigBuilder::env`] is called: `DATABASE_URL` if it is set,
 //!    otherwise the libpq variables `PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`, `PGPASSWORD`,
 //!    `PGAPPNAME`, `PGOPTIONS`, `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`,
-//!    `PGCONNECT_TIMEOUT`;
+//!    `PGCONNECT_TIMEOUT`, and `DB_PASSWORD` (pgdbm for Python's) when `PGPASSWORD` is not set;
 //! 3. a connection string given to [`DatabaseConfigBuilder::url`], either a
 //!    `postgresql://` / `postgres://` URI or libpq `key=value` pairs;
 //! 4. the builder's explicit setters (`.host(…)`, `.max_connections(…)`, …).
@@ -55,8 +55,10 @@ mod builder;
 mod display;
 mod layer;
 mod parse;
+mod pool_limits;
 mod pooler;
 mod retry;
+mod search_path;
 mod tls;
 mod validate;
 
@@ -72,6 +74,7 @@ use crate::error::Result;
 pub use builder::DatabaseConfigBuilder;
 pub use pooler::Pooler;
 pub use retry::RetryPolicy;
+pub(crate) use search_path::search_path_entries;
 pub use tls::{SslConfig, SslMode};
 
 use layer::{Layer, Secret};
@@ -96,6 +99,8 @@ const DEFAULT_APPLICATION_NAME: &str = "pgdbm";
 /// | schema | none | `schema` |
 /// | min / max connections | 1 / 10 | `min_connections` / `max_connections` |
 /// | acquire timeout | 30 s | `acquire_timeout` (seconds, or with a unit) |
+/// | statements per connection | unlimited | `max_queries` (`0` = unlimited) |
+/// | command timeout (client side, per call) | none | `command_timeout` (seconds, or with a unit; `0` = none) |
 /// | idle timeout / max lifetime | 10 min / 30 min | — |
 /// | connect timeout | 10 s | `connect_timeout` (seconds, or with a unit) |
 /// | statement timeout | 60 000 ms | `statement_timeout` (ms, or with a unit; `0` = off) |
@@ -103,9 +108,12 @@ const DEFAULT_APPLICATION_NAME: &str = "pgdbm";
 /// | lock timeout | 5 000 ms | `lock_timeout` (likewise) |
 /// | application name | `pgdbm` | `application_name` |
 /// | server settings | none | `options` (`-c name=value …`) |
+/// | `search_path` `"<schema>", public` when a schema is set | on | — ([`DatabaseConfigBuilder::search_path_to_schema`]) |
+/// | pinned `search_path`, verified at pool open | none | — ([`DatabaseConfigBuilder::pin_search_path`]) |
 /// | init commands | none | — |
 /// | connect retry | 3 attempts, 1 s, ×2, ≤ 30 s | — |
 /// | TLS | `prefer`, no files | `sslmode`, `sslrootcert`, `sslcert`, `sslkey` |
+/// | password of an encrypted (PKCS#8) client key | none | `sslpassword` |
 /// | statement cache capacity | 256 | — |
 /// | pooler in front | `none` | `pooler` (`none`, `session`, `transaction`; see [`Pooler`]) |
 /// | direct connection (behind a pooler) | none | `direct_url` (a connection string; percent-encode it inside a URI) |
@@ -114,7 +122,8 @@ const DEFAULT_APPLICATION_NAME: &str = "pgdbm";
 /// `min`, `h` or `d` (`statement_timeout=30s`). An empty value is ignored, as libpq does (except
 /// `application_name`, which may be empty).
 ///
-/// Neither `Display` (`postgresql://user:***@host:5432/db`) nor `Debug` shows the password.
+/// Neither `Display` (`postgresql://user:***@host:5432/db`) nor `Debug` shows the password or
+/// the client key's password.
 #[derive(Clone)]
 pub struct DatabaseConfig {
     host: String,
@@ -126,6 +135,8 @@ pub struct DatabaseConfig {
     min_connections: u32,
     max_connections: u32,
     acquire_timeout: Duration,
+    max_queries: Option<u64>,
+    command_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
     connect_timeout: Duration,
@@ -134,9 +145,12 @@ pub struct DatabaseConfig {
     lock_timeout: Option<Duration>,
     application_name: String,
     server_settings: Vec<(String, String)>,
+    search_path_to_schema: bool,
+    pinned_search_path: Option<String>,
     init_commands: Vec<String>,
     retry: RetryPolicy,
     ssl: SslConfig,
+    ssl_key_password: Option<String>,
     statement_cache_capacity: usize,
     pooler: Pooler,
     /// `direct_url` as given (it may hold a password), to rebuild the config from.
@@ -166,7 +180,8 @@ impl DatabaseConfig {
         DatabaseConfig::builder().url(url).build()
     }
 
-    /// Reads the process environment (`DATABASE_URL`, else the libpq `PG*` variables) on top of
+    /// Reads the process environment (`DATABASE_URL`, else the libpq `PG*` variables and
+    /// `DB_PASSWORD` as the fallback of `PGPASSWORD`) on top of
     /// the defaults. Same as `DatabaseConfig::builder().env().build()`.
     ///
     /// # Errors
@@ -202,6 +217,8 @@ impl DatabaseConfig {
                 min_connections: Some(self.min_connections),
                 max_connections: Some(self.max_connections),
                 acquire_timeout: Some(self.acquire_timeout),
+                max_queries: Some(self.max_queries),
+                command_timeout: Some(self.command_timeout),
                 idle_timeout: Some(self.idle_timeout),
                 max_lifetime: Some(self.max_lifetime),
                 connect_timeout: Some(self.connect_timeout),
@@ -210,12 +227,15 @@ impl DatabaseConfig {
                 lock_timeout: Some(self.lock_timeout),
                 application_name: Some(self.application_name.clone()),
                 server_settings: self.server_settings.clone(),
+                search_path_to_schema: Some(self.search_path_to_schema),
+                pinned_search_path: Some(self.pinned_search_path.clone()),
                 init_commands: self.init_commands.clone(),
                 retry: Some(self.retry),
                 ssl_mode: Some(self.ssl.mode),
                 ssl_ca_file: Some(self.ssl.ca_file.clone()),
                 ssl_cert_file: Some(self.ssl.cert_file.clone()),
                 ssl_key_file: Some(self.ssl.key_file.clone()),
+                ssl_key_password: Some(self.ssl_key_password.clone().map(Secret)),
                 statement_cache_capacity: Some(self.statement_cache_capacity),
                 pooler: Some(self.pooler),
                 direct_url: Some(self.direct_url.clone().map(Secret)),
@@ -309,16 +329,22 @@ impl DatabaseConfig {
     pub fn ssl(&self) -> &SslConfig {
         &self.ssl
     }
+    /// The password of an encrypted client key (`ssl_key_password`, libpq's `sslpassword`).
+    /// Never logged.
+    pub fn ssl_key_password(&self) -> Option<&str> {
+        self.ssl_key_password.as_deref()
+    }
     /// Per-connection prepared statement cache capacity (0 = no cache).
     pub fn statement_cache_capacity(&self) -> usize {
         self.statement_cache_capacity
     }
     /// All settings to send in the startup packet: the three timeouts (in ms, `0` when off),
-    /// `application_name`, then `server_settings`.
+    /// `application_name`, then `server_settings` and the [`search_path`](Self::search_path)
+    /// pgdbm sets, if any.
     pub fn startup_settings(&self) -> Vec<(String, String)> {
         let mut v = pooler::guardrail_timeouts(self);
         v.push(("application_name".to_owned(), self.application_name.clone()));
-        v.extend(self.server_settings.iter().cloned());
+        v.extend(self.session_settings());
         v
     }
 
@@ -333,6 +359,8 @@ impl DatabaseConfig {
             min_connections: 1,
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
+            max_queries: None,
+            command_timeout: None,
             idle_timeout: Some(Duration::from_secs(10 * 60)),
             max_lifetime: Some(Duration::from_secs(30 * 60)),
             connect_timeout: Duration::from_secs(10),
@@ -341,9 +369,12 @@ impl DatabaseConfig {
             lock_timeout: Some(Duration::from_millis(5_000)),
             application_name: DEFAULT_APPLICATION_NAME.to_owned(),
             server_settings: Vec::new(),
+            search_path_to_schema: true,
+            pinned_search_path: None,
             init_commands: Vec::new(),
             retry: RetryPolicy::default(),
             ssl: SslConfig::default(),
+            ssl_key_password: None,
             statement_cache_capacity: 256,
             pooler: Pooler::None,
             direct_url: None,

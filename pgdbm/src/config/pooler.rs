@@ -90,20 +90,29 @@ pub(super) fn guardrail_timeouts(config: &DatabaseConfig) -> Vec<(String, String
     ]
 }
 
-/// The guardrail timeouts, then `server_settings`.
+/// The guardrail timeouts, then `server_settings` and the `search_path` pgdbm sets.
 fn guardrails(config: &DatabaseConfig) -> Vec<(String, String)> {
     let mut v = guardrail_timeouts(config);
-    v.extend(config.server_settings.iter().cloned());
+    v.extend(config.session_settings());
     v
 }
 
 /// `SET [LOCAL] name = 'value'; …` for `settings`, values quoted as string literals (names are
-/// plain words with dots, checked when the config was built).
+/// plain words with dots, checked when the config was built). A list setting (`search_path`) is
+/// set with `set_config(name, value, is_local)` instead: `SET` would read the literal as one
+/// element of the list.
 fn set_statements(settings: &[(String, String)], local: bool) -> String {
     let scope = if local { "SET LOCAL " } else { "SET " };
     settings
         .iter()
-        .map(|(name, value)| format!("{scope}{name} = '{}'", value.replace('\'', "''")))
+        .map(|(name, value)| {
+            let value = value.replace('\'', "''");
+            if super::search_path::is_list_setting(name) {
+                format!("SELECT pg_catalog.set_config('{name}', '{value}', {local})")
+            } else {
+                format!("{scope}{name} = '{value}'")
+            }
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -248,9 +257,16 @@ mod tests {
 
     #[test]
     fn setting_values_are_quoted() {
-        let c = url("host=db pooler=transaction options='-c search_path=a\\'b'").unwrap();
+        let c = url("host=db pooler=transaction options='-c work_mem=a\\'b -c search_path=a\\'b'")
+            .unwrap();
         let sql = c.transaction_prelude().unwrap();
-        assert!(sql.ends_with("SET LOCAL search_path = 'a''b'"), "{sql}");
+        assert!(
+            sql.ends_with(
+                "SET LOCAL work_mem = 'a''b'; \
+                 SELECT pg_catalog.set_config('search_path', 'a''b', true)"
+            ),
+            "{sql}"
+        );
     }
 
     #[test]

@@ -44,6 +44,19 @@ impl DatabaseConfig {
         if let Some(schema) = &self.schema {
             crate::template::validate_identifier("schema", schema)?;
         }
+        if let Some(pin) = &self.pinned_search_path {
+            super::search_path::validate_pin(pin)?;
+            if self
+                .server_settings
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("search_path"))
+            {
+                return err(
+                    "pin_search_path",
+                    "conflicts with the search_path server setting; give one of them",
+                );
+            }
+        }
 
         if self.max_connections == 0 {
             return err("max_connections", "must be at least 1");

@@ -25,6 +25,8 @@
 pub mod array;
 pub mod cancel;
 mod checkout;
+#[cfg(feature = "encrypted-client-keys")]
+mod client_key;
 pub mod coerce;
 pub(crate) mod connect;
 pub mod copy;
@@ -40,10 +42,13 @@ mod pool_state;
 mod pooler;
 pub mod read;
 pub mod row_stream;
+mod server_info;
 
 pub use crate::row::Columns;
 pub use cancel::{Abandoned, CancelGate, RECOVERY_LIMIT, recover, recover_in_background};
 pub use checkout::CheckoutGate;
+#[cfg(feature = "encrypted-client-keys")]
+pub use client_key::{decrypt_client_key, decrypt_client_key_pem, is_encrypted_key};
 pub use coerce::{CoerceError, Coerced, PgType, coerce};
 pub use connect::{
     ConnectTarget, LastConnectError, TlsError, VALIDATE_AFTER_IDLE, connect_with_retry,
@@ -63,6 +68,7 @@ pub use pooler::{
     transaction_control,
 };
 pub use row_stream::{RowSender, STREAM_BUFFER, row_stream};
+pub use server_info::{ServerInfo, inspect_opened_pool};
 
 /// Builds a result column description: its name and the name of its PostgreSQL type (`int4`,
 /// `text`, `_int8`…, as the server's `pg_type.typname`). Drivers call this once per result.

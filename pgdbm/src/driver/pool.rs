@@ -15,6 +15,7 @@ use crate::executor::Executor;
 use crate::value::Value;
 
 use super::PoolerSettings;
+use super::server_info::ServerInfo;
 
 /// One connection checked out of a pool. Dropping it returns it to the pool (or closes it when it
 /// was [discarded](Connection::discard)).
@@ -172,8 +173,8 @@ fn no_listener(driver: &str) -> crate::Error {
     ))
 }
 
-/// A snapshot of a pool's state and counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A snapshot of a pool's state and counters, with the server's version and the database.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
     /// Open connections (idle + in use).
@@ -192,6 +193,12 @@ pub struct PoolStats {
     pub connections_created: u64,
     /// Connections closed since the pool was opened (broken, expired or idle).
     pub connections_closed: u64,
+    /// The server's `server_version`, read when the pool opened (`None` for a pool the driver
+    /// did not open itself, such as a wrapped application pool).
+    pub server_version: Option<Arc<str>>,
+    /// The database on the server (`current_database()`), read when the pool opened (`None`
+    /// likewise).
+    pub database: Option<Arc<str>>,
 }
 
 impl PoolStats {
@@ -217,6 +224,15 @@ impl PoolStats {
         self.timed_out = timed_out;
         self.connections_created = created;
         self.connections_closed = closed;
+        self
+    }
+
+    /// Sets the server's version and database ([`PoolState::server_info`](super::PoolState::server_info)).
+    pub fn with_server(mut self, server: Option<&ServerInfo>) -> Self {
+        if let Some(server) = server {
+            self.server_version = Some(server.server_version.clone());
+            self.database = Some(server.database.clone());
+        }
         self
     }
 

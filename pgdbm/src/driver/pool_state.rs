@@ -2,9 +2,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::pool_registry::Registration;
+use super::server_info::ServerInfo;
 use super::{CheckoutGate, ConnectTarget, LastConnectError};
 use crate::error::{BoxError, Error, Result};
 
@@ -37,6 +39,8 @@ pub struct PoolState {
     gate: CheckoutGate,
     last_connect_error: LastConnectError,
     target: ConnectTarget,
+    /// The server's version and database, read when the pool opened.
+    server: OnceLock<ServerInfo>,
     /// Counts this pool among the process's open pools (a `warn` for a second one to the same
     /// database and role).
     _registration: Registration,
@@ -57,7 +61,20 @@ impl PoolState {
             #[cfg(feature = "metrics")]
             pool_name: format!("{}:{}/{}", target.host, target.port, target.database),
             target,
+            server: OnceLock::new(),
         }
+    }
+
+    /// The server's version and database, once
+    /// [`inspect_opened_pool`](super::inspect_opened_pool) read them.
+    pub fn server_info(&self) -> Option<&ServerInfo> {
+        self.server.get()
+    }
+
+    /// Keeps what [`inspect_opened_pool`](super::inspect_opened_pool) read (the first value
+    /// stays).
+    pub(crate) fn set_server_info(&self, info: ServerInfo) {
+        let _ = self.server.set(info);
     }
 
     /// Where the pool connects.

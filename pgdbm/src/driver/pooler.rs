@@ -1,7 +1,8 @@
 //! What a pool keeps of its configuration's [`Pooler`] mode ([`PoolerSettings`]), written once for
 //! every driver: the `SET LOCAL` prelude of transactions, the client-side bound of autocommit
 //! statements, the direct connection for what a transaction pooler cannot carry, and the refusal
-//! of what cannot work through one.
+//! of what cannot work through one. It also carries the configured `command_timeout`, the
+//! default per-call bound of the handles on the pool, to the core.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,6 +37,7 @@ pub struct PoolerSettings {
     prelude: Option<String>,
     client_statement_timeout: Option<Duration>,
     server_timeout_unset: bool,
+    command_timeout: Option<Duration>,
     direct: Option<DatabaseConfig>,
     open: Option<OpenPool>,
     warned: AtomicBool,
@@ -56,6 +58,7 @@ static NO_POOLER: PoolerSettings = PoolerSettings {
     prelude: None,
     client_statement_timeout: None,
     server_timeout_unset: false,
+    command_timeout: None,
     direct: None,
     open: None,
     warned: AtomicBool::new(true),
@@ -69,6 +72,7 @@ impl Default for PoolerSettings {
             prelude: None,
             client_statement_timeout: None,
             server_timeout_unset: false,
+            command_timeout: None,
             direct: None,
             open: None,
             warned: AtomicBool::new(true),
@@ -86,6 +90,7 @@ impl PoolerSettings {
             prelude: config.transaction_prelude(),
             client_statement_timeout: config.client_statement_timeout(),
             server_timeout_unset: config.pooler().is_transaction(),
+            command_timeout: config.command_timeout(),
             direct: config.direct_config().cloned(),
             open: Some(open_pool::<D>),
             warned: AtomicBool::new(false),
@@ -118,6 +123,13 @@ impl PoolerSettings {
     /// `statement_timeout`).
     pub fn client_statement_timeout(&self) -> Option<Duration> {
         self.client_statement_timeout
+    }
+
+    /// The configured `command_timeout`: the default per-call bound of every
+    /// [`Database`](crate::Database) handle on the pool
+    /// ([`DatabaseConfigBuilder::command_timeout`](crate::DatabaseConfigBuilder::command_timeout)).
+    pub fn command_timeout(&self) -> Option<Duration> {
+        self.command_timeout
     }
 
     /// The configuration of the direct connection (`direct_url`), if one is configured.

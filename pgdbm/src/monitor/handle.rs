@@ -70,8 +70,8 @@ impl Database {
         match self.monitor() {
             Some(m) => m.metrics_with(pool),
             None => MonitorMetrics {
+                utilization: pool.as_ref().map_or(0.0, crate::PoolStats::utilization),
                 pool,
-                utilization: pool.map_or(0.0, |p| p.utilization()),
                 ..MonitorMetrics::default()
             },
         }

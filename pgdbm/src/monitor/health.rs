@@ -88,6 +88,8 @@ pub struct LongRunningQuery {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TableSize {
+    /// The table's schema.
+    pub schema: String,
     /// The table name (without schema).
     pub table: String,
     /// `pg_total_relation_size`: table, indexes and TOAST, in bytes.
@@ -143,14 +145,20 @@ const LONG_RUNNING_SQL: &str = "SELECT pid, usename::text, datname::text, applic
      AND query_start IS NOT NULL AND clock_timestamp() - query_start > make_interval(secs => $1) \
      ORDER BY 7 DESC";
 
-const TABLE_SIZES_SQL: &str = "SELECT c.relname::text, pg_catalog.pg_total_relation_size(c.oid)::int8, \
+/// With `$1` a schema: its tables. With `$1` NULL: the tables of every user schema (not
+/// `pg_catalog`, `information_schema`, nor any `pg_*` schema: TOAST and temporary ones). A
+/// table dropped while this runs has no size (`pg_total_relation_size` is NULL): 0.
+const TABLE_SIZES_SQL: &str = "SELECT n.nspname::text, c.relname::text, \
+     COALESCE(pg_catalog.pg_total_relation_size(c.oid), 0)::int8, \
      COALESCE(s.n_live_tup, 0)::int8, COALESCE(s.n_dead_tup, 0)::int8, \
      EXTRACT(EPOCH FROM s.last_vacuum)::float8, EXTRACT(EPOCH FROM s.last_autovacuum)::float8, \
      EXTRACT(EPOCH FROM s.last_analyze)::float8, EXTRACT(EPOCH FROM s.last_autoanalyze)::float8 \
      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      LEFT JOIN pg_catalog.pg_stat_user_tables s ON s.relid = c.oid \
-     WHERE n.nspname = COALESCE($1, current_schema()) AND c.relkind IN ('r', 'p', 'm') \
-     ORDER BY 2 DESC, 1";
+     WHERE c.relkind IN ('r', 'p', 'm') AND CASE WHEN $1::text IS NULL \
+       THEN n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' \
+       ELSE n.nspname = $1::text END \
+     ORDER BY 3 DESC, 1, 2";
 
 fn secs(v: Option<f64>) -> Duration {
     v.filter(|s| s.is_finite() && *s > 0.0)
@@ -373,8 +381,10 @@ impl Database {
             .collect()
     }
 
-    /// Tables (and materialized views) of this handle's schema (`current_schema()` without
-    /// one), largest first, with their row counts and last vacuum/analyze times from
+    /// Tables (and materialized views) of this handle's schema — of every user schema when the
+    /// handle has none (all but `pg_catalog`, `information_schema` and the `pg_*` TOAST and
+    /// temporary schemas, as pgdbm for Python's `analyze_table_sizes`) — largest first, then by
+    /// schema and name, with their row counts and last vacuum/analyze times from
     /// `pg_stat_user_tables` (statistics the server updates with a short delay).
     ///
     /// # Errors
@@ -388,14 +398,15 @@ impl Database {
         rows.iter()
             .map(|r| {
                 Ok(TableSize {
-                    table: r.get(0)?,
-                    total_bytes: r.get(1)?,
-                    live_rows: r.get(2)?,
-                    dead_rows: r.get(3)?,
-                    last_vacuum: epoch(r.get(4)?),
-                    last_autovacuum: epoch(r.get(5)?),
-                    last_analyze: epoch(r.get(6)?),
-                    last_autoanalyze: epoch(r.get(7)?),
+                    schema: r.get(0)?,
+                    table: r.get(1)?,
+                    total_bytes: r.get(2)?,
+                    live_rows: r.get(3)?,
+                    dead_rows: r.get(4)?,
+                    last_vacuum: epoch(r.get(5)?),
+                    last_autovacuum: epoch(r.get(6)?),
+                    last_analyze: epoch(r.get(7)?),
+                    last_autoanalyze: epoch(r.get(8)?),
                 })
             })
             .collect()

@@ -404,8 +404,8 @@ impl Monitor {
     pub(crate) fn metrics_with(&self, pool: Option<PoolStats>) -> MonitorMetrics {
         let state = self.lock();
         MonitorMetrics {
+            utilization: pool.as_ref().map_or(0.0, PoolStats::utilization),
             pool,
-            utilization: pool.map_or(0.0, |p| p.utilization()),
             total_queries: state.total_queries,
             total_errors: state.total_errors,
             slow_queries: state.slow_count,

@@ -65,6 +65,7 @@ pub(in crate::config) fn apply_param(
             | "sslrootcert"
             | "sslcert"
             | "sslkey"
+            | "sslpassword"
             | "connect_timeout"
             | "options"
             | "schema"
@@ -74,6 +75,8 @@ pub(in crate::config) fn apply_param(
             | "min_connections"
             | "max_connections"
             | "acquire_timeout"
+            | "max_queries"
+            | "command_timeout"
             | "pooler"
             | "direct_url" => Ok(()),
             _ => unknown_key(key, field, origin),
@@ -123,9 +126,14 @@ pub(in crate::config) fn apply_param(
         "sslrootcert" => layer.ssl_ca_file = path(),
         "sslcert" => layer.ssl_cert_file = path(),
         "sslkey" => layer.ssl_key_file = path(),
+        "sslpassword" => layer.ssl_key_password = Some(Some(Secret(value.to_owned()))),
         "application_name" => layer.application_name = Some(value.to_owned()),
         "connect_timeout" => layer.connect_timeout = Some(duration(Unit::Seconds, "seconds")?),
         "acquire_timeout" => layer.acquire_timeout = Some(duration(Unit::Seconds, "seconds")?),
+        "command_timeout" => {
+            let d = duration(Unit::Seconds, "seconds")?;
+            layer.command_timeout = Some((!d.is_zero()).then_some(d));
+        }
         "statement_timeout" | "idle_in_transaction_session_timeout" | "lock_timeout" => {
             let d = duration(Unit::Millis, "milliseconds")?;
             let d = (!d.is_zero()).then_some(d);
@@ -137,6 +145,15 @@ pub(in crate::config) fn apply_param(
         }
         "min_connections" => layer.min_connections = Some(count()?),
         "max_connections" => layer.max_connections = Some(count()?),
+        "max_queries" => match value.trim().parse::<u64>() {
+            Ok(n) => layer.max_queries = Some((n > 0).then_some(n)),
+            Err(_) => {
+                return err(format!(
+                    "invalid number {}; expected a non-negative integer (0 = no limit)",
+                    quoted(value)
+                ));
+            }
+        },
         "schema" => layer.schema = Some(Some(value.to_owned())),
         "pooler" => match value.parse() {
             Ok(pooler) => layer.pooler = Some(pooler),
