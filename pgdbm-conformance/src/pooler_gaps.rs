@@ -57,16 +57,6 @@ pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
         "notify_in_transaction_is_delivered_on_commit"
         | "notify_payload_is_never_recorded"
         | "cancelled_listener_recv_loses_nothing" => LISTENER,
-        "migrate_apply_one_in_order"
-        | "migrate_baseline_forget_repair"
-        | "migrate_file_without_statement_is_refused"
-        | "migrate_ledger_changes_take_the_lock"
-        | "migrate_recent_history"
-        | "cancelled_ledger_changes_leak_nothing" => {
-            "OPEN: forget/baseline/repair/apply_one take the session migration lock, which is \
-             refused behind a transaction pooler (Error::Pooler); they do not yet run over \
-             direct_url by themselves as apply does"
-        }
         "dropped_statement_is_cancelled_on_the_server"
         | "dropped_stream_cancels_the_rest"
         | "cut_script_leaves_no_transaction"

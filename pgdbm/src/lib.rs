@@ -98,8 +98,9 @@
 //!   and its connection is closed.
 //! * **migrations**: each file runs in a transaction of its own under
 //!   `pg_advisory_xact_lock(hashtext('pgdbm_migration_' || module))`, reading the ledger again
-//!   under it (pgdbm for Python ≥ 0.4.1's protocol: both still exclude each other). A
-//!   `-- pgdbm:no-transaction` file needs a direct connection: **`direct_url`** (URL key,
+//!   under it (pgdbm for Python ≥ 0.4.1's protocol: both still exclude each other); the ledger
+//!   changes by hand (`apply_one`, `forget`, `baseline`, `repair`) each run in one transaction
+//!   under that lock too. A `-- pgdbm:no-transaction` file needs a direct connection: **`direct_url`** (URL key,
 //!   [`DatabaseConfigBuilder::direct_url`], `PGDBM_DIRECT_URL`, `pgdbm.toml`), a connection
 //!   string whose unset parts are inherited ([`DatabaseConfig::direct_config`]); without one the
 //!   run fails with [`Error::Pooler`] naming the file before anything is applied.
