@@ -58,16 +58,6 @@ pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
         "notify_in_transaction_is_delivered_on_commit"
         | "notify_payload_is_never_recorded"
         | "cancelled_listener_recv_loses_nothing" => LISTENER,
-        "migrate_apply_one_in_order"
-        | "migrate_baseline_forget_repair"
-        | "migrate_file_without_statement_is_refused"
-        | "migrate_ledger_changes_take_the_lock"
-        | "migrate_recent_history"
-        | "cancelled_ledger_changes_leak_nothing" => {
-            "OPEN: forget/baseline/repair/apply_one take the session migration lock, which is \
-             refused behind a transaction pooler (Error::Pooler); they do not yet run over \
-             direct_url by themselves as apply does"
-        }
         "dropped_statement_is_cancelled_on_the_server"
         | "dropped_stream_cancels_the_rest"
         | "cut_script_leaves_no_transaction"
@@ -89,14 +79,6 @@ pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
 
 /// The checks the tokio-postgres driver does not pass through a transaction pooler yet.
 pub const TOKIO_POSTGRES_GAPS: &[(&str, &str)] = &[
-    ("domains_and_their_arrays", NEWER_TYPES),
-    ("infinite_dates_and_timestamps", NEWER_TYPES),
-    ("interval_values", NEWER_TYPES),
-    ("money_as_minor_units", NEWER_TYPES),
-    ("multi_dimensional_arrays", NEWER_TYPES),
-    ("network_types_as_text", NEWER_TYPES),
-    ("numeric_parameters", NEWER_TYPES),
-    ("timestamp_kinds_explained", NEWER_TYPES),
     (
         "integer_binding",
         "integers are declared int8 behind a transaction pooler (no server round trip to learn \
@@ -109,11 +91,6 @@ pub const TOKIO_POSTGRES_GAPS: &[(&str, &str)] = &[
          mismatch is found by the server (pooler_parameter_count_is_typed checks the error)",
     ),
 ];
-
-const NEWER_TYPES: &str = "OPEN: behind a transaction pooler tokio-postgres declares parameter \
-    types from the values (unnamed one-round-trip statements); the newer types (interval, \
-    domains, infinity, network, money, numeric from floats, nested arrays) are not yet declared \
-    on that path";
 
 /// The checks the sqlx driver does not pass through a transaction pooler yet.
 pub const SQLX_GAPS: &[(&str, &str)] = &[

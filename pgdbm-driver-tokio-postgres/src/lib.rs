@@ -96,7 +96,9 @@
 
 mod bind;
 mod cancel;
+mod casts;
 mod conn;
+mod declare;
 mod decode;
 mod error;
 mod host;

@@ -2,17 +2,11 @@
 //! unnamed Parse/Bind/Describe/Execute/Sync exchange (`Client::query_typed_raw`), which any
 //! server connection of the pooler can run.
 //!
-//! The parameter types are declared from pgdbm's values instead of being asked of the server
-//! (which would take a second exchange, possibly on another server connection):
-//!
-//! * text and JSON values are declared `unknown` and sent in text format, so the server infers
-//!   their type from the context, as for a literal: a text value binds to `uuid`, `json`,
-//!   `jsonb`, an enum, `inet`, `citext`… as it does without a pooler; a text array is sent as an
-//!   array literal, declared `unknown` too;
-//! * every integer is declared `int8` and every float `float8` (the server converts them on
-//!   assignment and compares across widths); the one difference: a function overloaded only for
-//!   `int4` (or `int2`, `float4`) needs a cast, `$1::int4`;
-//! * the other kinds are declared as themselves and sent binary; `NULL` is `unknown`.
+//! The parameter types are declared by the client instead of being asked of the server (which
+//! would take a second exchange, possibly on another server connection): from the statement's
+//! casts where every use of a parameter has one, else from pgdbm's values (`declare.rs`). A value
+//! sent as text that the server's input function refuses for the type it inferred is the same
+//! [`Error::Encode`] as when pgdbm refuses it without a pooler (`parameter_refused`).
 //!
 //! The result columns come from the rows the statement returns.
 //!
@@ -21,157 +15,40 @@
 //! run of each statement text on a connection is guarded so that the lookup is safe
 //! (`lookups.rs`).
 
-use std::borrow::Cow;
-use std::error::Error as StdError;
 use std::future::Future;
 
-use bytes::BytesMut;
 use futures_util::{TryStreamExt, pin_mut};
 use pgdbm::driver::{Columns, RowSender};
-use pgdbm::{Error, Kind, Params, Result, Row, Value};
-use tokio_postgres::types::{Format, IsNull, ToSql, Type, to_sql_checked};
+use pgdbm::{Error, Params, Result, Row};
 
-use crate::bind::Bind;
 use crate::conn::{PgConn, Stop};
+use crate::declare::typed;
 use crate::decode;
 use crate::error::map;
 use crate::lookups::{TypeLookups, epilogue};
 
-/// One parameter with the type declared for it (see the module docs).
-#[derive(Debug)]
-pub(crate) struct Typed<'a> {
-    value: Cow<'a, Value>,
-    /// Sent in text format, declared `unknown`.
-    text: bool,
-}
-
-/// The declared type of `value`, and whether it goes as text.
-fn declared(value: &Value) -> (Type, bool) {
-    match value {
-        Value::Null | Value::Text(_) | Value::Json(_) => (Type::UNKNOWN, true),
-        Value::Bool(_) => (Type::BOOL, false),
-        Value::Int2(_) | Value::Int4(_) | Value::Int8(_) => (Type::INT8, false),
-        Value::Float4(_) | Value::Float8(_) => (Type::FLOAT8, false),
-        Value::Bytea(_) => (Type::BYTEA, false),
-        Value::Uuid(_) => (Type::UUID, false),
-        #[cfg(feature = "chrono")]
-        Value::Date(_) => (Type::DATE, false),
-        #[cfg(feature = "chrono")]
-        Value::Time(_) => (Type::TIME, false),
-        #[cfg(feature = "chrono")]
-        Value::Timestamp(_) => (Type::TIMESTAMP, false),
-        #[cfg(feature = "chrono")]
-        Value::TimestampTz(_) => (Type::TIMESTAMPTZ, false),
-        #[cfg(feature = "decimal")]
-        Value::Numeric(_) => (Type::NUMERIC, false),
-        Value::Array { element, .. } => match element {
-            Kind::Bool => (Type::BOOL_ARRAY, false),
-            Kind::Int2 | Kind::Int4 | Kind::Int8 => (Type::INT8_ARRAY, false),
-            Kind::Float4 | Kind::Float8 => (Type::FLOAT8_ARRAY, false),
-            Kind::Bytea => (Type::BYTEA_ARRAY, false),
-            Kind::Uuid => (Type::UUID_ARRAY, false),
-            #[cfg(feature = "chrono")]
-            Kind::Date => (Type::DATE_ARRAY, false),
-            #[cfg(feature = "chrono")]
-            Kind::Time => (Type::TIME_ARRAY, false),
-            #[cfg(feature = "chrono")]
-            Kind::Timestamp => (Type::TIMESTAMP_ARRAY, false),
-            #[cfg(feature = "chrono")]
-            Kind::TimestampTz => (Type::TIMESTAMPTZ_ARRAY, false),
-            #[cfg(feature = "decimal")]
-            Kind::Numeric => (Type::NUMERIC_ARRAY, false),
-            // Text, JSON, unknown (empty) and kinds without this crate's features: an array
-            // literal the server reads as the type the context wants.
-            _ => (Type::UNKNOWN, true),
-        },
-        // Kinds of features this crate lacks: as text, which the server parses.
-        #[allow(unreachable_patterns)]
-        _ => (Type::UNKNOWN, true),
+/// The index (1-based) of the parameter whose text the server's input function refused, read
+/// from the error's context (`unnamed portal parameter $N`, which the server adds while it
+/// converts the parameters of a Bind), when that refusal is one pgdbm itself makes without a
+/// pooler: a value of the wrong kind for the type (a data exception, class `22`). Enum labels
+/// and JSON text are sent to the server as they are without a pooler too, so its refusal of
+/// them stays a database error.
+fn parameter_refused(db: &tokio_postgres::error::DbError) -> Option<usize> {
+    if !db.code().code().starts_with("22") {
+        return None;
     }
-}
-
-/// The text form of `value` (text, JSON, array literals).
-fn write_text(value: &Value, out: &mut BytesMut) -> std::result::Result<(), String> {
-    match value {
-        Value::Text(s) => out.extend_from_slice(s.as_bytes()),
-        Value::Json(v) => {
-            let text = serde_json::to_string(v).map_err(|e| format!("unencodable JSON ({e})"))?;
-            out.extend_from_slice(text.as_bytes());
-        }
-        Value::Array { items, .. } => {
-            out.extend_from_slice(b"{");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.extend_from_slice(b",");
-                }
-                if matches!(item, Value::Null) {
-                    out.extend_from_slice(b"NULL");
-                    continue;
-                }
-                let mut element = BytesMut::new();
-                write_text(item, &mut element)?;
-                out.extend_from_slice(b"\"");
-                for &b in element.iter() {
-                    if b == b'"' || b == b'\\' {
-                        out.extend_from_slice(b"\\");
-                    }
-                    out.extend_from_slice(&[b]);
-                }
-                out.extend_from_slice(b"\"");
-            }
-            out.extend_from_slice(b"}");
-        }
-        other => {
-            return Err(format!(
-                "a {} value cannot be sent as text",
-                other.kind().sql_name()
-            ));
-        }
+    let routine = db.routine().unwrap_or_default();
+    let enum_label = db.message().starts_with("invalid input value for enum");
+    if routine.starts_with("enum") || routine.starts_with("json") || enum_label {
+        return None;
     }
-    Ok(())
-}
-
-impl ToSql for Typed<'_> {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> std::result::Result<IsNull, Box<dyn StdError + Sync + Send>> {
-        if matches!(*self.value, Value::Null) {
-            return Ok(IsNull::Yes);
-        }
-        if self.text {
-            write_text(&self.value, out).map_err(crate::bind::BindError)?;
-            return Ok(IsNull::No);
-        }
-        Bind(self.value.as_ref()).to_sql(ty, out)
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-
-    fn encode_format(&self, _ty: &Type) -> Format {
-        if self.text {
-            Format::Text
-        } else {
-            Format::Binary
-        }
-    }
-
-    to_sql_checked!();
-}
-
-/// `params` with their declared types.
-fn typed<'p>(params: Params<'p>) -> Vec<(Typed<'p>, Type)> {
-    params
-        .iter()
-        .map(|p| {
-            let value = p.to_param();
-            let (ty, text) = declared(&value);
-            (Typed { value, text }, ty)
-        })
-        .collect()
+    let context = db.where_()?;
+    let at = context.find("parameter $")? + "parameter $".len();
+    let digits: String = context[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 /// The pgdbm column list of a returned row.
@@ -232,7 +109,24 @@ impl PgConn {
                 self.mark_broken();
             }
         }
-        map(err, sql).redact_params(params)
+        let refused = err.as_db_error().and_then(parameter_refused);
+        let mapped = map(err, sql).redact_params(params);
+        match (refused, &mapped) {
+            (Some(index), Error::Database(db))
+                if typed(sql, params)
+                    .get(index.wrapping_sub(1))
+                    .is_some_and(|(p, _)| p.is_text()) =>
+            {
+                Error::encode(
+                    index,
+                    format!(
+                        "the server refused the value for this parameter's type: {}",
+                        db.message
+                    ),
+                )
+            }
+            _ => mapped,
+        }
     }
 
     /// Sends `sql` with `params` as one unnamed exchange; its rows stream back.
@@ -242,7 +136,7 @@ impl PgConn {
         params: Params<'_>,
     ) -> Result<tokio_postgres::RowStream> {
         self.client()
-            .query_typed_raw(sql, typed(params))
+            .query_typed_raw(sql, typed(sql, params))
             .await
             .map_err(|e| self.unnamed_failed(sql, params, e))
     }
@@ -411,42 +305,5 @@ impl PgConn {
             Ok(_) => Err(Out::mismatch(sql)),
             Err(Stop::Ended(e) | Stop::Cut(e)) => Err(e),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn text(v: &Value) -> String {
-        let mut out = BytesMut::new();
-        write_text(v, &mut out).unwrap();
-        String::from_utf8(out.to_vec()).unwrap()
-    }
-
-    #[test]
-    fn text_values_go_as_unknown_literals() {
-        assert_eq!(declared(&Value::Text("x".into())), (Type::UNKNOWN, true));
-        assert_eq!(declared(&Value::Int4(1)), (Type::INT8, false));
-        assert_eq!(declared(&Value::Null), (Type::UNKNOWN, true));
-        let array = Value::Array {
-            element: Kind::Text,
-            items: vec![
-                Value::Text("a\"b".into()),
-                Value::Null,
-                Value::Text("c\\d,e".into()),
-            ],
-        };
-        assert_eq!(declared(&array), (Type::UNKNOWN, true));
-        assert_eq!(text(&array), r#"{"a\"b",NULL,"c\\d,e"}"#);
-        assert_eq!(
-            text(&Value::Json(serde_json::json!({"a": [1]}))),
-            r#"{"a":[1]}"#
-        );
-        let ints = Value::Array {
-            element: Kind::Int4,
-            items: vec![Value::Int4(1)],
-        };
-        assert_eq!(declared(&ints), (Type::INT8_ARRAY, false));
     }
 }

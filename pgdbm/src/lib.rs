@@ -111,8 +111,11 @@
 //!   the settings are `SET` once per new connection.)
 //! * **statements that run on any server connection**: no named statements and no statement
 //!   cache. tokio-postgres sends each statement unnamed in one round trip with parameter types
-//!   declared from the values (text and JSON as `unknown`, inferred by the server as for a
-//!   literal; integers as `int8`, so a function overloaded only for `int4` needs `$1::int4`).
+//!   declared by the client: a parameter the statement casts to a built-in type at every use
+//!   (`$1::money`, `$1::numeric`, `$1::inet`) is declared that type and bound as without a
+//!   pooler; the others from the values (text and JSON as `unknown`, inferred by the server as
+//!   for a literal; integers as `int8`, so a function overloaded only for `int4` needs
+//!   `$1::int4`, and an integer out of range for its column is the server's `22003`).
 //!   sqlx needs two exchanges per statement with parameters, so an autocommit one runs in a
 //!   `BEGIN`/`COMMIT` of its own (four round trips instead of two; an `execute` without
 //!   parameters is one simple Query). Inside a transaction nothing changes: the pooler keeps
@@ -127,8 +130,9 @@
 //!   and its connection is closed.
 //! * **migrations**: each file runs in a transaction of its own under
 //!   `pg_advisory_xact_lock(hashtext('pgdbm_migration_' || module))`, reading the ledger again
-//!   under it (pgdbm for Python ≥ 0.4.1's protocol: both still exclude each other). A
-//!   `-- pgdbm:no-transaction` file needs a direct connection: **`direct_url`** (URL key,
+//!   under it (pgdbm for Python ≥ 0.4.1's protocol: both still exclude each other); the ledger
+//!   changes by hand (`apply_one`, `forget`, `baseline`, `repair`) each run in one transaction
+//!   under that lock too. A `-- pgdbm:no-transaction` file needs a direct connection: **`direct_url`** (URL key,
 //!   [`DatabaseConfigBuilder::direct_url`], `PGDBM_DIRECT_URL`, `pgdbm.toml`), a connection
 //!   string whose unset parts are inherited ([`DatabaseConfig::direct_config`]); without one the
 //!   run fails with [`Error::Pooler`] naming the file before anything is applied.

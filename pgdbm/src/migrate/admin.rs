@@ -1,14 +1,20 @@
 //! Changing the ledger by hand, under the migration lock: applying one file, forgetting one,
 //! recording files as applied without running them (baseline), re-recording changed checksums
 //! (repair); and the newest rows of the history.
+//!
+//! Each change runs in one transaction under the lock: the session lock on a dedicated
+//! connection, or behind a transaction pooler the transaction-level lock taken first in that
+//! transaction (`xact.rs`, the protocol `apply` follows there).
 
 use crate::error::{Error, Result};
 use crate::executor::Executor;
+use crate::params;
 
 use super::ledger::HistoryEntry;
 use super::report::{AppliedMigration, RepairedMigration};
 use super::runner::{Migrator, check_has_statement, check_module_name};
 use super::source::MigrationSource;
+use super::xact::XACT_LOCK_SQL;
 
 fn not_in_source(module: &str, file: &str) -> Error {
     Error::Migration {
@@ -50,6 +56,43 @@ macro_rules! locked {
     }};
 }
 
+/// Runs `$body` (an expression using `$conn: &dyn Executor`) in one transaction under
+/// `$module`'s migration lock (see the module docs); commits after `Ok`, rolls back otherwise,
+/// and evaluates to the body's result.
+macro_rules! ledger_change {
+    ($self:ident, $module:expr, |$conn:ident| $body:expr) => {{
+        if $self.database().pool().pooler().is_transaction() {
+            $self.database().ensure_schema().await?;
+            let xact = $self.begin_xact().await?;
+            let mut monitored = None;
+            let $conn = $self.monitored(xact.conn(), &mut monitored);
+            let result = async {
+                $conn.execute(XACT_LOCK_SQL, params![$module]).await?;
+                $body.await
+            }
+            .await;
+            drop(monitored);
+            xact.finish(result).await
+        } else {
+            locked!($self, $module, |$conn| async {
+                $conn.batch_execute("BEGIN").await?;
+                let result = $body.await;
+                finish($conn, result).await
+            })
+        }
+    }};
+}
+
+/// The error of `apply_one` for `file` while the earlier file `pending` is not applied.
+pub(super) fn earlier_pending(module: &str, file: &str, pending: &str) -> Error {
+    Error::Migration {
+        module: module.to_owned(),
+        file: file.to_owned(),
+        message: format!("the earlier migration {pending} is not applied yet; apply it first"),
+        source: None,
+    }
+}
+
 impl Migrator {
     /// Applies file `file` of `source` alone, if it is pending, under the migration lock (see
     /// [`apply`](Migrator::apply) for the lock, transactions and templates). Returns `None` when
@@ -57,7 +100,9 @@ impl Migrator {
     ///
     /// Every earlier file of `source` must be applied first, so files still run in order;
     /// calling this for each pending file in turn is [`apply`](Migrator::apply) with a report
-    /// after every file.
+    /// after every file. Behind a transaction pooler it follows `apply`'s protocol there: the
+    /// file runs in a transaction of its own under `pg_advisory_xact_lock`, which checks the
+    /// ledger again; a `-- pgdbm:no-transaction` file runs over `direct_url`.
     ///
     /// ```no_run
     /// # async fn demo(db: pgdbm::Database, source: pgdbm::MigrationSource) -> pgdbm::Result<()> {
@@ -84,6 +129,12 @@ impl Migrator {
         let Some(migration) = source.get(file) else {
             return Err(not_in_source(module, file));
         };
+        check_module_name(module)?;
+        if self.database().pool().pooler().is_transaction() {
+            return self
+                .apply_one_through_pooler(module, source, migration)
+                .await;
+        }
         locked!(self, module, |conn| async {
             let applied = self.checked_applied_locked(conn, module, source).await?;
             if applied.contains_key(file) {
@@ -95,15 +146,7 @@ impl Migrator {
                 .take_while(|m| m.name() != file)
                 .find(|m| !applied.contains_key(m.name()))
             {
-                return Err(Error::Migration {
-                    module: module.to_owned(),
-                    file: file.to_owned(),
-                    message: format!(
-                        "the earlier migration {} is not applied yet; apply it first",
-                        earlier.name()
-                    ),
-                    source: None,
-                });
+                return Err(earlier_pending(module, file, earlier.name()));
             }
             check_has_statement(module, migration)?;
             let duration = self.run_file(conn, module, migration).await?;
@@ -123,7 +166,9 @@ impl Migrator {
 
     /// Removes `module`'s ledger row of `file`, so that the next run applies the file again.
     /// Nothing the file did is undone. This is pgdbm for Python's `rollback_migration`: rows
-    /// written without a module are kept. Holds the migration lock, so it never races a run.
+    /// written without a module are kept. Holds the migration lock, so it never races a run
+    /// (behind a transaction pooler, `pg_advisory_xact_lock` in the transaction that removes the
+    /// row, as [`apply`](Migrator::apply) there).
     /// Returns whether a row was removed (`false` also when the ledger does not exist).
     ///
     /// ```no_run
@@ -142,7 +187,7 @@ impl Migrator {
         if !self.ledger.exists(&self.db).await? {
             return Ok(false);
         }
-        locked!(self, module, |conn| async {
+        ledger_change!(self, module, |conn| async {
             Ok(self.ledger.forget(conn, module, file).await? > 0)
         })
     }
@@ -150,7 +195,8 @@ impl Migrator {
     /// Records the files of `source` — all of them, or those up to and including `up_to` — as
     /// applied without running them, for adopting a database whose schema already exists. Files
     /// already applied are left as they are. The rows are written in one transaction under the
-    /// migration lock, with `execution_time_ms` 0; the schema and the ledger are created if
+    /// migration lock (behind a transaction pooler, `pg_advisory_xact_lock` taken first in that
+    /// transaction), with `execution_time_ms` 0; the schema and the ledger are created if
     /// needed. Returns the files recorded now, in order.
     ///
     /// ```no_run
@@ -180,28 +226,26 @@ impl Migrator {
                 &source.migrations()[..=i]
             }
         };
-        locked!(self, module, |conn| async {
+        check_module_name(module)?;
+        ledger_change!(self, module, |conn| async {
             let applied = self.checked_applied_locked(conn, module, source).await?;
-            conn.batch_execute("BEGIN").await?;
-            let result = async {
-                let mut recorded = Vec::new();
-                for m in files.iter().filter(|m| !applied.contains_key(m.name())) {
-                    self.ledger
-                        .record(conn, m.name(), m.checksum(), module, 0)
-                        .await?;
-                    recorded.push(m.name().to_owned());
-                }
-                Ok(recorded)
+            let mut recorded = Vec::new();
+            for m in files.iter().filter(|m| !applied.contains_key(m.name())) {
+                self.ledger
+                    .record(conn, m.name(), m.checksum(), module, 0)
+                    .await?;
+                recorded.push(m.name().to_owned());
             }
-            .await;
-            finish(conn, result).await
+            Ok(recorded)
         })
     }
 
     /// Re-records the checksum of every applied file of `source` that changed since it was
     /// applied (a comment fixed, say), so that runs accept it again; the file is not run.
-    /// Returns each row changed with both checksums. The rows are updated in one transaction
-    /// under the migration lock. Only use it when the change does not need to run: a real
+    /// Returns each row changed with both checksums. The rows are read and updated in one
+    /// transaction under the migration lock (behind a transaction pooler,
+    /// `pg_advisory_xact_lock` taken first in it). Only use it when the change does not need to
+    /// run: a real
     /// change belongs in a new migration.
     ///
     /// ```no_run
@@ -224,7 +268,7 @@ impl Migrator {
         if !self.ledger.exists(&self.db).await? {
             return Ok(Vec::new());
         }
-        locked!(self, module, |conn| async {
+        ledger_change!(self, module, |conn| async {
             let applied = self.ledger.applied(conn, module).await?;
             let changed: Vec<RepairedMigration> = applied
                 .into_iter()
@@ -237,21 +281,12 @@ impl Migrator {
                     })
                 })
                 .collect();
-            if changed.is_empty() {
-                return Ok(changed);
+            for r in &changed {
+                self.ledger
+                    .set_checksum(conn, module, &r.file, &r.new_checksum)
+                    .await?;
+                tracing::info!(module, file = %r.file, "migration checksum re-recorded");
             }
-            conn.batch_execute("BEGIN").await?;
-            let result = async {
-                for r in &changed {
-                    self.ledger
-                        .set_checksum(conn, module, &r.file, &r.new_checksum)
-                        .await?;
-                    tracing::info!(module, file = %r.file, "migration checksum re-recorded");
-                }
-                Ok(())
-            }
-            .await;
-            finish(conn, result).await?;
             Ok(changed)
         })
     }

@@ -155,7 +155,9 @@ impl Migrator {
     /// (pgdbm for Python ≥ 0.4.1 does the same, so both still exclude each other); a module
     /// with a pending `-- pgdbm:no-transaction` file is applied over the direct connection
     /// (`direct_url`) as above, and without one the run fails with [`Error::Pooler`] naming the
-    /// file before anything is applied.
+    /// file before anything is applied. [`apply_one`](Migrator::apply_one),
+    /// [`forget`](Migrator::forget), [`baseline`](Migrator::baseline) and
+    /// [`repair`](Migrator::repair) follow the same protocol there.
     ///
     /// # Errors
     ///
@@ -191,10 +193,11 @@ impl Migrator {
     pub(super) async fn lock(&self, module: &str) -> Result<LockedConnection> {
         check_module_name(module)?;
         // A session advisory lock taken through a transaction pooler is held by whichever server
-        // connection ran it: refused (`apply` takes the transaction-scoped lock there instead).
+        // connection ran it: refused (runs and ledger changes take the transaction-scoped lock
+        // there instead, `xact.rs`).
         crate::driver::refuse_behind_transaction_pooler(
             self.db.pool().pooler().mode(),
-            "the migration lock of forget/baseline/repair/apply_one (a session advisory lock)",
+            "the session migration lock (a session advisory lock)",
         )?;
         self.db.ensure_schema().await?;
         LockedConnection::acquire(self.db.acquire().await?, module).await
@@ -207,9 +210,18 @@ impl Migrator {
         locked: &'a LockedConnection,
         slot: &'b mut Option<Monitored<&'a dyn Executor>>,
     ) -> &'b dyn Executor {
+        self.monitored(locked.conn(), slot)
+    }
+
+    /// `conn`, wrapped in `slot` when the handle is monitored.
+    pub(super) fn monitored<'a: 'b, 'b>(
+        &self,
+        conn: &'a dyn Executor,
+        slot: &'b mut Option<Monitored<&'a dyn Executor>>,
+    ) -> &'b dyn Executor {
         match self.db.monitor() {
-            Some(monitor) => slot.insert(Monitored::new(locked.conn(), monitor.clone())),
-            None => locked.conn(),
+            Some(monitor) => slot.insert(Monitored::new(conn, monitor.clone())),
+            None => conn,
         }
     }
 
