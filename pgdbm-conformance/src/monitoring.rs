@@ -118,7 +118,7 @@ pub async fn monitor_slow_queries(ctx: &Ctx) -> Result<()> {
     let db = ctx
         .db
         .monitored(options(100).slow_query_threshold(Duration::from_millis(100)));
-    db.execute("SELECT pg_sleep(0.2)", &[]).await?;
+    db.execute("SELECT pg_sleep(0.4)", &[]).await?;
     db.execute("SELECT 1", &[]).await?;
     db.with_slow_query_threshold(Duration::from_secs(30))
         .execute("SELECT pg_sleep(0.15)", &[])
@@ -126,12 +126,12 @@ pub async fn monitor_slow_queries(ctx: &Ctx) -> Result<()> {
     let monitor = db.monitor().expect("monitored");
     let slow = monitor.slow_queries();
     assert_eq!(slow.len(), 1, "{slow:?}");
-    assert_eq!(&*slow[0].sql, "SELECT pg_sleep(0.2)");
-    assert!(slow[0].slow && slow[0].duration >= Duration::from_millis(200));
+    assert_eq!(&*slow[0].sql, "SELECT pg_sleep(0.4)");
+    assert!(slow[0].slow && slow[0].duration >= Duration::from_millis(400));
     assert_eq!(monitor.metrics().slow_queries, 1);
     assert_eq!(monitor.history().len(), 3);
     let top = monitor.slowest(1);
-    assert_eq!(&*top[0].sql, "SELECT pg_sleep(0.2)");
+    assert_eq!(&*top[0].sql, "SELECT pg_sleep(0.4)");
     Ok(())
 }
 

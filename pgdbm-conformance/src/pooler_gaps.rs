@@ -94,9 +94,6 @@ pub const TOKIO_POSTGRES_GAPS: &[(&str, &str)] = &[
 
 /// The checks the sqlx driver does not pass through a transaction pooler yet.
 pub const SQLX_GAPS: &[(&str, &str)] = &[
-    ("fetch_streams_rows_in_order", SQLX_STREAMS),
-    ("cancelled_streams_leak_nothing", SQLX_STREAMS),
-    ("streams_are_monitored", SQLX_STREAMS),
     ("pool_counters_add_up", SQLX_POOL_STATS),
     ("pool_stats_consistent", SQLX_POOL_STATS),
     (
@@ -110,6 +107,3 @@ const SQLX_POOL_STATS: &str = "OPEN: through PgBouncer, on a loaded machine, the
     counts are sometimes off (a discarded connection not reported closed within the check's \
     bound: created 3, closed 0, size 3; once fewer than two in use with two checked out); not \
     understood yet";
-
-const SQLX_STREAMS: &str = "OPEN: the sqlx driver's row streams prepare a named statement, \
-    which a transaction pooler may not keep between exchanges; not yet on the pooler path";

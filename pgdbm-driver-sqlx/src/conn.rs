@@ -176,7 +176,10 @@ pub(crate) async fn stream_rows(
     tx: &RowSender,
 ) -> std::result::Result<(), Stop> {
     let Bound { learned, args } = bind(conn, cache, sql, params).await.map_err(Stop::Ended)?;
-    let mut rows = conn.fetch(sqlx::query_with(&learned.tagged, args));
+    // Behind a transaction pooler the statement is unnamed (and runs inside a transaction: see
+    // `pooled::stream`); otherwise sqlx keeps it prepared on the connection.
+    let query = sqlx::query_with(&learned.tagged, args).persistent(!cache.unnamed);
+    let mut rows = conn.fetch(query);
     // The decoding plan of the first row serves the whole result.
     let mut plan: Option<(Option<Arc<Shape>>, Columns)> = None;
     while let Some(row) = rows.next().await {
@@ -395,7 +398,15 @@ impl Executor for SqlxConnection {
         row_stream(move |tx| async move {
             let mut guard = self.lend().await?;
             let mut busy = Busy::borrowed(&mut guard);
-            match stream_rows(busy.conn(), &self.types, &sql, params, &tx).await {
+            let streamed = if self.types.unnamed {
+                let in_transaction = self
+                    .in_transaction
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                pooled::stream(busy.conn(), &self.types, &sql, params, in_transaction, &tx).await
+            } else {
+                stream_rows(busy.conn(), &self.types, &sql, params, &tx).await
+            };
+            match streamed {
                 Ok(()) => busy.finish(Ok(())),
                 Err(Stop::Ended(e)) => busy.finish(Err(e)),
                 // The rest of the statement is abandoned: the connection is closed.

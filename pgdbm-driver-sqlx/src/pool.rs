@@ -268,7 +268,12 @@ impl Executor for SqlxPool {
         let sql = sql.to_owned();
         row_stream(move |tx| async move {
             let mut busy = Busy::owned(self.get().await?);
-            match conn::stream_rows(busy.conn(), &self.types, &sql, params, &tx).await {
+            let streamed = if self.types.unnamed {
+                pooled::stream(busy.conn(), &self.types, &sql, params, false, &tx).await
+            } else {
+                conn::stream_rows(busy.conn(), &self.types, &sql, params, &tx).await
+            };
+            match streamed {
                 Ok(()) => busy.finish(Ok(())),
                 Err(Stop::Ended(e)) => busy.finish(Err(e)),
                 // The rest of the statement is abandoned: the connection is closed.

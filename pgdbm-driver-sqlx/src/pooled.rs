@@ -18,12 +18,13 @@
 //!   (`DEALLOCATE ALL`, see [`CLEAR_LEFTOVERS`]) before pgdbm prepares one there. (So do not
 //!   combine this mode with PgBouncer's own prepared statements, `max_prepared_statements`.)
 
+use pgdbm::driver::RowSender;
 use pgdbm::{Params, Result, Row};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection as _, Executor as _};
 
 use crate::bind::{Bound, bind, run_error};
-use crate::conn::batch_execute;
+use crate::conn::{Stop, batch_execute, stream_rows};
 use crate::decode::{columns, decode, decode_rows, decode_with, shape};
 use crate::error::map;
 use crate::statements::StatementTypes;
@@ -92,6 +93,46 @@ pub(crate) async fn run(
         (Err(e), _) | (Ok(_), Err(e)) => {
             batch_execute(conn, "ROLLBACK").await?;
             Err(e)
+        }
+    }
+}
+
+/// A row stream behind a transaction pooler: unnamed, inside the caller's transaction or a
+/// `BEGIN`/`COMMIT` of its own (held while the rows are read), so that learning the parameter
+/// types and reading the rows reach one server connection.
+pub(crate) async fn stream(
+    conn: &mut PgConnection,
+    cache: &StatementTypes,
+    sql: &str,
+    params: Params<'_>,
+    in_transaction: bool,
+    tx: &RowSender,
+) -> std::result::Result<(), Stop> {
+    let begin = if in_transaction {
+        CLEAR_LEFTOVERS
+    } else {
+        BEGIN_CLEAN
+    };
+    batch_execute(conn, begin).await.map_err(Stop::Ended)?;
+    let out = stream_rows(conn, cache, sql, params, tx).await;
+    if let Err(Stop::Cut(_)) = out {
+        // Abandoned halfway: the caller closes the connection, which ends the transaction.
+        return out;
+    }
+    let forgotten = forget_statements(conn).await;
+    if in_transaction {
+        forgotten.map_err(Stop::Ended)?;
+        return out;
+    }
+    match (out, forgotten) {
+        (Ok(()), Ok(())) => batch_execute(conn, "COMMIT").await.map_err(Stop::Ended),
+        (Err(stop), _) => {
+            batch_execute(conn, "ROLLBACK").await.map_err(Stop::Ended)?;
+            Err(stop)
+        }
+        (Ok(()), Err(e)) => {
+            batch_execute(conn, "ROLLBACK").await.map_err(Stop::Ended)?;
+            Err(Stop::Ended(e))
         }
     }
 }
