@@ -13,6 +13,7 @@
 //! an interval with fields) says nothing, and nor does a parameter used once without a cast:
 //! those parameters are declared from their values.
 
+use pgdbm::driver::sql_scan::{self, Opaque, find, skip_opaque};
 use tokio_postgres::types::Type;
 
 /// What the text says about one parameter.
@@ -31,19 +32,12 @@ pub(crate) fn cast_types(sql: &str, count: usize) -> Vec<Option<Type>> {
     let bytes = sql.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
+        if let Some(Opaque::Comment(next) | Opaque::Quoted(next)) = skip_opaque(bytes, i) {
+            i = next;
+            continue;
+        }
         let b = bytes[i];
         match b {
-            b'\'' => {
-                let escapes = i > 0
-                    && matches!(bytes[i - 1], b'e' | b'E')
-                    && (i < 2 || !is_ident_byte(bytes[i - 2]));
-                i = skip_quoted(bytes, i + 1, b'\'', escapes);
-            }
-            b'"' => i = skip_quoted(bytes, i + 1, b'"', false),
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = find(bytes, i, b"\n").map_or(bytes.len(), |end| end + 1);
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i + 2),
             b'$' if i > 0 && is_ident_byte(bytes[i - 1]) => i += 1,
             b'$' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                 let start = i + 1;
@@ -62,13 +56,6 @@ pub(crate) fn cast_types(sql: &str, count: usize) -> Vec<Option<Type>> {
                 }
                 i = next;
             }
-            b'$' => match dollar_tag_end(bytes, i) {
-                Some(tag_end) => {
-                    let tag = &bytes[i..tag_end];
-                    i = find(bytes, tag_end, tag).map_or(bytes.len(), |end| end + tag.len());
-                }
-                None => i += 1,
-            },
             _ if is_ident_byte(b) => {
                 while i < bytes.len() && is_ident_byte(bytes[i]) {
                     i += 1;
@@ -240,73 +227,9 @@ fn skip_space(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// A byte of a word: an identifier byte, or `$` (which PostgreSQL allows after the first).
 fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
-}
-
-/// The end of a dollar-quote tag (`$$`, `$tag$`) starting at `start`, if one starts there.
-fn dollar_tag_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let mut i = start + 1;
-    if bytes.get(i).is_some_and(u8::is_ascii_digit) {
-        return None;
-    }
-    while let Some(&b) = bytes.get(i) {
-        if b == b'$' {
-            return Some(i + 1);
-        }
-        if !(b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80) {
-            return None;
-        }
-        i += 1;
-    }
-    None
-}
-
-/// The position after a quoted run whose opening quote was before `i` (a doubled quote stays
-/// inside; with `escapes`, a backslash escapes the next byte).
-fn skip_quoted(bytes: &[u8], mut i: usize, quote: u8, escapes: bool) -> usize {
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if escapes => i += 2,
-            b if b == quote => {
-                if bytes.get(i + 1) == Some(&quote) {
-                    i += 2;
-                } else {
-                    return i + 1;
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    bytes.len()
-}
-
-/// The position after a (possibly nested) block comment whose `/*` ended before `i`.
-fn skip_block_comment(bytes: &[u8], mut i: usize) -> usize {
-    let mut depth = 1;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(b"/*") {
-            depth += 1;
-            i += 2;
-        } else if bytes[i..].starts_with(b"*/") {
-            depth -= 1;
-            i += 2;
-            if depth == 0 {
-                return i;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    bytes.len()
-}
-
-fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    sql_scan::is_ident_byte(b) || b == b'$'
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ mod pooler;
 pub mod read;
 pub mod row_stream;
 mod server_info;
+pub mod sql_scan;
 
 pub use crate::row::Columns;
 pub use cancel::{Abandoned, CancelGate, RECOVERY_LIMIT, recover, recover_in_background};

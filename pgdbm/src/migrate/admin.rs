@@ -150,17 +150,7 @@ impl Migrator {
             }
             check_has_statement(module, migration)?;
             let duration = self.run_file(conn, module, migration).await?;
-            tracing::info!(
-                module,
-                file,
-                ms = duration.as_millis() as u64,
-                "migration applied"
-            );
-            Ok(Some(AppliedMigration {
-                file: file.to_owned(),
-                checksum: migration.checksum().to_owned(),
-                duration,
-            }))
+            Ok(Some(AppliedMigration::logged(module, migration, duration)))
         })
     }
 

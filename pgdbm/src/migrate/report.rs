@@ -14,6 +14,23 @@ pub struct AppliedMigration {
     pub duration: Duration,
 }
 
+impl AppliedMigration {
+    /// The record of `migration` of `module`, applied in `duration`, logged as applied.
+    pub(crate) fn logged(module: &str, migration: &super::Migration, duration: Duration) -> Self {
+        tracing::info!(
+            module,
+            file = migration.name(),
+            ms = duration.as_millis() as u64,
+            "migration applied"
+        );
+        AppliedMigration {
+            file: migration.name().to_owned(),
+            checksum: migration.checksum().to_owned(),
+            duration,
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]

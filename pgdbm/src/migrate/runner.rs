@@ -247,17 +247,9 @@ impl Migrator {
                 continue;
             }
             let duration = self.run_file(conn, module, m).await?;
-            tracing::info!(
-                module,
-                file = m.name(),
-                ms = duration.as_millis() as u64,
-                "migration applied"
-            );
-            report.applied.push(AppliedMigration {
-                file: m.name().to_owned(),
-                checksum: m.checksum().to_owned(),
-                duration,
-            });
+            report
+                .applied
+                .push(AppliedMigration::logged(module, m, duration));
         }
         Ok(report)
     }

@@ -5,6 +5,8 @@
 //! `$tag$…$tag$` bodies, `--` line comments and `/* … */` block comments (which nest, as in
 //! PostgreSQL). Pieces holding nothing but whitespace and comments are dropped.
 
+use crate::driver::sql_scan::{Opaque, skip_opaque};
+
 /// The marker line that makes a migration run statement by statement, outside a transaction.
 pub const NO_TRANSACTION_MARKER: &str = "-- pgdbm:no-transaction";
 
@@ -12,29 +14,6 @@ pub const NO_TRANSACTION_MARKER: &str = "-- pgdbm:no-transaction";
 pub(crate) fn is_no_transaction(sql: &str) -> bool {
     sql.lines()
         .any(|line| line.trim_start().starts_with(NO_TRANSACTION_MARKER))
-}
-
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
-}
-
-/// The end (exclusive) of a dollar-quote tag starting at `start` (a `$`), if there is one there:
-/// `$$` or `$name$` where `name` is an identifier (not starting with a digit).
-fn dollar_tag_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let mut i = start + 1;
-    if bytes.get(i).is_some_and(u8::is_ascii_digit) {
-        return None;
-    }
-    while let Some(&b) = bytes.get(i) {
-        if b == b'$' {
-            return Some(i + 1);
-        }
-        if !is_ident_byte(b) {
-            return None;
-        }
-        i += 1;
-    }
-    None
 }
 
 /// `s` without the whitespace around it, as the server's scanner sees whitespace (ASCII only:
@@ -53,40 +32,19 @@ pub(crate) fn split_statements(sql: &str) -> Vec<&str> {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
+        match skip_opaque(bytes, i) {
+            Some(Opaque::Comment(next)) => {
+                i = next;
+                continue;
+            }
+            Some(Opaque::Quoted(next)) => {
+                i = next;
+                has_code = true;
+                continue;
+            }
+            None => {}
+        }
         match b {
-            b'\'' => {
-                let escapes = i > 0
-                    && matches!(bytes[i - 1], b'E' | b'e')
-                    && (i < 2 || !is_ident_byte(bytes[i - 2]));
-                i = skip_quoted(bytes, i + 1, b'\'', escapes);
-                has_code = true;
-                continue;
-            }
-            b'"' => {
-                i = skip_quoted(bytes, i + 1, b'"', false);
-                has_code = true;
-                continue;
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = bytes[i..]
-                    .iter()
-                    .position(|&c| c == b'\n')
-                    .map_or(bytes.len(), |p| i + p + 1);
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = skip_block_comment(bytes, i + 2);
-                continue;
-            }
-            b'$' if i == 0 || !is_ident_byte(bytes[i - 1]) => {
-                if let Some(tag_end) = dollar_tag_end(bytes, i) {
-                    let tag = &bytes[i..tag_end];
-                    i = find(bytes, tag_end, tag).map_or(bytes.len(), |p| p + tag.len());
-                    has_code = true;
-                    continue;
-                }
-                has_code = true;
-            }
             b';' => {
                 if has_code {
                     out.push(trim_sql(&sql[start..i]));
@@ -103,55 +61,6 @@ pub(crate) fn split_statements(sql: &str) -> Vec<&str> {
         out.push(trim_sql(&sql[start..]));
     }
     out
-}
-
-/// Skips a quoted run whose opening quote was just before `i`; returns the index after the
-/// closing quote (doubled quotes continue the run; with `escapes`, so does a backslash escape).
-fn skip_quoted(bytes: &[u8], mut i: usize, quote: u8, escapes: bool) -> usize {
-    while i < bytes.len() {
-        let b = bytes[i];
-        if escapes && b == b'\\' {
-            i += 2;
-            continue;
-        }
-        if b == quote {
-            if bytes.get(i + 1) == Some(&quote) {
-                i += 2;
-                continue;
-            }
-            return i + 1;
-        }
-        i += 1;
-    }
-    bytes.len()
-}
-
-/// Skips a (nested) block comment whose `/*` ended just before `i`.
-fn skip_block_comment(bytes: &[u8], mut i: usize) -> usize {
-    let mut depth = 1;
-    while i < bytes.len() {
-        if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            depth += 1;
-            i += 2;
-        } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-            depth -= 1;
-            i += 2;
-            if depth == 0 {
-                return i;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    bytes.len()
-}
-
-fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| from + p)
 }
 
 #[cfg(test)]

@@ -67,19 +67,9 @@ impl Migrator {
             }
             let conn = self.database().acquire().await?;
             match self.apply_one_locked(conn, module, m, &[]).await? {
-                Some(duration) => {
-                    tracing::info!(
-                        module,
-                        file = m.name(),
-                        ms = duration.as_millis() as u64,
-                        "migration applied"
-                    );
-                    report.applied.push(AppliedMigration {
-                        file: m.name().to_owned(),
-                        checksum: m.checksum().to_owned(),
-                        duration,
-                    });
-                }
+                Some(duration) => report
+                    .applied
+                    .push(AppliedMigration::logged(module, m, duration)),
                 None => report.skipped.push(m.name().to_owned()),
             }
         }
@@ -120,17 +110,7 @@ impl Migrator {
         let Some(duration) = self.apply_one_locked(conn, module, m, earlier).await? else {
             return Ok(None);
         };
-        tracing::info!(
-            module,
-            file,
-            ms = duration.as_millis() as u64,
-            "migration applied"
-        );
-        Ok(Some(AppliedMigration {
-            file: file.to_owned(),
-            checksum: m.checksum().to_owned(),
-            duration,
-        }))
+        Ok(Some(AppliedMigration::logged(module, m, duration)))
     }
 
     /// A handle like this migrator's on a pool of direct connections (`direct_url`), for
