@@ -37,10 +37,15 @@
 //! threads, default 1 as in `point_select`).
 //!
 //! Last line: `monitor_overhead c=<N> metrics=<on|off>: plain <qps> qps, monitored <qps> qps
-//! (<pct>%), traced <qps> qps (<pct>%); medians of <n> rounds: monitored <pct>%, traced <pct>%`:
-//! the overheads against plain, first from the totals, then the median over rounds of the
-//! overhead between slices of the same round (robust against load from other processes). It
-//! prints figures, never asserts them.
+//! (<pct>%), traced <qps> qps (<pct>%); medians of <n> rounds: monitored <pct>%, traced <pct>%;
+//! CPU per statement: monitored +<pct>%, traced +<pct>%`: the overheads against plain, first
+//! from the totals, then the median over rounds of the overhead between slices of the same
+//! round, then the bench process's own CPU time per statement (all its threads, from
+//! `/proc/self/task/*/schedstat`; Linux) against plain's — the figure that load from other
+//! processes on a shared machine disturbs least. With one worker thread the client's CPU bounds
+//! throughput, so the CPU figure is the throughput cost once the machine is quiet. The lines
+//! above it give each phase's qps and CPU µs per statement (compare plain's across the two
+//! commands for the cost of the `metrics` feature). It prints figures, never asserts them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,6 +146,7 @@ fn run() -> Result<(), BoxError> {
 
         let qps = |(count, elapsed): (u64, Duration)| count as f64 / elapsed.as_secs_f64();
         let mut totals = [(0u64, Duration::ZERO); 3];
+        let mut cpu = [Duration::ZERO; 3];
         let mut rounds: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
         for round in 0..secs {
             let mut slice = [0.0; 3];
@@ -148,7 +154,11 @@ fn run() -> Result<(), BoxError> {
                 let which = (round as usize + k) % 3;
                 let db = if which == 1 { &monitored } else { &plain };
                 set_spans(which == 2)?;
+                let cpu_before = cpu_time();
                 let (count, elapsed) = drive(db, c, Duration::from_secs(1)).await?;
+                if let (Some(before), Some(after)) = (cpu_before, cpu_time()) {
+                    cpu[which] += after.saturating_sub(before);
+                }
                 totals[which].0 += count;
                 totals[which].1 += elapsed;
                 slice[which] = qps((count, elapsed));
@@ -165,9 +175,16 @@ fn run() -> Result<(), BoxError> {
             overheads.sort_by(f64::total_cmp);
             overheads[overheads.len() / 2]
         });
-        for (name, figure) in PHASES.iter().zip(figures) {
-            println!("  {name:>9}: {figure:.0} qps");
+        // The process's own CPU time per statement: what monitoring adds, nearly untouched by
+        // the load of other processes.
+        let per_statement = |i: usize| cpu[i].as_nanos() as f64 / totals[i].0.max(1) as f64;
+        for (i, (name, figure)) in PHASES.iter().zip(figures).enumerate() {
+            println!(
+                "  {name:>9}: {figure:.0} qps, {:.1} µs of this process's CPU per statement",
+                per_statement(i) / 1e3
+            );
         }
+        let cpu_overhead = |i: usize| (per_statement(i) / per_statement(0) - 1.0) * 100.0;
         let metrics = monitored.metrics();
         let stats = monitored
             .monitor()
@@ -188,7 +205,7 @@ fn run() -> Result<(), BoxError> {
         println!(
             "monitor_overhead c={c} metrics={METRICS}: plain {:.0} qps, monitored {:.0} qps \
              ({:.1}%), traced {:.0} qps ({:.1}%); medians of {} rounds: monitored {:.1}%, \
-             traced {:.1}%",
+             traced {:.1}%; CPU per statement: monitored +{:.1}%, traced +{:.1}%",
             figures[0],
             figures[1],
             overhead(1),
@@ -197,9 +214,22 @@ fn run() -> Result<(), BoxError> {
             secs,
             medians[0],
             medians[1],
+            cpu_overhead(1),
+            cpu_overhead(2),
         );
         Ok(())
     })
+}
+
+/// This process's CPU time so far (every thread's, from `/proc/self/task/*/schedstat`), or
+/// `None` where that is not readable.
+fn cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 /// Runs `c` tasks of point selects on `db` for `phase`; returns (queries, elapsed).
