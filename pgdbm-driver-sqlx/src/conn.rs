@@ -9,7 +9,8 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use pgdbm::driver::copy::{BINARY_HEADER, BINARY_TRAILER};
 use pgdbm::driver::{
-    Columns, Connection, CopyStatements, PooledConnection, RowSender, check_row_width, row_stream,
+    Columns, Connection, CopyStatements, InUse, PooledConnection, RowSender, check_row_width,
+    row_stream,
 };
 use pgdbm::{Error, Executor, Params, Result, Row, Value};
 use sqlx::pool::PoolConnection;
@@ -204,6 +205,9 @@ pub(crate) async fn stream_rows(
 pub(crate) struct Busy<'c> {
     conn: Lent<'c>,
     finished: bool,
+    /// The pool's own checkout: dropped after the connection went back (or was closed),
+    /// `db.client.connection.use_time`.
+    _in_use: Option<InUse>,
 }
 
 enum Lent<'c> {
@@ -216,10 +220,12 @@ enum Lent<'c> {
 }
 
 impl<'c> Busy<'c> {
-    pub(crate) fn owned(conn: PoolConnection<Postgres>) -> Busy<'static> {
+    /// A connection of the pool's own checkout ([`SqlxPool::get`](crate::SqlxPool)).
+    pub(crate) fn owned((conn, in_use): (PoolConnection<Postgres>, InUse)) -> Busy<'static> {
         Busy {
             conn: Lent::Owned(Some(conn)),
             finished: false,
+            _in_use: Some(in_use),
         }
     }
 
@@ -228,6 +234,7 @@ impl<'c> Busy<'c> {
         Busy {
             conn: Lent::Borrowed(conn),
             finished: false,
+            _in_use: None,
         }
     }
 
@@ -278,6 +285,8 @@ pub struct SqlxConnection {
     /// Behind a transaction pooler: a transaction was begun (and not ended) with
     /// `batch_execute`, so the server connection is held (see `pooled.rs`).
     in_transaction: std::sync::atomic::AtomicBool,
+    /// Dropped after `conn` went back: `db.client.connection.use_time`.
+    _in_use: InUse,
 }
 
 impl std::fmt::Debug for SqlxConnection {
@@ -296,11 +305,15 @@ fn closed() -> Error {
 }
 
 impl SqlxConnection {
-    pub(crate) fn new(conn: PoolConnection<Postgres>, types: Arc<StatementTypes>) -> Self {
+    pub(crate) fn new(
+        (conn, in_use): (PoolConnection<Postgres>, InUse),
+        types: Arc<StatementTypes>,
+    ) -> Self {
         SqlxConnection {
             conn: tokio::sync::Mutex::new(Some(conn)),
             types,
             in_transaction: std::sync::atomic::AtomicBool::new(false),
+            _in_use: in_use,
         }
     }
 

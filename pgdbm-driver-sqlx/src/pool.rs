@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use pgdbm::driver::{
-    ConnectTarget, PoolState, bounded_by_client, connect_with_retry, inspect_opened_pool,
+    ConnectTarget, InUse, PoolState, bounded_by_client, connect_with_retry, inspect_opened_pool,
     row_stream,
 };
 use pgdbm::driver::{
@@ -122,7 +122,9 @@ impl SqlxPool {
             .chain(config.init_commands().iter().cloned())
             .collect();
         let version = connect_with_retry(config, || {
-            probe(&opts, &init_commands, config.connect_timeout())
+            shared
+                .state
+                .timed_connect(probe(&opts, &init_commands, config.connect_timeout()))
         })
         .await?;
         let opts = with_client_check(opts, config, version);
@@ -179,14 +181,15 @@ impl SqlxPool {
         &self.pool
     }
 
-    async fn get(&self) -> Result<PoolConnection<Postgres>> {
+    /// A checked-out connection and its time in use.
+    async fn get(&self) -> Result<(PoolConnection<Postgres>, InUse)> {
         match self
             .shared
             .state
             .checkout(pin!(self.pool.acquire()))
             .await?
         {
-            Ok(conn) => Ok(conn),
+            Ok(conn) => Ok((conn, self.shared.state.in_use())),
             Err(e) => Err(self.acquire_error(e).await),
         }
     }
@@ -289,8 +292,11 @@ impl Executor for SqlxPool {
 #[async_trait]
 impl PoolProvider for SqlxPool {
     async fn acquire(&self) -> Result<PooledConnection> {
-        let conn = self.get().await?;
-        Ok(Box::new(SqlxConnection::new(conn, Arc::clone(&self.types))))
+        let checkout = self.get().await?;
+        Ok(Box::new(SqlxConnection::new(
+            checkout,
+            Arc::clone(&self.types),
+        )))
     }
 
     fn stats(&self) -> PoolStats {

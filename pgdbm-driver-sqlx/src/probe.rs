@@ -82,7 +82,8 @@ impl SqlxPool {
                 {
                     let opts = pool.connect_options();
                     let timeout = self.connect_timeout().min(Duration::from_secs(2));
-                    if let Err(cause) = probe(&opts, self.init_commands(), timeout).await {
+                    let attempt = probe(&opts, self.init_commands(), timeout);
+                    if let Err(cause) = shared.state.timed_connect(attempt).await {
                         shared.state.connect_failed(&cause);
                         last = Some(cause.to_string());
                     }

@@ -165,7 +165,7 @@ impl ManageConnection for Manager {
         if self.shared.state.is_closed() {
             return Err(Error::PoolClosed);
         }
-        match self.open().await {
+        match self.shared.state.timed_connect(self.open()).await {
             Ok(conn) => {
                 self.shared.state.connect_succeeded();
                 Ok(conn)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bb8::RunError;
 use futures_util::stream::BoxStream;
-use pgdbm::driver::{Abandoned, ConnectTarget, PoolState, connect_with_retry};
+use pgdbm::driver::{Abandoned, ConnectTarget, InUse, PoolState, connect_with_retry};
 use pgdbm::driver::{
     Connection, Driver, NotificationConnector, PoolProvider, PooledConnection, PoolerSettings,
 };
@@ -43,6 +43,8 @@ impl Driver for TokioPostgres {
 /// A connection checked out of a [`TokioPostgresPool`](crate::TokioPostgresPool).
 pub struct TokioPostgresConnection {
     pub(crate) conn: bb8::PooledConnection<'static, Manager>,
+    /// Dropped after `conn` went back: `db.client.connection.use_time`.
+    _in_use: InUse,
 }
 
 impl std::fmt::Debug for TokioPostgresConnection {
@@ -86,22 +88,24 @@ pub fn client(conn: &PooledConnection) -> Option<&Client> {
 /// the statement's future is dropped before [`finish`](Lent::finish), the connection stays
 /// checked out while a background task cancels the statement and waits for the connection to
 /// answer a round trip ([`recover_in_background`]); it is then pooled again, or closed.
-struct Lent(Option<bb8::PooledConnection<'static, Manager>>);
+struct Lent(Option<(bb8::PooledConnection<'static, Manager>, InUse)>);
 
 impl Lent {
-    fn new(conn: bb8::PooledConnection<'static, Manager>) -> Self {
+    fn new(conn: bb8::PooledConnection<'static, Manager>, in_use: InUse) -> Self {
         conn.mark_busy();
-        Lent(Some(conn))
+        Lent(Some((conn, in_use)))
     }
 
     fn conn(&self) -> &PgConn {
-        self.0.as_ref().expect("taken only by finish and drop")
+        &self.0.as_ref().expect("taken only by finish and drop").0
     }
 
     /// The statement finished (with `out`): the connection goes back to the pool idle.
     fn finish<T>(mut self, out: T) -> T {
-        if let Some(conn) = self.0.take() {
+        if let Some((conn, in_use)) = self.0.take() {
             conn.mark_idle();
+            drop(conn);
+            drop(in_use);
         }
         out
     }
@@ -109,27 +113,35 @@ impl Lent {
 
 impl Drop for Lent {
     fn drop(&mut self) {
-        if let Some(conn) = self.0.take() {
-            recover_in_background(Recovering(conn));
+        if let Some((conn, in_use)) = self.0.take() {
+            recover_in_background(Recovering {
+                conn,
+                _in_use: in_use,
+            });
         }
     }
 }
 
-/// A pool connection whose statement was abandoned, being recovered.
-struct Recovering(bb8::PooledConnection<'static, Manager>);
+/// A pool connection whose statement was abandoned, being recovered (still in use until it is
+/// pooled again or closed).
+struct Recovering {
+    conn: bb8::PooledConnection<'static, Manager>,
+    /// Dropped after `conn`: `db.client.connection.use_time`.
+    _in_use: InUse,
+}
 
 impl Abandoned for Recovering {
     fn cancel(&self) -> impl std::future::Future<Output = Result<()>> + Send {
-        self.0.cancel_request()
+        self.conn.cancel_request()
     }
 
     async fn run(&mut self, sql: &'static str) -> Result<()> {
-        self.0.batch_execute_direct(sql).await
+        self.conn.batch_execute_direct(sql).await
     }
 
     fn release(self, clean: bool) {
         if clean {
-            self.0.mark_idle();
+            self.conn.mark_idle();
         }
         // Still marked busy when not clean: the pool closes it.
     }
@@ -229,7 +241,8 @@ impl TokioPostgresPool {
             connect_timeout: config.connect_timeout(),
             shared: shared.clone(),
         };
-        let first = connect_with_retry(config, || manager.open()).await?;
+        let first =
+            connect_with_retry(config, || shared.state.timed_connect(manager.open())).await?;
         let pool = bb8::Pool::builder()
             .max_size(config.max_connections())
             .min_idle(Some(config.min_connections()))
@@ -266,7 +279,8 @@ impl TokioPostgresPool {
             .state
             .checkout(pin!(self.pool.get_owned()))
             .await?;
-        got.map(Lent::new).map_err(|e| self.run_error(e))
+        let conn = got.map_err(|e| self.run_error(e))?;
+        Ok(Lent::new(conn, self.shared.state.in_use()))
     }
 
     fn run_error(&self, err: RunError<Error>) -> Error {
@@ -359,7 +373,10 @@ impl PoolProvider for TokioPostgresPool {
             .checkout(pin!(self.pool.get_owned()))
             .await?;
         let conn = got.map_err(|e| self.run_error(e))?;
-        Ok(Box::new(TokioPostgresConnection { conn }))
+        Ok(Box::new(TokioPostgresConnection {
+            conn,
+            _in_use: self.shared.state.in_use(),
+        }))
     }
 
     fn stats(&self) -> PoolStats {

@@ -1,12 +1,15 @@
 //! `GET /metrics` through the router: after requests, the Prometheus text has pgdbm's
 //! OpenTelemetry database metrics — statement durations per operation and table with the right
-//! count, the pool's connection gauges, its timeouts and checkout waits — once on each driver.
+//! count, the pool's connection gauges, its timeouts, checkout waits, connection use times and
+//! connect times — once on each driver.
 
 mod common;
 
 use axum::Router;
 use axum::http::StatusCode;
 use pgdbm::Database;
+use pgdbm::driver::Driver;
+use pgdbm_testing::TestDatabase;
 use todo_app::todo::TodoModule;
 use tower::ServiceExt;
 
@@ -48,8 +51,14 @@ fn sample(body: &str, name: &str, labels: &[&str]) -> Option<f64> {
         })
 }
 
-async fn metrics_are_exported(db: &Database) {
+async fn metrics_are_exported<D: Driver>(test_db: &TestDatabase<D>) {
+    let db: &Database = test_db;
     let app = app(db);
+    // A pool opened once the recorder is installed (by `app`): its first connect is timed.
+    let second = Database::connect::<D>(test_db.config())
+        .await
+        .expect("a second pool");
+    second.close().await;
     let database = db.database_name().expect("opened from a config");
     let namespace = format!("db_namespace=\"{database}.todo\"");
     let pool = format!("/{database}\"");
@@ -67,6 +76,8 @@ async fn metrics_are_exported(db: &Database) {
         "db_client_connection_pending_requests",
         "db_client_connection_timeouts",
         "db_client_connection_wait_time",
+        "db_client_connection_use_time",
+        "db_client_connection_create_time",
     ] {
         assert!(
             body.lines()
@@ -123,12 +134,27 @@ async fn metrics_are_exported(db: &Database) {
     );
     let waits = sample(&body, "db_client_connection_wait_time_count", &[&pool]).expect("waits");
     assert!(waits >= 3.0, "a checkout per statement at least: {body}");
+    // Each of those checkouts went back to the pool: its time in use.
+    let uses = sample(&body, "db_client_connection_use_time_count", &[&pool]).expect("uses");
+    assert!(uses >= 3.0, "a use per statement at least: {body}");
+    assert!(
+        sample(
+            &body,
+            "db_client_connection_use_time_bucket",
+            &[&pool, "le=\"+Inf\""]
+        )
+        .is_some(),
+        "{body}"
+    );
+    // The second pool's first connection at least.
+    let creates =
+        sample(&body, "db_client_connection_create_time_count", &[&pool]).expect("creates");
+    assert!(creates >= 1.0, "the second pool's connect: {body}");
 }
 
 macro_rules! on_both_drivers {
     ($($scenario:ident),* $(,)?) => {
         mod tokio_postgres {
-            use pgdbm_testing::TestDatabase;
             use super::*;
             $(
                 #[pgdbm_testing::test(module = TodoModule, schema = "todo")]
@@ -138,7 +164,6 @@ macro_rules! on_both_drivers {
             )*
         }
         mod sqlx {
-            use pgdbm_testing::TestDatabase;
             use super::*;
             $(
                 #[pgdbm_testing::test(module = TodoModule, schema = "todo", driver = Sqlx)]

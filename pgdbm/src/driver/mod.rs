@@ -63,7 +63,7 @@ pub(crate) use pool::DiscardGuard;
 pub use pool::{
     Connection, CopyStatements, Driver, PoolProvider, PoolStats, PooledConnection, SharedPool,
 };
-pub use pool_state::PoolState;
+pub use pool_state::{InUse, PoolState};
 pub use pooler::{
     PoolerSettings, bounded_by_client, client_timeout_error, refuse_behind_transaction_pooler,
     transaction_control,

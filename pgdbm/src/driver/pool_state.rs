@@ -2,8 +2,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+#[cfg(feature = "metrics")]
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::Duration;
+#[cfg(feature = "metrics")]
+use std::time::Instant;
 
 use super::pool_registry::Registration;
 use super::server_info::ServerInfo;
@@ -44,9 +48,10 @@ pub struct PoolState {
     /// Counts this pool among the process's open pools (a `warn` for a second one to the same
     /// database and role).
     _registration: Registration,
-    /// `db.client.connection.pool.name` of the checkout metrics: `host:port/database`.
+    /// `db.client.connection.pool.name` of the checkout metrics: `host:port/database` (shared,
+    /// so that a metric's label costs no allocation).
     #[cfg(feature = "metrics")]
-    pool_name: String,
+    pool_name: Arc<str>,
 }
 
 impl PoolState {
@@ -59,7 +64,7 @@ impl PoolState {
             last_connect_error: LastConnectError::default(),
             _registration: Registration::open(&target),
             #[cfg(feature = "metrics")]
-            pool_name: format!("{}:{}/{}", target.host, target.port, target.database),
+            pool_name: format!("{}:{}/{}", target.host, target.port, target.database).into(),
             target,
             server: OnceLock::new(),
         }
@@ -92,13 +97,49 @@ impl PoolState {
     pub async fn checkout<F: Future>(&self, checkout: Pin<&mut F>) -> Result<F::Output> {
         #[cfg(feature = "metrics")]
         {
-            let start = std::time::Instant::now();
+            let start = Instant::now();
             let result = self.gate.checkout(checkout).await;
             crate::monitor::metrics::checkout(&self.pool_name, start.elapsed());
             result
         }
         #[cfg(not(feature = "metrics"))]
         self.gate.checkout(checkout).await
+    }
+
+    /// Runs one attempt to open a connection. With pgdbm's `metrics` feature, the time a
+    /// successful one took is `db.client.connection.create_time`; without it this only awaits
+    /// `connect`.
+    ///
+    /// # Errors
+    ///
+    /// None of its own: `connect`'s result is returned as it is.
+    pub async fn timed_connect<T, E, F>(&self, connect: F) -> std::result::Result<T, E>
+    where
+        F: Future<Output = std::result::Result<T, E>>,
+    {
+        #[cfg(feature = "metrics")]
+        {
+            let start = Instant::now();
+            let result = connect.await;
+            if result.is_ok() {
+                crate::monitor::metrics::connection_created(&self.pool_name, start.elapsed());
+            }
+            result
+        }
+        #[cfg(not(feature = "metrics"))]
+        connect.await
+    }
+
+    /// Starts timing a connection that a checkout just handed out: keep the [`InUse`] with the
+    /// checked-out connection and drop it when the connection goes back to the pool (or is
+    /// closed instead).
+    pub fn in_use(&self) -> InUse {
+        InUse {
+            #[cfg(feature = "metrics")]
+            since: Instant::now(),
+            #[cfg(feature = "metrics")]
+            pool_name: Arc::clone(&self.pool_name),
+        }
     }
 
     /// Closes the pool's gate, waking every waiting checkout; `true` for the call that closed it.
@@ -140,5 +181,29 @@ impl PoolState {
     /// failure, if any.
     pub fn pool_timeout(&self, waited: Duration) -> Error {
         self.last_connect_error.pool_timeout(&self.target, waited)
+    }
+}
+
+/// A checked-out connection's time in use, from [`PoolState::in_use`]: with pgdbm's `metrics`
+/// feature, dropping it records `db.client.connection.use_time` (seconds since the checkout,
+/// labelled with the pool's name); without the feature it is an empty value whose drop does
+/// nothing.
+///
+/// A driver keeps it next to the pooled connection in its checkout guard, so the time ends where
+/// the connection goes back to the pool — after a background recovery, for a connection whose
+/// statement was abandoned.
+#[derive(Debug)]
+#[must_use = "dropping it at once ends the time in use"]
+pub struct InUse {
+    #[cfg(feature = "metrics")]
+    since: Instant,
+    #[cfg(feature = "metrics")]
+    pool_name: Arc<str>,
+}
+
+#[cfg(feature = "metrics")]
+impl Drop for InUse {
+    fn drop(&mut self) {
+        crate::monitor::metrics::connection_used(&self.pool_name, self.since.elapsed());
     }
 }

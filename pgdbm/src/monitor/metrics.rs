@@ -7,6 +7,8 @@
 //! |---|---|---|---|
 //! | `db.client.operation.duration` | histogram, s | `db.system.name`, `db.operation.name`, `db.collection.name`, `db.namespace`, `server.address`, `server.port`, and on failure `error.type`, `db.response.status_code` | after every statement of a [`Database`] or [`Transaction`](crate::Transaction), as the span's fields (see [the crate docs](crate#monitoring)) |
 //! | `db.client.connection.wait_time` | histogram, s | `db.client.connection.pool.name` | every checkout of a pool built on [`PoolState`](crate::driver::PoolState) (both drivers), when it ends with a connection or an error |
+//! | `db.client.connection.create_time` | histogram, s | `db.client.connection.pool.name` | every connect that succeeded, timed by [`PoolState::timed_connect`](crate::driver::PoolState::timed_connect): each connection the tokio-postgres driver opens; with the sqlx driver the connects pgdbm makes itself (the first one when the pool opens, a probe after a pool timeout), since sqlx opens its pooled connections with no hook before the connect |
+//! | `db.client.connection.use_time` | histogram, s | `db.client.connection.pool.name` | every checked-out connection when it goes back to the pool (both drivers: a statement's own checkout and [`PoolProvider::acquire`](crate::driver::PoolProvider::acquire)), timed by [`InUse`](crate::driver::InUse) |
 //! | `db.client.connection.count` | gauge | `db.client.connection.pool.name`, `db.client.connection.state` = `idle`/`used` | by [`record_pool`] / [`Database::record_pool_metrics`] |
 //! | `db.client.connection.timeouts` | counter | `db.client.connection.pool.name` | likewise, from [`PoolStats::timed_out`] |
 //! | `db.client.connection.max` | gauge | `db.client.connection.pool.name` | likewise |
@@ -28,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::metrics::{Label, Unit, counter, describe_counter, describe_gauge, describe_histogram};
@@ -51,6 +54,10 @@ pub const CONNECTION_PENDING_REQUESTS: &str = "db.client.connection.pending_requ
 pub const CONNECTION_TIMEOUTS: &str = "db.client.connection.timeouts";
 /// `db.client.connection.wait_time`.
 pub const CONNECTION_WAIT_TIME: &str = "db.client.connection.wait_time";
+/// `db.client.connection.create_time`.
+pub const CONNECTION_CREATE_TIME: &str = "db.client.connection.create_time";
+/// `db.client.connection.use_time`.
+pub const CONNECTION_USE_TIME: &str = "db.client.connection.use_time";
 
 const POOL_NAME: &str = "db.client.connection.pool.name";
 
@@ -87,6 +94,16 @@ pub fn describe() {
         Unit::Seconds,
         "The time it took to obtain an open connection from the pool."
     );
+    describe_histogram!(
+        CONNECTION_CREATE_TIME,
+        Unit::Seconds,
+        "The time it took to create a new connection."
+    );
+    describe_histogram!(
+        CONNECTION_USE_TIME,
+        Unit::Seconds,
+        "The time between borrowing a connection and returning it to the pool."
+    );
 }
 
 /// Publishes `stats` of the pool called `pool_name`: `db.client.connection.count` (`idle` and
@@ -105,9 +122,20 @@ pub fn record_pool(pool_name: &str, stats: &PoolStats) {
 
 /// One checkout of the pool `pool_name` that ended (with a connection or an error) after
 /// `waited`.
-pub(crate) fn checkout(pool_name: &str, waited: Duration) {
-    histogram!(CONNECTION_WAIT_TIME, POOL_NAME => pool_name.to_owned())
+pub(crate) fn checkout(pool_name: &Arc<str>, waited: Duration) {
+    histogram!(CONNECTION_WAIT_TIME, POOL_NAME => Arc::clone(pool_name))
         .record(waited.as_secs_f64());
+}
+
+/// A new connection of the pool `pool_name`, opened in `took`.
+pub(crate) fn connection_created(pool_name: &Arc<str>, took: Duration) {
+    histogram!(CONNECTION_CREATE_TIME, POOL_NAME => Arc::clone(pool_name))
+        .record(took.as_secs_f64());
+}
+
+/// A connection of the pool `pool_name` went back after `used` checked out.
+pub(crate) fn connection_used(pool_name: &Arc<str>, used: Duration) {
+    histogram!(CONNECTION_USE_TIME, POOL_NAME => Arc::clone(pool_name)).record(used.as_secs_f64());
 }
 
 /// One finished statement of a handle with `hooks`: `db.client.operation.duration`.
