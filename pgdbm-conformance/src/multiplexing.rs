@@ -83,12 +83,18 @@ pub async fn multiplexing_shares_autocommit_statements(ctx: &Ctx) -> Result<()> 
     for answer in answers {
         let (n, pid, echoed) = answer?;
         assert_eq!(n, echoed, "a statement got another statement's row");
-        assert_ne!(pid, held_pid, "a shared statement ran on the held connection");
+        assert_ne!(
+            pid, held_pid,
+            "a shared statement ran on the held connection"
+        );
         if !pids.contains(&pid) {
             pids.push(pid);
         }
     }
-    assert!(pids.len() <= 2, "more server sessions than shared connections: {pids:?}");
+    assert!(
+        pids.len() <= 2,
+        "more server sessions than shared connections: {pids:?}"
+    );
 
     // Session statements and transactions need the exclusive connection.
     for sql in ["SET LOCAL lock_timeout = 0", "BEGIN", "LISTEN some_channel"] {

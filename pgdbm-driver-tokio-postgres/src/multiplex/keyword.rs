@@ -22,7 +22,10 @@ pub(crate) fn may_share(sql: &str) -> bool {
     let Some(first) = words.next() else {
         return false;
     };
-    if !SHARED.iter().any(|k| k.as_bytes().eq_ignore_ascii_case(first)) {
+    if !SHARED
+        .iter()
+        .any(|k| k.as_bytes().eq_ignore_ascii_case(first))
+    {
         return false;
     }
     if first.eq_ignore_ascii_case(b"CREATE") {

@@ -10,8 +10,9 @@
 //!   on a pipelined connection it would cancel whatever the server runs when it arrives, maybe a
 //!   neighbour's statement. The statement runs to its end and tokio-postgres discards its
 //!   result; until the server has answered (a probe round trip sent after it, see
-//!   [`Lease`]'s drop) it still counts as in flight, so routing avoids a connection busy with
-//!   it. A `with_timeout` or `command_timeout` therefore returns `Error::Timeout` to the caller
+//!   [`Lease`]'s drop) it still counts as in flight, and new statements avoid its connection
+//!   (they run on another shared connection, or exclusive when every shared one has an
+//!   abandoned statement). A `with_timeout` or `command_timeout` therefore returns `Error::Timeout` to the caller
 //!   at once while the statement itself ends when the server's `statement_timeout` (or the
 //!   statement) says so.
 //! - **Lost connections.** A shared connection whose socket closed fails its in-flight
@@ -56,6 +57,9 @@ pub(crate) struct Multiplexer {
 struct Slot {
     conn: Mutex<Option<Arc<SharedConn>>>,
     in_flight: AtomicUsize,
+    /// Abandoned statements still running here (their futures were dropped): while there is
+    /// one, new statements avoid this connection.
+    abandoned: AtomicUsize,
     /// A connection is in `conn` (read without the lock, for routing).
     ready: AtomicBool,
     opening: AtomicBool,
@@ -112,8 +116,8 @@ impl Multiplexer {
     }
 
     /// A shared connection for `sql`, or `None` when it must run exclusive: its leading keyword
-    /// is not one of the shared ones, every open shared connection has [`MAX_IN_FLIGHT`]
-    /// statements, or none is open.
+    /// is not one of the shared ones, or no open shared connection is free of abandoned
+    /// statements and under [`MAX_IN_FLIGHT`].
     pub(crate) fn lease(&self, sql: &str) -> Option<Lease<'_>> {
         if !may_share(sql) {
             return None;
@@ -121,7 +125,7 @@ impl Multiplexer {
         let slot = self
             .slots
             .iter()
-            .filter(|s| s.ready.load(Ordering::Relaxed))
+            .filter(|s| s.ready.load(Ordering::Relaxed) && s.abandoned.load(Ordering::Relaxed) == 0)
             .min_by_key(|s| s.in_flight.load(Ordering::Relaxed))?;
         if slot.in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
             return None;
@@ -150,7 +154,10 @@ impl Multiplexer {
     }
 
     fn worn_out(&self, conn: &SharedConn) -> bool {
-        conn.conn.is_broken() || self.max_lifetime.is_some_and(|max| conn.opened.elapsed() >= max)
+        conn.conn.is_broken()
+            || self
+                .max_lifetime
+                .is_some_and(|max| conn.opened.elapsed() >= max)
     }
 
     /// Opens a connection for `slot` in the background, unless one is being opened already or
@@ -192,7 +199,6 @@ impl Multiplexer {
             lock(&slot.conn).take();
         }
     }
-
 }
 
 /// A statement's hold on a shared connection. [`finish`](Lease::finish) ends it; dropped
@@ -207,7 +213,11 @@ pub(crate) struct Lease<'m> {
 
 impl Lease<'_> {
     pub(crate) fn conn(&self) -> &PgConn {
-        &self.conn.as_ref().expect("taken only by finish and drop").conn
+        &self
+            .conn
+            .as_ref()
+            .expect("taken only by finish and drop")
+            .conn
     }
 
     /// The statement finished (with `out`).
@@ -228,9 +238,11 @@ impl Drop for Lease<'_> {
             return;
         };
         let slot = Arc::clone(self.slot);
+        slot.abandoned.fetch_add(1, Ordering::Relaxed);
         runtime.spawn(async move {
             // An error here means the connection is gone: its slot replaces it.
             let _ = conn.conn.client().batch_execute("").await;
+            slot.abandoned.fetch_sub(1, Ordering::Relaxed);
             slot.in_flight.fetch_sub(1, Ordering::Relaxed);
         });
     }
