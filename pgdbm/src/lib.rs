@@ -149,8 +149,9 @@
 //! ## Multiplexing
 //!
 //! With `multiplexing` on (`?multiplexing=true` in the URL,
-//! [`DatabaseConfigBuilder::multiplexing`], `PGDBM_MULTIPLEXING`, `multiplexing = true` under
-//! `[shared_pool]` in `pgdbm.toml`; off by default) the tokio-postgres driver runs autocommit
+//! [`DatabaseConfigBuilder::multiplexing`], `PGDBM_MULTIPLEXING`; `pgdbm.toml` accepts
+//! `multiplexing` and `multiplexed_connections` under `[shared_pool]` with its other pool keys,
+//! for applications that read it; off by default) the tokio-postgres driver runs autocommit
 //! statements on a small set of **shared connections** (`multiplexed_connections`, default the
 //! number of CPUs), many statements at once on each, pipelined on its socket, instead of
 //! checking out an exclusive connection per statement. The shared connections come on top of

@@ -34,13 +34,11 @@ pub(super) fn print_summary(summary: &[Summary]) {
             ),
             None => format!("pgdbm/raw {:.2}", pgdbm_qps / raw_qps),
         };
+        vs.push_str(&RatioSpread::of(ratios).map_or_else(String::new, |r| r.describe()));
         if let (Some(m), Some(s)) = (row.multiplexed_qps, row.shared_qps) {
             vs.push_str(&format!(", multiplexed/shared {:.2}", m / s));
         }
-        println!(
-            "c={n}: {vs}{}",
-            RatioSpread::of(ratios).map_or_else(String::new, |r| r.describe())
-        );
+        println!("c={n}: {vs}");
     }
     for row in summary {
         let (n, pgdbm_qps, raw_qps) = (row.n, row.pgdbm_qps, row.raw_qps);
