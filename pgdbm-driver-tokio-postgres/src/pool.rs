@@ -174,6 +174,11 @@ impl Connection for TokioPostgresConnection {
 ///
 /// Open it with [`TokioPostgresPool::connect`] (or `Database::connect::<TokioPostgres>`) and
 /// share it as `Arc<dyn PoolProvider>` among schema-scoped [`pgdbm::Database`] handles.
+///
+/// With `multiplexing` on (not behind a transaction pooler) it also keeps
+/// `multiplexed_connections` shared connections, outside the bb8 pool and its [`PoolStats`],
+/// on which its autocommit `execute`/`fetch_all`/`fetch_optional` run pipelined (see pgdbm's
+/// crate docs, "Multiplexing").
 pub struct TokioPostgresPool {
     pool: bb8::Pool<Manager>,
     shared: Arc<Shared>,
