@@ -29,7 +29,7 @@ Configuration: --config (or ./pgdbm.toml when present) with [project] (name, def
 host/port/database/user/password; schema, ssl_enabled, ssl_mode, ssl_*_file, pooler,
 direct_url; \"${VAR}\" values are read from the environment), [modules.<name>]
 (migrations_path, schema, depends_on, mode) and [shared_pool] (min_connections,
-max_connections, max_queries, modules; checked, used by applications). An unknown table or key
+max_connections, max_queries, multiplexing, multiplexed_connections, modules; checked, used by applications). An unknown table or key
 is an error naming its line and column.
 
 The target database, first match wins (every command says which one it used):

@@ -51,11 +51,11 @@ fn unknown_tables_and_keys_are_errors_with_a_suggestion() {
     );
     assert!(err.contains("known: name, default_env"), "{err}");
 
-    // Everything pgdbm for Python 0.5.0 reads is accepted.
+    // Everything pgdbm for Python 0.5.0 reads is accepted, and pgdbm's own pool keys.
     write(
         p,
         "[project]\nname = \"x\"\ndefault_env = \"dev\"\n[database]\nmigrations_table = \"schema_migrations\"\n\
-         [shared_pool]\nmin_connections = 1\nmax_connections = 5\nmax_queries = 50000\nmodules = [\"a\"]\n\
+         [shared_pool]\nmin_connections = 1\nmax_connections = 5\nmax_queries = 50000\nmultiplexing = true\nmultiplexed_connections = 2\nmodules = [\"a\"]\n\
          [environments.dev]\nhost = \"127.0.0.1\"\nport = 1\ndatabase = \"d\"\nuser = \"u\"\n\
          password = \"p\"\nschema = \"s\"\nssl_enabled = false\nssl_mode = \"disable\"\n\
          [modules.a]\nmigrations_path = \"m\"\nschema = \"a\"\nmode = \"dual\"\ndepends_on = []\n",

@@ -71,6 +71,16 @@ pub struct Capabilities {
     /// The driver honours `max_queries` (recycles a connection after that many statements).
     /// Without it the driver refuses the setting with `Error::Config` naming `max_queries`.
     pub recycles_after_max_queries: bool,
+    /// The driver runs autocommit statements multiplexed on shared connections when
+    /// `multiplexing` is on. Without it the driver refuses the setting with `Error::Config`
+    /// naming `multiplexing`.
+    pub multiplexes: bool,
+    /// A change applied to every configuration the checks' pools open with (e.g. multiplexing
+    /// on), set with [`Capabilities::with_config`].
+    pub config_change: Option<fn(DatabaseConfigBuilder) -> DatabaseConfigBuilder>,
+    /// Checks that cannot apply under [`config_change`](Capabilities::config_change), each with
+    /// the reason: printed when the check is passed over, never skipped silently.
+    pub config_gaps: &'static [(&'static str, &'static str)],
 }
 
 impl Capabilities {
@@ -105,6 +115,35 @@ impl Capabilities {
     }
 }
 
+impl Capabilities {
+    /// Runs every check with pools opened with `change` applied to their configuration,
+    /// declaring the checks that cannot apply then (with the reason each is passed over).
+    pub fn with_config(
+        mut self,
+        change: fn(DatabaseConfigBuilder) -> DatabaseConfigBuilder,
+        gaps: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        self.config_change = Some(change);
+        self.config_gaps = gaps;
+        self
+    }
+
+    /// Why `check` does not run under [`config_change`](Capabilities::config_change), if it
+    /// does not.
+    pub fn config_gap(&self, check: &str) -> Option<&'static str> {
+        self.config_gaps
+            .iter()
+            .find(|(name, _)| *name == check)
+            .map(|(_, reason)| *reason)
+    }
+
+    /// The driver refuses `multiplexing` (see [`Capabilities::multiplexes`]).
+    pub fn refuses_multiplexing(mut self) -> Self {
+        self.multiplexes = false;
+        self
+    }
+}
+
 impl Default for Capabilities {
     fn default() -> Self {
         Capabilities {
@@ -112,6 +151,9 @@ impl Default for Capabilities {
             keeps_connection_after_cancel: true,
             pooler_gaps: &[],
             recycles_after_max_queries: true,
+            multiplexes: true,
+            config_change: None,
+            config_gaps: &[],
         }
     }
 }
@@ -240,6 +282,10 @@ impl Ctx {
             .without_schema()
             .min_connections(1)
             .max_connections(8);
+        let direct = match caps.config_change {
+            Some(change) => change(direct),
+            None => direct,
+        };
         let config = if pooled {
             PgBouncer::shared::<D>().await?.route(&direct)
         } else {

@@ -77,6 +77,7 @@ mod migration_ledger;
 mod migration_lock;
 mod migrations;
 mod monitoring;
+mod multiplexing;
 mod per_call_timeouts;
 mod pool;
 mod pool_registry;
@@ -112,6 +113,7 @@ pub use migration_ledger::*;
 pub use migration_lock::*;
 pub use migrations::*;
 pub use monitoring::*;
+pub use multiplexing::*;
 pub use per_call_timeouts::*;
 pub use pgdbm_testing::TlsTestServers;
 pub use pool::*;
@@ -149,7 +151,12 @@ macro_rules! conformance_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                let ctx = $crate::Ctx::with_capabilities::<$driver>(stringify!($check), $caps)
+                let caps: $crate::Capabilities = $caps;
+                if let Some(reason) = caps.config_gap(stringify!($check)) {
+                    eprintln!("{}: does not apply with this configuration: {reason}", stringify!($check));
+                    return;
+                }
+                let ctx = $crate::Ctx::with_capabilities::<$driver>(stringify!($check), caps)
                     .await
                     .expect("conformance: cannot reach the test server (set PGDBM_TEST_URL)");
                 if let Err(e) = $crate::$check(&ctx).await {

@@ -7,7 +7,7 @@ use pgdbm::prelude::*;
 use pgdbm::{Error, ErrorKind, Result, Transaction};
 
 use crate::Ctx;
-use crate::cancel_on_server::{PROMPTLY, gone_within};
+use crate::cancel_on_server::{PROMPTLY, autocommit_gone_within, gone_within};
 use crate::cancellation::{Probe, cancellation_tables, poll_then_drop, sweep};
 
 const LIMIT: Duration = Duration::from_millis(200);
@@ -52,7 +52,7 @@ pub async fn command_timeout_bounds_every_call(ctx: &Ctx) -> Result<()> {
             .fetch_value::<i32>(&format!("SELECT 1 FROM pg_sleep(3) {marker}"), &[])
             .await;
         assert_timeout(result, start, marker);
-        gone_within(ctx, &probe, marker, marker).await?;
+        autocommit_gone_within(ctx, &probe, marker, marker).await?;
         // One connection: the next statement gets it back clean, not busy.
         let start = Instant::now();
         assert_eq!(db.fetch_value::<i32>("SELECT 1", &[]).await?, 1);
@@ -120,7 +120,7 @@ pub async fn with_timeout_gives_a_typed_error(ctx: &Ctx) -> Result<()> {
         .execute("SELECT pg_sleep(3) /* bounded */", &[])
         .await;
     assert_timeout(result, start, "Database::with_timeout");
-    gone_within(ctx, &probe, "/* bounded */", "Database::with_timeout").await?;
+    autocommit_gone_within(ctx, &probe, "/* bounded */", "Database::with_timeout").await?;
     assert_eq!(bounded.fetch_value::<i32>("SELECT 1", &[]).await?, 1);
 
     // A transaction bounded after it began: the server bounds it too.

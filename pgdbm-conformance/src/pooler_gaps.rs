@@ -17,6 +17,10 @@ pub fn pooler_exclusion(name: &str) -> Option<&'static str> {
         behind a transaction pooler (listener_refuses_a_transaction_pooler checks the refusal)";
     Some(match name {
         n if n.starts_with("pooler_") => "it routes its own pools through PgBouncer",
+        "multiplexing_shares_autocommit_statements" => {
+            "multiplexing is not combined with a transaction pooler: behind one every statement \
+             runs on an exclusive connection"
+        }
         "statement_cache_prepares_once" => {
             "there is no statement cache behind a transaction pooler, by design \
              (pooler_statements_are_unnamed checks that none is prepared)"

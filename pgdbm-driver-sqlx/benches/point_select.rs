@@ -44,6 +44,8 @@ struct Sqlx {
 
 impl harness::Driver for Sqlx {
     type Raw = RawPool;
+    // sqlx runs one statement at a time per connection: no multiplexing, no shared clients.
+    type Shared = harness::NoShared;
 
     fn new(bench_url: &str) -> Result<Self> {
         let raw_config = PgConnectOptions::from_str(bench_url)?

@@ -60,6 +60,21 @@ fn refuse_max_queries(config: &DatabaseConfig) -> Result<()> {
     }
 }
 
+/// Multiplexing pipelines concurrent statements on one connection; sqlx 0.8 runs one statement
+/// at a time on a connection (`&mut PgConnection`), so the setting is refused rather than
+/// silently ignored.
+fn refuse_multiplexing(config: &DatabaseConfig) -> Result<()> {
+    if !config.multiplexing() {
+        return Ok(());
+    }
+    Err(pgdbm::Error::config(
+        "multiplexing",
+        "the sqlx driver cannot run statements multiplexed on shared connections (sqlx runs \
+         one statement at a time on a connection); turn multiplexing off, or use the \
+         tokio-postgres driver",
+    ))
+}
+
 /// A pool of sqlx PostgreSQL connections (`sqlx::PgPool`), as a pgdbm [`PoolProvider`].
 ///
 /// Open it with [`SqlxPool::connect`] (or `Database::connect::<SqlxDriver>`), or wrap the pool the
@@ -101,14 +116,16 @@ impl SqlxPool {
     /// [`Error::Config`] for settings this driver cannot honour (`require`/`verify-*` without the
     /// `tls` feature) and for certificate or key files (`ssl_ca_file`, `ssl_cert_file`,
     /// `ssl_key_file`) that cannot be read or hold no PEM data of their kind, naming the setting
-    /// and the path; for `max_queries`, which this driver cannot honour (see
-    /// [`DatabaseConfigBuilder::max_queries`](pgdbm::DatabaseConfigBuilder::max_queries)).
+    /// and the path; for `max_queries` and `multiplexing`, which this driver cannot honour (see
+    /// [`DatabaseConfigBuilder::max_queries`](pgdbm::DatabaseConfigBuilder::max_queries) and
+    /// [`DatabaseConfigBuilder::multiplexing`](pgdbm::DatabaseConfigBuilder::multiplexing)).
     ///
     /// [`Error::Connect`]: pgdbm::Error::Connect
     /// [`Error::Database`]: pgdbm::Error::Database
     /// [`Error::Config`]: pgdbm::Error::Config
     pub async fn connect(config: &DatabaseConfig) -> Result<Self> {
         refuse_max_queries(config)?;
+        refuse_multiplexing(config)?;
         let opts = connect_options(config)?;
         let listen = Arc::new(ListenConnector::new(config, opts.clone()));
         let shared = Arc::new(Shared::new(

@@ -9,4 +9,5 @@ pgdbm_conformance::conformance_tests!(
     pgdbm_conformance::Capabilities::default()
         .closes_cancelled_connections()
         .refuses_max_queries()
+        .refuses_multiplexing()
 );

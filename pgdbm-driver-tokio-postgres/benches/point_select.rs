@@ -16,10 +16,15 @@
 //!   connection, `client.query_one(&stmt, &[&aid])`;
 //! * pgdbm: a `TokioPostgresPool` of N connections (its checkout test is only
 //!   `Client::is_closed()`); it opens one connection at once and the others in the background,
-//!   and the bench waits until all N are open.
+//!   and the bench waits until all N are open;
+//! * multiplexed: the same pool with `multiplexing = true` (shared connections: the number of
+//!   CPUs);
+//! * shared: as many tokio-postgres clients as shared connections, used by all N tasks
+//!   round-robin, the statement prepared once per client — the pipelining ceiling.
 //!
 //! The last lines are one summary per concurrency:
-//! `point_select c=<N>: pgdbm <qps> qps, raw <qps> qps, pgbench <tps> tps, pgdbm/pgbench <ratio>`.
+//! `point_select c=<N>: pgdbm <qps> qps, multiplexed <qps> qps, raw <qps> qps, pgbench <tps> tps,
+//! pgdbm/pgbench <r>, multiplexed/pgbench <r>, shared <qps> qps, multiplexed/shared <r>`.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -43,6 +48,8 @@ struct TokioPostgres {
 
 impl harness::Driver for TokioPostgres {
     type Raw = RawPool;
+    type Shared = SharedClients;
+    const MULTIPLEXES: bool = true;
 
     fn new(bench_url: &str) -> Result<Self> {
         let mut raw_config = tokio_postgres::Config::from_str(bench_url)?;
@@ -52,6 +59,10 @@ impl harness::Driver for TokioPostgres {
 
     async fn open_raw(&self, n: usize) -> Result<RawPool> {
         RawPool::open(self.raw_config.clone(), n).await
+    }
+
+    async fn open_shared(&self, clients: usize) -> Result<SharedClients> {
+        SharedClients::open(&self.raw_config, clients).await
     }
 
     async fn connect_pgdbm(config: &DatabaseConfig) -> pgdbm::Result<Arc<dyn PoolProvider>> {
@@ -79,6 +90,39 @@ async fn connect(config: &tokio_postgres::Config) -> Result<Client, tokio_postgr
         let _ = connection.await;
     });
     Ok(client)
+}
+
+// --- raw tokio-postgres clients shared by the tasks (the pipelining ceiling) ---------------------
+
+/// `clients` tokio-postgres clients used by all tasks at once, round-robin, each with the point
+/// select prepared once: concurrent statements pipeline on each client's socket.
+struct SharedClients {
+    clients: Vec<(Client, Statement)>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl SharedClients {
+    async fn open(config: &tokio_postgres::Config, clients: usize) -> Result<Self> {
+        let mut opened = Vec::with_capacity(clients);
+        for _ in 0..clients.max(1) {
+            let client = connect(config).await?;
+            let stmt = client.prepare(RAW_SQL).await?;
+            opened.push((client, stmt));
+        }
+        Ok(SharedClients {
+            clients: opened,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+}
+
+impl PointSelect for SharedClients {
+    async fn select(&self, aid: i32) -> Result<i32> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.clients.len();
+        let (client, stmt) = &self.clients[i];
+        let row = client.query_one(stmt, &[&aid]).await?;
+        Ok(row.get::<_, i32>(0))
+    }
 }
 
 // --- raw tokio-postgres + bb8 --------------------------------------------------------------------

@@ -245,6 +245,12 @@ impl PgConn {
         self.busy.store(true, Ordering::Relaxed);
     }
 
+    /// Counts a statement run on a shared connection (`max_queries`), which is never marked
+    /// busy: it is not handed out by the pool.
+    pub(crate) fn count_statement(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Marks the running statement as finished (see [`in_flight!`]).
     pub(crate) fn mark_idle(&self) {
         self.busy.store(false, Ordering::Relaxed);

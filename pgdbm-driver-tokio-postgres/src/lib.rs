@@ -105,6 +105,7 @@ mod host;
 mod listen;
 mod lookups;
 mod manager;
+mod multiplex;
 mod pool;
 mod settings;
 #[cfg(feature = "tls")]

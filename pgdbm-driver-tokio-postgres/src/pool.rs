@@ -21,6 +21,7 @@ use crate::cancel::CancelTarget;
 use crate::conn::{PgConn, Stop, in_flight};
 use crate::listen::ListenConnector;
 use crate::manager::{Manager, Shared};
+use crate::multiplex::Multiplexer;
 use crate::settings::{pg_config, plain_fallback, reaper_rate, tls};
 
 /// The driver marker: `Database::connect::<TokioPostgres>(&config)`.
@@ -185,6 +186,11 @@ impl Connection for TokioPostgresConnection {
 ///
 /// Open it with [`TokioPostgresPool::connect`] (or `Database::connect::<TokioPostgres>`) and
 /// share it as `Arc<dyn PoolProvider>` among schema-scoped [`pgdbm::Database`] handles.
+///
+/// With `multiplexing` on (not behind a transaction pooler) it also keeps
+/// `multiplexed_connections` shared connections, outside the bb8 pool and its [`PoolStats`],
+/// on which its autocommit `execute`/`fetch_all`/`fetch_optional` run pipelined (see pgdbm's
+/// crate docs, "Multiplexing").
 pub struct TokioPostgresPool {
     pool: bb8::Pool<Manager>,
     shared: Arc<Shared>,
@@ -194,6 +200,8 @@ pub struct TokioPostgresPool {
     listen: Arc<ListenConnector>,
     /// The pooler in front of the server.
     pooler: PoolerSettings,
+    /// With `multiplexing`: the shared connections autocommit statements run on.
+    multiplexer: Option<Multiplexer>,
 }
 
 impl std::fmt::Debug for TokioPostgresPool {
@@ -259,7 +267,9 @@ impl TokioPostgresPool {
             shared.closed_outside.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("pgdbm: pool full before the first connection was added");
         }
+        let multiplexer = Multiplexer::new(config, &pool, &shared);
         let this = TokioPostgresPool {
+            multiplexer,
             pool,
             shared,
             acquire_timeout: config.acquire_timeout(),
@@ -299,6 +309,10 @@ impl TokioPostgresPool {
 #[async_trait]
 impl Executor for TokioPostgresPool {
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        if let Some(lease) = self.multiplexer.as_ref().and_then(|m| m.lease(sql)) {
+            let out = lease.conn().execute_direct(sql, params).await;
+            return lease.finish(out);
+        }
         let work = async {
             let lent = self.get().await?;
             let out = lent.conn().execute_direct(sql, params).await;
@@ -311,6 +325,10 @@ impl Executor for TokioPostgresPool {
         }
     }
     async fn fetch_all(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
+        if let Some(lease) = self.multiplexer.as_ref().and_then(|m| m.lease(sql)) {
+            let out = lease.conn().fetch_all_direct(sql, params).await;
+            return lease.finish(out);
+        }
         let work = async {
             let lent = self.get().await?;
             let out = lent.conn().fetch_all_direct(sql, params).await;
@@ -323,6 +341,10 @@ impl Executor for TokioPostgresPool {
         }
     }
     async fn fetch_optional(&self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
+        if let Some(lease) = self.multiplexer.as_ref().and_then(|m| m.lease(sql)) {
+            let out = lease.conn().fetch_optional_direct(sql, params).await;
+            return lease.finish(out);
+        }
         let work = async {
             let lent = self.get().await?;
             let out = lent.conn().fetch_optional_direct(sql, params).await;
@@ -398,6 +420,9 @@ impl PoolProvider for TokioPostgresPool {
     async fn close(&self) {
         if !self.shared.state.close() {
             return;
+        }
+        if let Some(multiplexer) = &self.multiplexer {
+            multiplexer.close();
         }
         // Check out every idle connection once: returned while closed, each is closed.
         let idle = self.pool.state().idle_connections;

@@ -146,6 +146,58 @@
 //! off for the databases pgdbm's pools use). The settings still cannot travel as startup
 //! `options` with it.
 //!
+//! ## Multiplexing
+//!
+//! With `multiplexing` on (`?multiplexing=true` in the URL,
+//! [`DatabaseConfigBuilder::multiplexing`], `PGDBM_MULTIPLEXING`; `pgdbm.toml` accepts
+//! `multiplexing` and `multiplexed_connections` under `[shared_pool]` with its other pool keys,
+//! for applications that read it; off by default) the tokio-postgres driver runs autocommit
+//! statements on a small set of **shared connections** (`multiplexed_connections`, default the
+//! number of CPUs), many statements at once on each, pipelined on its socket, instead of
+//! checking out an exclusive connection per statement. The shared connections come on top of
+//! `max_connections` and open in the background when the pool opens.
+//!
+//! * **Shared**: `execute`, `fetch_all`, `fetch_optional` (and what is built on them:
+//!   `fetch_one`, `fetch_value`, `fetch_*_as`, …) on the pool — through a [`Database`] handle —
+//!   whose leading keyword (after whitespace, comments and opening parentheses) is `SELECT`,
+//!   `INSERT`, `UPDATE`, `DELETE`, `MERGE`, `WITH`, `VALUES`, `TABLE`, `SHOW`, `NOTIFY`,
+//!   `EXPLAIN`, `CREATE` (not `CREATE TEMP`/`TEMPORARY`), `ALTER`, `DROP`, `TRUNCATE`,
+//!   `COMMENT`, `GRANT`, `REVOKE`, `ANALYZE`, `VACUUM`, `REINDEX`, `REFRESH` or `CLUSTER`. Each
+//!   goes to the shared connection with the fewest statements in flight; past 32 in flight on
+//!   every one (or while none is open) it runs exclusive. Each shared connection has its own
+//!   statement cache (a statement is prepared once per connection).
+//! * **Exclusive, as without multiplexing**: transactions, `batch_execute`, COPY, streams
+//!   (`fetch`), [`Listener`]s, `acquire()`, and every statement whose leading keyword is not in
+//!   the list — those that change or depend on session state: `SET`/`RESET`, `LISTEN`/`UNLISTEN`,
+//!   `PREPARE`/`EXECUTE`/`DEALLOCATE`, `DECLARE`/`FETCH`/`MOVE`/`CLOSE`, `BEGIN`/`START`/
+//!   `COMMIT`/`ROLLBACK`/`SAVEPOINT`/`RELEASE`/`END`/`ABORT`, `LOCK`, `CREATE TEMP`, `DISCARD`,
+//!   `COPY`, `LOAD`, `DO`, `CALL`. Behind a transaction pooler (`pooler = transaction`) every
+//!   statement runs exclusive: the two modes are not combined. The sqlx driver refuses
+//!   `multiplexing` ([`Error::Config`] naming it).
+//! * **Not recognised**: what a function does to the session inside a shared statement.
+//!   `SELECT pg_advisory_lock(…)` takes a session lock on a shared connection (use
+//!   `pg_advisory_xact_lock` in a transaction, or `acquire()`); `SELECT set_config('x', 'y',
+//!   false)` changes the setting for every statement on that shared connection; `SELECT … INTO
+//!   TEMP` creates a temporary table there; `pg_backend_pid()` names a shared session. Run such
+//!   statements in a transaction or on an acquired connection.
+//! * **Dropped statements and timeouts**: a statement whose future is dropped (a
+//!   [`Database::with_timeout`] or `command_timeout` bound, a `select!`) is **not** cancelled on
+//!   the server — a cancel request would stop whatever that pipelined session runs when it
+//!   arrives, maybe a neighbour's statement. The caller gets [`Error::Timeout`] at once; the
+//!   statement runs to its end (bounded by the server's `statement_timeout`) and its result is
+//!   discarded; new statements avoid its connection until it is over. Its neighbours' results
+//!   are not disturbed.
+//! * **Lost connections**: a shared connection that dies fails only its statements in flight
+//!   (with a connection error, [`Error::ConnectionLost`]) and is replaced in the background.
+//!   `max_queries` and `max_lifetime` retire shared connections as they do pooled ones;
+//!   `idle_timeout` does not close them.
+//! * **Stats and monitoring**: every statement is recorded as before (the monitor, spans and
+//!   metrics live above the driver); [`PoolStats`] counts the pool's exclusive connections only.
+//!
+//! Leave it off unless many tasks run short autocommit statements concurrently: that is where it
+//! pays (see the README's benchmark); a slow statement delays what is pipelined behind it on the
+//! same connection.
+//!
 //! ## Templates
 //!
 //! | placeholder | with schema `app` | without schema |

@@ -18,6 +18,14 @@ pub trait Driver: Sized {
     /// The raw baseline: the driver's own pool, without pgdbm.
     type Raw: PointSelect;
 
+    /// The pipelining ceiling: `clients` raw clients shared by all tasks (round-robin, the
+    /// statement prepared once per client). [`NoShared`] for a driver without one.
+    type Shared: PointSelect;
+
+    /// pgdbm on this driver honours `multiplexing`: the bench then also measures pgdbm
+    /// multiplexed and [`Driver::open_shared`].
+    const MULTIPLEXES: bool = false;
+
     /// Prepares the raw baseline's connect options for `bench_url` (the bench database, TLS
     /// off).
     fn new(bench_url: &str) -> Result<Self>;
@@ -29,6 +37,13 @@ pub trait Driver: Sized {
     fn connect_pgdbm(
         config: &DatabaseConfig,
     ) -> impl Future<Output = pgdbm::Result<Arc<dyn PoolProvider>>>;
+
+    /// Opens the shared raw clients (see [`Driver::Shared`]), all open on return; only called
+    /// when [`Driver::MULTIPLEXES`].
+    fn open_shared(&self, clients: usize) -> impl Future<Output = Result<Self::Shared>> {
+        let _ = clients;
+        async { Err("this driver has no shared-client baseline".into()) }
+    }
 
     /// Returns once all `n` connections of `pool` (opened by [`Driver::connect_pgdbm`] with
     /// min = max = `n`) are open, so that no phase pays for connecting.
@@ -46,6 +61,16 @@ pub trait PointSelect: Send + Sync + 'static {
     }
 }
 
+/// The [`Driver::Shared`] of a driver without a shared-client baseline (never opened).
+#[derive(Debug)]
+pub struct NoShared;
+
+impl PointSelect for NoShared {
+    async fn select(&self, _aid: i32) -> Result<i32> {
+        Err("no shared-client baseline".into())
+    }
+}
+
 /// A `Database` handle scoped to `public` on the driver's pgdbm pool.
 pub(super) struct PgdbmTarget {
     db: Database,
@@ -60,6 +85,30 @@ impl PgdbmTarget {
             // Plain text, like the raw client and pgbench.
             .ssl_mode(SslMode::Disable);
         Self::open_config::<D>(config, n).await
+    }
+
+    /// As [`PgdbmTarget::open`], with `multiplexing` on (`multiplexed_connections` at its
+    /// default, the number of CPUs): the shared connections open in the background, so this
+    /// waits until a statement runs on one (the pool's exclusive connections all checked out).
+    pub(super) async fn open_multiplexed<D: Driver>(bench_url: &str, n: usize) -> Result<Self> {
+        let config = DatabaseConfig::builder()
+            .url(bench_url)
+            .ssl_mode(SslMode::Disable)
+            .multiplexing(true);
+        let this = Self::open_config::<D>(config, n).await?;
+        let mut held = Vec::with_capacity(n);
+        for _ in 0..n {
+            held.push(this.pool.acquire().await?);
+        }
+        let bounded = this.db.with_timeout(std::time::Duration::from_millis(50));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while bounded.execute("SELECT 1", &[]).await.is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err("multiplexed: no shared connection after 30 s".into());
+            }
+        }
+        drop(held);
+        Ok(this)
     }
 
     /// The pool of `D` on `config` with min = max = `n`, all connections open.

@@ -9,7 +9,8 @@
 //! connection to `postgres`) and initialised with `pgbench -i -s 10 --quiet` when it or its
 //! `pgbench_accounts` (1 000 000 rows) is missing.
 //!
-//! For each concurrency N (default 1, 8 and 32) three clients are measured:
+//! For each concurrency N (default 1, 8 and 32) three clients are measured (five for a driver
+//! whose pgdbm pool multiplexes, [`Driver::MULTIPLEXES`]):
 //!
 //! 1. pgbench: `pgbench -S -M prepared -c N -j min(N,2) -T <secs> -n` (the reference: C, libpq,
 //!    one prepared statement per connection), its `tps = … (without initial connection time)`;
@@ -17,7 +18,12 @@
 //! 3. pgdbm: the driver's pgdbm pool of N connections shared by a `Database` handle scoped to
 //!    `public`, one `db.fetch_value::<i32>("SELECT abalance FROM {{tables.pgbench_accounts}}
 //!    WHERE aid = $1", params![aid])` per query (acquire per query, template expansion, statement
-//!    cache, `Value` conversion and row decode included).
+//!    cache, `Value` conversion and row decode included);
+//! 4. multiplexed: the same with `multiplexing = true` (`multiplexed_connections` at its default,
+//!    the number of CPUs; the N exclusive connections are there too, for statements that need
+//!    one — none here);
+//! 5. shared: the pipelining ceiling, as many raw clients as `multiplexed_connections` shared by
+//!    the N tasks (round-robin, the statement prepared once per client).
 //!
 //! In 2 and 3, N tasks each loop over random ids (1..=1 000 000) until the slice ends;
 //! qps = completed queries / elapsed time. Both pools have min = max = N, all N connections open
@@ -25,7 +31,7 @@
 //! connection) before they are timed. All three connect over the same transport, without TLS.
 //!
 //! The phases are interleaved: each phase of `<secs>` is cut into rounds of about 2 s, run as
-//! pgbench, raw, pgdbm, pgbench, pgdbm, raw, … (raw and pgdbm swap places every round) and each
+//! pgbench, raw, pgdbm, pgbench, pgdbm, raw, … (the clients after pgbench rotate every round) and each
 //! result is the total over its rounds. On a small shared machine the throughput drifts by ±20 %
 //! within a minute; three back-to-back 10 s phases would turn that drift into a difference
 //! between the clients, interleaving spreads it over all three, and swapping the order cancels
@@ -68,6 +74,9 @@
 //!
 //! The last lines are one summary per concurrency:
 //! `point_select c=<N>: pgdbm <qps> qps, raw <qps> qps, pgbench <tps> tps, pgdbm/pgbench <ratio>`,
+//! with multiplexing
+//! `point_select c=<N>: pgdbm <qps> qps, multiplexed <qps> qps, raw <qps> qps, pgbench <tps> tps,
+//! pgdbm/pgbench <r>, multiplexed/pgbench <r>, shared <qps> qps, multiplexed/shared <r>`,
 //! then the pooler phase's:
 //! `point_select pooler c=<N>: pgdbm <qps> qps, pgbench -M extended <tps> tps, pgdbm/pgbench <r>`.
 
@@ -82,7 +91,7 @@ mod settings;
 mod setup;
 mod timed;
 
-pub use driver::{Driver, PointSelect};
+pub use driver::{Driver, NoShared, PointSelect};
 
 /// The database the benchmark owns.
 pub const BENCH_DB: &str = "pgdbm_bench";

@@ -1,14 +1,32 @@
 //! The report: the summary lines (ratios to raw and to pgbench) and how the per-round pgdbm/raw
 //! ratios spread (median, range, 95 % interval).
 
-/// One concurrency's results: `(n, pgdbm qps, raw qps, pgbench tps, per-round pgdbm/raw ratios)`.
-pub(super) type Summary = (usize, f64, f64, Option<f64>, Vec<f64>);
+/// One concurrency's results.
+pub(super) struct Summary {
+    pub(super) n: usize,
+    pub(super) pgdbm_qps: f64,
+    pub(super) raw_qps: f64,
+    pub(super) pgbench_tps: Option<f64>,
+    /// Per-round pgdbm/raw ratios.
+    pub(super) ratios: Vec<f64>,
+    /// pgdbm with multiplexing, and the shared raw clients (drivers that multiplex).
+    pub(super) multiplexed_qps: Option<f64>,
+    pub(super) shared_qps: Option<f64>,
+}
 
 /// Prints the summary: the ratios per concurrency, then one `point_select c=<N>: …` line each.
 pub(super) fn print_summary(summary: &[Summary]) {
     println!();
-    for (n, pgdbm_qps, raw_qps, pgbench_tps, ratios) in summary {
-        let vs = match pgbench_tps {
+    for row in summary {
+        let Summary {
+            n,
+            pgdbm_qps,
+            raw_qps,
+            pgbench_tps,
+            ratios,
+            ..
+        } = row;
+        let mut vs = match pgbench_tps {
             Some(t) => format!(
                 "raw/pgbench {:.2}, pgdbm/raw {:.2}",
                 raw_qps / t,
@@ -16,19 +34,32 @@ pub(super) fn print_summary(summary: &[Summary]) {
             ),
             None => format!("pgdbm/raw {:.2}", pgdbm_qps / raw_qps),
         };
-        println!(
-            "c={n}: {vs}{}",
-            RatioSpread::of(ratios).map_or_else(String::new, |r| r.describe())
-        );
+        vs.push_str(&RatioSpread::of(ratios).map_or_else(String::new, |r| r.describe()));
+        if let (Some(m), Some(s)) = (row.multiplexed_qps, row.shared_qps) {
+            vs.push_str(&format!(", multiplexed/shared {:.2}", m / s));
+        }
+        println!("c={n}: {vs}");
     }
-    for &(n, pgdbm_qps, raw_qps, pgbench_tps, _) in summary {
-        let (tps, ratio) = match pgbench_tps {
-            Some(t) => (format!("{t:.0}"), format!("{:.2}", pgdbm_qps / t)),
-            None => ("n/a".to_owned(), "n/a".to_owned()),
+    for row in summary {
+        let (n, pgdbm_qps, raw_qps) = (row.n, row.pgdbm_qps, row.raw_qps);
+        let to_pgbench = |qps: f64| {
+            row.pgbench_tps
+                .map_or_else(|| "n/a".to_owned(), |t| format!("{:.2}", qps / t))
         };
-        println!(
-            "point_select c={n}: pgdbm {pgdbm_qps:.0} qps, raw {raw_qps:.0} qps, pgbench {tps} tps, pgdbm/pgbench {ratio}"
-        );
+        let tps = row
+            .pgbench_tps
+            .map_or_else(|| "n/a".to_owned(), |t| format!("{t:.0}"));
+        let ratio = to_pgbench(pgdbm_qps);
+        match (row.multiplexed_qps, row.shared_qps) {
+            (Some(m), Some(s)) => println!(
+                "point_select c={n}: pgdbm {pgdbm_qps:.0} qps, multiplexed {m:.0} qps, raw {raw_qps:.0} qps, pgbench {tps} tps, pgdbm/pgbench {ratio}, multiplexed/pgbench {}, shared {s:.0} qps, multiplexed/shared {:.2}",
+                to_pgbench(m),
+                m / s
+            ),
+            _ => println!(
+                "point_select c={n}: pgdbm {pgdbm_qps:.0} qps, raw {raw_qps:.0} qps, pgbench {tps} tps, pgdbm/pgbench {ratio}"
+            ),
+        }
     }
 }
 

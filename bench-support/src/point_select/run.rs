@@ -1,5 +1,6 @@
 //! The benchmark run: settings, database, buffer-cache warm-up, then for each concurrency the
-//! interleaved rounds of pgbench, raw and pgdbm, and the report.
+//! interleaved rounds of pgbench, raw, pgdbm (and with multiplexing, pgdbm multiplexed and the
+//! shared raw clients), and the report.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use super::driver::PgdbmTarget;
 use super::pgbench::{PgbenchTarget, find_pgbench, run_pgbench};
 use super::pooler::run_pooler_phase;
 use super::profile::profile;
-use super::report::print_summary;
+use super::report::{Summary, print_summary};
 use super::settings::{Settings, env_nonempty, with_database};
 use super::setup::prepare_database;
 use super::timed::{drive, slice};
@@ -72,11 +73,19 @@ pub(super) fn run<D: Driver>() -> Result<()> {
     }
 
     let rounds = settings.rounds;
+    let shared_clients = base.multiplexed_connections() as usize;
+    let mut clients = vec![Client::Raw, Client::Pgdbm];
+    if D::MULTIPLEXES {
+        clients.extend([Client::Multiplexed, Client::Shared]);
+        println!(
+            "point_select: multiplexed and shared use {shared_clients} shared connection(s) \
+             (multiplexed_connections)"
+        );
+    }
     let mut summary = Vec::new();
     for &n in &settings.concurrency {
         let mut pgbench_acc = pgbench.as_ref().map(|_| (0.0, 0.0));
-        let mut raw_acc = (0u64, Duration::ZERO);
-        let mut pgdbm_acc = (0u64, Duration::ZERO);
+        let mut acc = [(0u64, Duration::ZERO); Client::COUNT];
         let mut round_ratios = Vec::with_capacity(rounds as usize);
         for round in 0..rounds {
             let secs = settings.secs / rounds + u64::from(round < settings.secs % rounds);
@@ -97,42 +106,90 @@ pub(super) fn run<D: Driver>() -> Result<()> {
                 acc.1 += secs as f64;
             }
 
-            let raw_slice =
-                || rt.block_on(slice(driver.open_raw(n), &tag, "raw", n, warmup, phase));
-            let pgdbm_slice = || {
-                let open = PgdbmTarget::open::<D>(&bench_url, n);
-                rt.block_on(slice(open, &tag, "pgdbm", n, warmup, phase))
-            };
-            let (raw, pgdbm) = if round % 2 == 0 {
-                let raw = raw_slice()?;
-                (raw, pgdbm_slice()?)
-            } else {
-                let pgdbm = pgdbm_slice()?;
-                (raw_slice()?, pgdbm)
-            };
-            raw_acc.0 += raw.0;
-            raw_acc.1 += raw.1;
-            pgdbm_acc.0 += pgdbm.0;
-            pgdbm_acc.1 += pgdbm.1;
+            // The clients after pgbench rotate every round (raw, pgdbm, … then pgdbm, …, raw).
+            let mut this_round = [(0u64, Duration::ZERO); Client::COUNT];
+            for i in 0..clients.len() {
+                let client = clients[(i + round as usize) % clients.len()];
+                let label = client.label();
+                let result = match client {
+                    Client::Raw => {
+                        rt.block_on(slice(driver.open_raw(n), &tag, label, n, warmup, phase))
+                    }
+                    Client::Pgdbm => {
+                        let open = PgdbmTarget::open::<D>(&bench_url, n);
+                        rt.block_on(slice(open, &tag, label, n, warmup, phase))
+                    }
+                    Client::Multiplexed => {
+                        let open = PgdbmTarget::open_multiplexed::<D>(&bench_url, n);
+                        rt.block_on(slice(open, &tag, label, n, warmup, phase))
+                    }
+                    Client::Shared => {
+                        let open = driver.open_shared(shared_clients);
+                        rt.block_on(slice(open, &tag, label, n, warmup, phase))
+                    }
+                }?;
+                this_round[client as usize] = result;
+                acc[client as usize].0 += result.0;
+                acc[client as usize].1 += result.1;
+            }
             let qps = |(count, elapsed): (u64, Duration)| count as f64 / elapsed.as_secs_f64();
-            round_ratios.push(qps(pgdbm) / qps(raw));
+            round_ratios.push(
+                qps(this_round[Client::Pgdbm as usize]) / qps(this_round[Client::Raw as usize]),
+            );
         }
         let pgbench_tps = pgbench_acc.map(|(sum, secs)| sum / secs);
-        let raw_qps = raw_acc.0 as f64 / raw_acc.1.as_secs_f64();
-        let pgdbm_qps = pgdbm_acc.0 as f64 / pgdbm_acc.1.as_secs_f64();
+        let qps = |client: Client| {
+            let (count, elapsed) = acc[client as usize];
+            (!elapsed.is_zero()).then(|| count as f64 / elapsed.as_secs_f64())
+        };
+        let raw_qps = qps(Client::Raw).unwrap_or_default();
+        let pgdbm_qps = qps(Client::Pgdbm).unwrap_or_default();
         if rounds > 1 {
             match pgbench_tps {
                 Some(t) => println!("c={n}: pgbench {t:.0} tps over {rounds} rounds"),
                 None => println!("c={n}: pgbench n/a (not installed)"),
             }
-            println!("c={n}: raw {raw_qps:.0} qps over {rounds} rounds");
-            println!("c={n}: pgdbm {pgdbm_qps:.0} qps over {rounds} rounds");
+            for &client in &clients {
+                if let Some(q) = qps(client) {
+                    println!("c={n}: {} {q:.0} qps over {rounds} rounds", client.label());
+                }
+            }
         } else if pgbench_tps.is_none() {
             println!("c={n}: pgbench n/a (not installed)");
         }
-        summary.push((n, pgdbm_qps, raw_qps, pgbench_tps, round_ratios));
+        summary.push(Summary {
+            n,
+            pgdbm_qps,
+            raw_qps,
+            pgbench_tps,
+            ratios: round_ratios,
+            multiplexed_qps: qps(Client::Multiplexed),
+            shared_qps: qps(Client::Shared),
+        });
     }
 
     print_summary(&summary);
     run_pooler_phase::<D>(&rt, &settings, &base, pgbench.as_deref())
+}
+
+/// The clients measured after pgbench in each round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    Raw,
+    Pgdbm,
+    Multiplexed,
+    Shared,
+}
+
+impl Client {
+    const COUNT: usize = 4;
+
+    fn label(self) -> &'static str {
+        match self {
+            Client::Raw => "raw",
+            Client::Pgdbm => "pgdbm",
+            Client::Multiplexed => "multiplexed",
+            Client::Shared => "shared",
+        }
+    }
 }

@@ -54,6 +54,11 @@ pub(super) struct SharedPoolSection {
     /// Statements a connection runs before it is recycled (the library's
     /// `DatabaseConfigBuilder::max_queries`; pgdbm for Python reads it from its own config).
     max_queries: Option<u64>,
+    /// Shared, pipelined connections for autocommit statements (the library's
+    /// `DatabaseConfigBuilder::multiplexing`, tokio-postgres driver).
+    multiplexing: Option<bool>,
+    /// How many shared connections (`DatabaseConfigBuilder::multiplexed_connections`).
+    multiplexed_connections: Option<u32>,
     #[serde(default)]
     modules: Vec<String>,
 }

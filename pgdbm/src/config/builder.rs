@@ -97,7 +97,7 @@ impl DatabaseConfigBuilder {
     /// `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `sslpassword`, `application_name`, `connect_timeout`,
     /// `options` (`-c name=value` server settings), and pgdbm's `schema`, `statement_timeout`,
     /// `idle_in_transaction_session_timeout`, `lock_timeout`, `min_connections`,
-    /// `max_connections`, `acquire_timeout`, `max_queries`, `command_timeout`, `pooler`, `direct_url`. Any other key is an error. In a URI, user, password
+    /// `max_connections`, `acquire_timeout`, `max_queries`, `command_timeout`, `multiplexing`, `multiplexed_connections`, `pooler`, `direct_url`. Any other key is an error. In a URI, user, password
     /// and database are percent-decoded; an empty host (`postgresql:///db`) means the default
     /// host; `?host=/var/run/postgresql` selects a Unix socket directory. Multiple hosts are not
     /// supported.

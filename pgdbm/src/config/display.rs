@@ -67,6 +67,8 @@ impl fmt::Debug for DatabaseConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("max_queries", &self.max_queries)
             .field("command_timeout", &self.command_timeout)
+            .field("multiplexing", &self.multiplexing)
+            .field("multiplexed_connections", &self.multiplexed_connections)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("connect_timeout", &self.connect_timeout)

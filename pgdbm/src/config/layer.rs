@@ -35,6 +35,8 @@ pub(super) const PASSWORD_FALLBACK_VAR: (&str, &str) = ("DB_PASSWORD", "password
 pub(super) const PGDBM_ENV_VARS: &[(&str, &str)] = &[
     ("PGDBM_POOLER", "pooler"),
     ("PGDBM_DIRECT_URL", "direct_url"),
+    ("PGDBM_MULTIPLEXING", "multiplexing"),
+    ("PGDBM_MULTIPLEXED_CONNECTIONS", "multiplexed_connections"),
 ];
 
 /// A string that may hold a password: its `Debug` never shows it.
@@ -102,6 +104,8 @@ pub(super) struct Layer {
     pub(super) acquire_timeout: Option<Duration>,
     pub(super) max_queries: Option<Option<u64>>,
     pub(super) command_timeout: Option<Option<Duration>>,
+    pub(super) multiplexing: Option<bool>,
+    pub(super) multiplexed_connections: Option<u32>,
     pub(super) idle_timeout: Option<Option<Duration>>,
     pub(super) max_lifetime: Option<Option<Duration>>,
     pub(super) connect_timeout: Option<Duration>,
@@ -154,6 +158,11 @@ impl Layer {
         set(&mut config.acquire_timeout, &self.acquire_timeout);
         set(&mut config.max_queries, &self.max_queries);
         set(&mut config.command_timeout, &self.command_timeout);
+        set(&mut config.multiplexing, &self.multiplexing);
+        set(
+            &mut config.multiplexed_connections,
+            &self.multiplexed_connections,
+        );
         set(&mut config.idle_timeout, &self.idle_timeout);
         set(&mut config.max_lifetime, &self.max_lifetime);
         set(&mut config.connect_timeout, &self.connect_timeout);

@@ -54,6 +54,7 @@
 mod builder;
 mod display;
 mod layer;
+mod multiplexing;
 mod parse;
 mod pool_limits;
 mod pooler;
@@ -101,6 +102,8 @@ const DEFAULT_APPLICATION_NAME: &str = "pgdbm";
 /// | acquire timeout | 30 s | `acquire_timeout` (seconds, or with a unit) |
 /// | statements per connection | unlimited | `max_queries` (`0` = unlimited) |
 /// | command timeout (client side, per call) | none | `command_timeout` (seconds, or with a unit; `0` = none) |
+/// | multiplexing (shared, pipelined connections; tokio-postgres driver) | off | `multiplexing` (`true`/`false`) |
+/// | shared connections when multiplexing | the number of CPUs | `multiplexed_connections` |
 /// | idle timeout / max lifetime | 10 min / 30 min | — |
 /// | connect timeout | 10 s | `connect_timeout` (seconds, or with a unit) |
 /// | statement timeout | 60 000 ms | `statement_timeout` (ms, or with a unit; `0` = off) |
@@ -137,6 +140,8 @@ pub struct DatabaseConfig {
     acquire_timeout: Duration,
     max_queries: Option<u64>,
     command_timeout: Option<Duration>,
+    multiplexing: bool,
+    multiplexed_connections: u32,
     idle_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
     connect_timeout: Duration,
@@ -219,6 +224,8 @@ impl DatabaseConfig {
                 acquire_timeout: Some(self.acquire_timeout),
                 max_queries: Some(self.max_queries),
                 command_timeout: Some(self.command_timeout),
+                multiplexing: Some(self.multiplexing),
+                multiplexed_connections: Some(self.multiplexed_connections),
                 idle_timeout: Some(self.idle_timeout),
                 max_lifetime: Some(self.max_lifetime),
                 connect_timeout: Some(self.connect_timeout),
@@ -361,6 +368,8 @@ impl DatabaseConfig {
             acquire_timeout: Duration::from_secs(30),
             max_queries: None,
             command_timeout: None,
+            multiplexing: false,
+            multiplexed_connections: multiplexing::default_multiplexed_connections(),
             idle_timeout: Some(Duration::from_secs(10 * 60)),
             max_lifetime: Some(Duration::from_secs(30 * 60)),
             connect_timeout: Duration::from_secs(10),

@@ -70,6 +70,9 @@ impl DatabaseConfig {
                 ),
             ));
         }
+        if self.multiplexed_connections == 0 {
+            return err("multiplexed_connections", "must be at least 1");
+        }
         if self.acquire_timeout.is_zero() {
             return err("acquire_timeout", "must be greater than zero");
         }

@@ -77,6 +77,8 @@ pub(in crate::config) fn apply_param(
             | "acquire_timeout"
             | "max_queries"
             | "command_timeout"
+            | "multiplexing"
+            | "multiplexed_connections"
             | "pooler"
             | "direct_url" => Ok(()),
             _ => unknown_key(key, field, origin),
@@ -150,6 +152,17 @@ pub(in crate::config) fn apply_param(
             Err(_) => {
                 return err(format!(
                     "invalid number {}; expected a non-negative integer (0 = no limit)",
+                    quoted(value)
+                ));
+            }
+        },
+        "multiplexed_connections" => layer.multiplexed_connections = Some(count()?),
+        "multiplexing" => match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "on" | "yes" | "1" => layer.multiplexing = Some(true),
+            "false" | "off" | "no" | "0" => layer.multiplexing = Some(false),
+            _ => {
+                return err(format!(
+                    "invalid value {}; expected true or false",
                     quoted(value)
                 ));
             }
