@@ -13,7 +13,7 @@ use serde_json::Value;
 use todo_app::todo::TodoModule;
 use todo_app::{AppState, router};
 
-use common::{app, create, send};
+use common::{app, create, on_both_drivers, send};
 
 const MISSING: &str = "/todos/00000000-0000-4000-8000-000000000000";
 
@@ -294,32 +294,6 @@ async fn statements_are_monitored(db: &Database) {
             .sql
             .contains("INSERT INTO {{tables.todos}}")
     );
-}
-
-/// Each scenario once per driver, on a database of its own cloned from the migrated template.
-macro_rules! on_both_drivers {
-    ($($scenario:ident),* $(,)?) => {
-        mod tokio_postgres {
-            use pgdbm_testing::TestDatabase;
-            use super::*;
-            $(
-                #[pgdbm_testing::test(module = TodoModule, schema = "todo")]
-                async fn $scenario(db: TestDatabase) {
-                    super::$scenario(&db).await;
-                }
-            )*
-        }
-        mod sqlx {
-            use pgdbm_testing::TestDatabase;
-            use super::*;
-            $(
-                #[pgdbm_testing::test(module = TodoModule, schema = "todo", driver = Sqlx)]
-                async fn $scenario(db: TestDatabase) {
-                    super::$scenario(&db).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_drivers!(

@@ -13,7 +13,7 @@ use pgdbm_testing::TestDatabase;
 use todo_app::todo::TodoModule;
 use tower::ServiceExt;
 
-use common::{app, create};
+use common::{app, create, on_both_drivers};
 
 /// `GET /metrics`: status and body text.
 async fn scrape(app: &Router) -> (StatusCode, String, String) {
@@ -150,29 +150,6 @@ async fn metrics_are_exported<D: Driver>(test_db: &TestDatabase<D>) {
     let creates =
         sample(&body, "db_client_connection_create_time_count", &[&pool]).expect("creates");
     assert!(creates >= 1.0, "the second pool's connect: {body}");
-}
-
-macro_rules! on_both_drivers {
-    ($($scenario:ident),* $(,)?) => {
-        mod tokio_postgres {
-            use super::*;
-            $(
-                #[pgdbm_testing::test(module = TodoModule, schema = "todo")]
-                async fn $scenario(db: TestDatabase) {
-                    super::$scenario(&db).await;
-                }
-            )*
-        }
-        mod sqlx {
-            use super::*;
-            $(
-                #[pgdbm_testing::test(module = TodoModule, schema = "todo", driver = Sqlx)]
-                async fn $scenario(db: TestDatabase) {
-                    super::$scenario(&db).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_drivers!(metrics_are_exported);

@@ -73,3 +73,32 @@ pub async fn create(app: &Router, body: &str) -> Value {
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json);
     reply.json
 }
+
+/// Each scenario once per driver, on a database of its own cloned from the migrated template.
+#[allow(unused_macros)] // not every test binary uses it
+macro_rules! on_both_drivers {
+    ($($scenario:ident),* $(,)?) => {
+        mod tokio_postgres {
+            use pgdbm_testing::TestDatabase;
+            use super::*;
+            $(
+                #[pgdbm_testing::test(module = TodoModule, schema = "todo")]
+                async fn $scenario(db: TestDatabase) {
+                    super::$scenario(&db).await;
+                }
+            )*
+        }
+        mod sqlx {
+            use pgdbm_testing::TestDatabase;
+            use super::*;
+            $(
+                #[pgdbm_testing::test(module = TodoModule, schema = "todo", driver = Sqlx)]
+                async fn $scenario(db: TestDatabase) {
+                    super::$scenario(&db).await;
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_drivers;
