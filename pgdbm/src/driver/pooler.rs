@@ -53,20 +53,11 @@ impl std::fmt::Debug for PoolerSettings {
     }
 }
 
-static NO_POOLER: PoolerSettings = PoolerSettings {
-    mode: Pooler::None,
-    prelude: None,
-    client_statement_timeout: None,
-    server_timeout_unset: false,
-    command_timeout: None,
-    direct: None,
-    open: None,
-    warned: AtomicBool::new(true),
-};
+static NO_POOLER: PoolerSettings = PoolerSettings::unpooled();
 
-impl Default for PoolerSettings {
-    /// No pooler (for a pool wrapped without a [`DatabaseConfig`]).
-    fn default() -> Self {
+impl PoolerSettings {
+    /// No pooler: the settings of [`NO_POOLER`] and of [`Default`].
+    const fn unpooled() -> Self {
         PoolerSettings {
             mode: Pooler::None,
             prelude: None,
@@ -77,6 +68,13 @@ impl Default for PoolerSettings {
             open: None,
             warned: AtomicBool::new(true),
         }
+    }
+}
+
+impl Default for PoolerSettings {
+    /// No pooler (for a pool wrapped without a [`DatabaseConfig`]).
+    fn default() -> Self {
+        Self::unpooled()
     }
 }
 
